@@ -69,10 +69,13 @@ record SentencePieceModel(List<Piece> pieces, int modelType, int unkId, byte[] p
         int modelType = UNIGRAM;
         int unkId = 0;
         byte[] charsmap = new byte[0];
+        boolean hasTrainerSpec = false;
+        boolean hasNormalizerSpec = false;
         while (proto.hasMore()) {
             switch (proto.nextField()) {
                 case PIECES -> pieces.add(parsePiece(proto.readMessage()));
                 case TRAINER_SPEC -> {
+                    hasTrainerSpec = true;
                     ProtoReader trainer = proto.readMessage();
                     while (trainer.hasMore()) {
                         switch (trainer.nextField()) {
@@ -83,6 +86,7 @@ record SentencePieceModel(List<Piece> pieces, int modelType, int unkId, byte[] p
                     }
                 }
                 case NORMALIZER_SPEC -> {
+                    hasNormalizerSpec = true;
                     ProtoReader normalizer = proto.readMessage();
                     while (normalizer.hasMore()) {
                         if (normalizer.nextField() == PRECOMPILED_CHARSMAP) {
@@ -94,6 +98,10 @@ record SentencePieceModel(List<Piece> pieces, int modelType, int unkId, byte[] p
                 }
                 default -> proto.skip();
             }
+        }
+        // sentencepiece always writes both after the pieces: a file cut between two fields lacks them.
+        if (!pieces.isEmpty() && !(hasTrainerSpec && hasNormalizerSpec)) {
+            throw new MalformedProtoException("the trainer or normalizer spec that follows the pieces is missing");
         }
         return new SentencePieceModel(List.copyOf(pieces), modelType, unkId, charsmap);
     }

@@ -29,7 +29,7 @@ import java.util.Optional;
  * {@code added_tokens.json} as transformers reads them.
  */
 public final class TokenizerJsonBuilder {
-    static final String TOKENIZER_JSON = "tokenizer.json";
+    private static final String TOKENIZER_JSON = "tokenizer.json";
 
     private TokenizerJsonBuilder() {
     }

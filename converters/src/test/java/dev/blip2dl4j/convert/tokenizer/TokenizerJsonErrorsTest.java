@@ -73,11 +73,24 @@ class TokenizerJsonErrorsTest {
         assertBadInput("merges.txt", "missing");
     }
 
+    /** Cut anywhere, at 300 places spread over the file, the model is rejected, never half read. */
     @Test
     void truncatedSpieceModel() throws IOException {
         byte[] model = Files.readAllBytes(fixtures().resolve("tokenizers/t5/spiece.model"));
-        Files.write(folder.resolve("spiece.model"), Arrays.copyOf(model, model.length / 2));
-        assertBadInput("spiece.model", "truncated or corrupt");
+        for (int i = 1; i <= 300; i++) {
+            int length = (int) ((long) model.length * i / 301);
+            Files.write(folder.resolve("spiece.model"), Arrays.copyOf(model, length));
+            assertBadInput("spiece.model", "truncated or corrupt");
+        }
+    }
+
+    /** Cut right after a complete piece, the file is still well-formed protobuf, but it lacks the specs. */
+    @Test
+    void spieceModelCutBetweenFields() throws IOException {
+        // field 1 (pieces), 8 bytes long: piece "a" (field 1), score -1.0f (field 2, fixed32 little-endian)
+        byte[] onePiece = {0x0a, 0x08, 0x0a, 0x01, 'a', 0x15, 0x00, 0x00, (byte) 0x80, (byte) 0xbf};
+        Files.write(folder.resolve("spiece.model"), onePiece);
+        assertBadInput("spiece.model", "the trainer or normalizer spec that follows the pieces is missing");
     }
 
     @Test
