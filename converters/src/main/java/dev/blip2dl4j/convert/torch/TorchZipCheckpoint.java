@@ -1,6 +1,7 @@
 package dev.blip2dl4j.convert.torch;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.convert.tensor.ShardIndex;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 import dev.blip2dl4j.convert.tensor.StorageView;
 import dev.blip2dl4j.convert.tensor.TensorSource;
@@ -74,6 +75,14 @@ public final class TorchZipCheckpoint implements TensorSource {
             throw new BadInputException(file, "starts like a zip archive but cannot be read as one ("
                     + e.getMessage() + "): the file is truncated or corrupt", e);
         }
+    }
+
+    /**
+     * A checkpoint saved in shards by {@code save_pretrained}: {@code pytorch_model.bin.index.json}
+     * names the shard of every tensor.
+     */
+    public static TensorSource openSharded(Path indexFile) {
+        return ShardIndex.open(indexFile, TorchZipCheckpoint::open);
     }
 
     @Override
