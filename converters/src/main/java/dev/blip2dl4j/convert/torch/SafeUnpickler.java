@@ -165,7 +165,7 @@ final class SafeUnpickler {
             case LONG1 -> push(littleEndianInt(bytes(u8())));
             case LONG4 -> push(littleEndianInt(bytes(signedLength(i32()))));
             case FLOAT -> push(textFloat(line()));
-            case BINFLOAT -> push(Double.longBitsToDouble(Long.reverseBytes(u64())));
+            case BINFLOAT -> push(take(8).order(ByteOrder.BIG_ENDIAN).getDouble());
 
             // Python 2 str: torch.load decodes it as UTF-8.
             case STRING -> push(utf8(escapeDecode(quoted(line()))));
@@ -410,27 +410,31 @@ final class SafeUnpickler {
     // ---- reading the opcodes' arguments; every length is checked against what is left ----
 
     private int u8() {
-        require(1);
-        return data[position++] & 0xff;
+        return take(1).get() & 0xff;
     }
 
     private int i32() {
-        require(4);
-        int value = ByteBuffer.wrap(data, position, 4).order(ByteOrder.LITTLE_ENDIAN).getInt();
-        position += 4;
-        return value;
+        return take(4).getInt();
     }
 
     private long u32() {
         return i32() & 0xffffffffL;
     }
 
-    /** 8 bytes, little-endian; a value past 2^63 comes back negative, which {@link #length} refuses. */
+    /** A value past 2^63 comes back negative, which {@link #length} refuses. */
     private long u64() {
-        require(8);
-        long value = ByteBuffer.wrap(data, position, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        position += 8;
-        return value;
+        return take(8).getLong();
+    }
+
+    /** The next {@code count} bytes of the opcode's argument, little-endian. */
+    private ByteBuffer take(int count) {
+        if (count > data.length - position) {
+            throw new IllegalArgumentException("the pickle ends in the middle of the opcode:"
+                    + " the file is truncated or corrupt");
+        }
+        ByteBuffer buffer = ByteBuffer.wrap(data, position, count).order(ByteOrder.LITTLE_ENDIAN);
+        position += count;
+        return buffer;
     }
 
     private static long signedLength(int length) {
@@ -455,13 +459,6 @@ final class SafeUnpickler {
         System.arraycopy(data, position, bytes, 0, n);
         position += n;
         return bytes;
-    }
-
-    private void require(int count) {
-        if (count > data.length - position) {
-            throw new IllegalArgumentException("the pickle ends in the middle of the opcode:"
-                    + " the file is truncated or corrupt");
-        }
     }
 
     /** A protocol-0 argument: the text up to the next newline. */

@@ -155,6 +155,7 @@ class PickleOpcodesTest {
                 .raw('K', 1, 'K', 2, 'K', 3, 0x87)              // TUPLE3
                 .raw('2')                                       // DUP
                 .mark().raw('K', 9, '1')                        // POP_MARK drops the 9 and its mark
+                .mark().raw('0')                                // POP with nothing above a MARK drops the mark
                 .raw(0x98)                                      // READONLY_BUFFER: nothing to do
                 .raw(']', 'K', 5, 'a')                          // EMPTY_LIST, APPEND
                 .raw('(', 'K', 6, 'K', 7, 'e')                  // APPENDS
