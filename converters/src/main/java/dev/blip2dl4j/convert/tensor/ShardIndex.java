@@ -111,16 +111,18 @@ public record ShardIndex(Path file, Map<String, String> weightMap) {
             sourceFiles.addAll(shards.get(i).files());
         }
         for (Map.Entry<String, String> listed : index.weightMap().entrySet()) {
-            if (!listed.getValue().equals(shardOf.get(listed.getKey()))) {
+            String actual = shardOf.get(listed.getKey());
+            if (!listed.getValue().equals(actual)) {
                 throw new BadInputException(index.file(), "lists tensor '" + listed.getKey() + "' in shard "
                         + listed.getValue() + ", but that shard has no such tensor"
-                        + (shardOf.containsKey(listed.getKey()) ? " (it is in " + shardOf.get(listed.getKey()) + ")" : ""));
+                        + (actual == null ? "" : " (it is in " + actual + ")"));
             }
         }
         String description = "sharded checkpoint " + index.file().getFileName() + " (" + shards.size() + " shards)";
         return new Merged(description, List.copyOf(sourceFiles), Collections.unmodifiableList(tensors));
     }
 
-    private record Merged(String description, List<Path> files, List<SourceTensor> tensors) implements TensorSource {
+    private record Merged(String description, List<Path> files, List<SourceTensor> tensors)
+            implements TensorSource {
     }
 }

@@ -589,8 +589,8 @@ final class SafeUnpickler {
                 }
                 default -> {
                     if (e >= '0' && e <= '7') {
-                        int end = i;
-                        while (end < text.length() && end < i + 3 && text.charAt(end) >= '0' && text.charAt(end) <= '7') {
+                        int end = i + 1;
+                        while (end < Math.min(text.length(), i + 3) && "01234567".indexOf(text.charAt(end)) >= 0) {
                             end++;
                         }
                         out.write(Integer.parseInt(text.substring(i, end), 8) & 0xff);

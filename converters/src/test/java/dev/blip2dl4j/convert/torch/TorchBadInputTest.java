@@ -51,8 +51,8 @@ class TorchBadInputTest {
     @Test
     void tellsTheLegacyFormatApartAndSaysHowToResave() throws IOException {
         // torch.save(..., _use_new_zipfile_serialization=False) starts with the pickled magic number.
-        byte[] legacy = new OpcodeWriter().proto(2).raw(0x8a, 0x0a).raw(0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19)
-                .stop().bytes();
+        byte[] legacy = new OpcodeWriter().proto(2)
+                .raw(0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19).stop().bytes();
         Path file = Files.write(dir.resolve("legacy.pth"), legacy);
         BadInputException e = assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file));
         assertMessage(e, file, "legacy serialization format", "torch.save(torch.load(path), new_path)");
@@ -79,7 +79,8 @@ class TorchBadInputTest {
     @Test
     void refusesAStorageSmallerThanItsDeclaredSize() throws IOException {
         byte[] pickle = oneTensor("FloatStorage", "0", 6, 0, new long[] {2, 3}, new long[] {3, 1});
-        Path file = new CheckpointZip(pickle).storage("0", CheckpointZip.floats(1, 2, 3, 4)).writeTo(dir.resolve("short.bin"));
+        Path file = new CheckpointZip(pickle).storage("0", CheckpointZip.floats(1, 2, 3, 4))
+                .writeTo(dir.resolve("short.bin"));
         BadInputException e = assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file));
         assertMessage(e, file, "archive/data/0", "holds 16 bytes", "6 F32 elements (24 bytes)");
     }
@@ -87,7 +88,8 @@ class TorchBadInputTest {
     @Test
     void refusesATensorLargerThanItsStorage() throws IOException {
         byte[] pickle = oneTensor("FloatStorage", "0", 4, 1, new long[] {2, 2}, new long[] {2, 1});
-        Path file = new CheckpointZip(pickle).storage("0", CheckpointZip.floats(1, 2, 3, 4)).writeTo(dir.resolve("view.bin"));
+        Path file = new CheckpointZip(pickle).storage("0", CheckpointZip.floats(1, 2, 3, 4))
+                .writeTo(dir.resolve("view.bin"));
         BadInputException e = assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file));
         assertMessage(e, file, "tensor 'w'", "needs 20 bytes of its storage, which holds only 16");
     }
@@ -96,8 +98,10 @@ class TorchBadInputTest {
     void refusesSizesThatOverflow() throws IOException {
         long big = Integer.MAX_VALUE;
         byte[] pickle = oneTensor("FloatStorage", "0", 1, 0, new long[] {big, big, big}, new long[] {big, big, big});
-        Path file = new CheckpointZip(pickle).storage("0", CheckpointZip.floats(1)).writeTo(dir.resolve("overflow.bin"));
-        assertMessage(assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file)), file, "too large to address");
+        Path file = new CheckpointZip(pickle).storage("0", CheckpointZip.floats(1))
+                .writeTo(dir.resolve("overflow.bin"));
+        BadInputException e = assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file));
+        assertMessage(e, file, "too large to address");
     }
 
     @Test
@@ -158,7 +162,8 @@ class TorchBadInputTest {
     }
 
     /** A state dict of one tensor 'w'. */
-    private static byte[] oneTensor(String storageType, String key, long numel, long offset, long[] size, long[] stride) {
+    private static byte[] oneTensor(String storageType, String key, long numel, long offset, long[] size,
+                                    long[] stride) {
         return new OpcodeWriter().proto(2).emptyDict().str("w").tensor(storageType, key, numel, offset, size, stride)
                 .setItem().stop().bytes();
     }

@@ -53,6 +53,7 @@ class TorchStridedViewTest {
     }
 
     private static void assertValues(SourceTensor tensor, float... expected) {
-        assertArrayEquals(CheckpointZip.floats(expected), TorchZipCheckpointTest.bytes(tensor.readFully()), tensor.name());
+        byte[] actual = TorchZipCheckpointTest.bytes(tensor.readFully());
+        assertArrayEquals(CheckpointZip.floats(expected), actual, tensor.name());
     }
 }
