@@ -1,0 +1,139 @@
+package dev.blip2dl4j.convert.safetensors;
+
+import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.convert.SafetensorsWriter;
+import dev.blip2dl4j.convert.TestFixtures;
+import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.convert.tensor.SourceTensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SafetensorsFileTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void readsTheFixtureHeaderAndData() {
+        SafetensorsFile file = SafetensorsFile.open(TestFixtures.model("opt").resolve("model.safetensors"));
+        assertEquals(113, file.tensors().size());
+        assertEquals(Map.of("format", "pt"), file.metadata());
+        SourceTensor queries = file.tensors().stream().filter(t -> t.name().equals("query_tokens")).findFirst().orElseThrow();
+        assertEquals(DType.F32, queries.dtype());
+        assertArrayEquals(new long[]{1, 8, 32}, queries.shape());
+        assertEquals(1 * 8 * 32 * 4, queries.readFully().remaining());
+        for (int i = 1; i < file.tensors().size(); i++) {
+            assertTrue(file.tensors().get(i - 1).dataOffset() < file.tensors().get(i).dataOffset(), "in file order");
+        }
+    }
+
+    @Test
+    void readsEveryDtypeCheckpointsUse() throws IOException {
+        Map<String, SafetensorsWriter.Entry> tensors = new LinkedHashMap<>();
+        for (DType type : DType.values()) {
+            byte[] data = new byte[3 * type.size()];
+            Arrays.fill(data, (byte) type.ordinal());
+            tensors.put("t_" + type, new SafetensorsWriter.Entry(type.safetensorsName(), new long[]{3}, data));
+        }
+        Path path = dir.resolve("all.safetensors");
+        SafetensorsWriter.write(path, tensors);
+        SafetensorsFile file = SafetensorsFile.open(path);
+        for (DType type : DType.values()) {
+            SourceTensor t = file.tensors().stream().filter(x -> x.name().equals("t_" + type)).findFirst().orElseThrow();
+            assertEquals(type, t.dtype());
+            ByteBuffer bytes = t.readFully();
+            assertEquals(3 * type.size(), bytes.remaining());
+            assertEquals((byte) type.ordinal(), bytes.get(0));
+        }
+    }
+
+    @Test
+    void truncatedFileNamesTheTensorPastTheEnd() throws IOException {
+        byte[] whole = Files.readAllBytes(TestFixtures.model("opt").resolve("model.safetensors"));
+        Path cut = dir.resolve("cut.safetensors");
+        Files.write(cut, Arrays.copyOf(whole, whole.length / 2));
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(cut));
+        assertTrue(e.getMessage().startsWith(cut.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+    }
+
+    @Test
+    void fileCutInsideTheHeader() throws IOException {
+        byte[] whole = Files.readAllBytes(TestFixtures.model("opt").resolve("model.safetensors"));
+        Path cut = dir.resolve("cut.safetensors");
+        Files.write(cut, Arrays.copyOf(whole, 100));
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(cut));
+        assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+    }
+
+    @Test
+    void corruptHeaderIsNotJson() throws IOException {
+        Path bad = withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]");
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(bad));
+        assertTrue(e.getMessage().contains("not valid JSON"), e.getMessage());
+    }
+
+    @Test
+    void absurdHeaderLengthIsNotASafetensorsFile() throws IOException {
+        Path bad = dir.resolve("random.safetensors");
+        Files.write(bad, "PK\u0003\u0004 this is a zip file, not safetensors".getBytes(StandardCharsets.ISO_8859_1));
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(bad));
+        assertTrue(e.getMessage().contains("not a safetensors header"), e.getMessage());
+    }
+
+    @Test
+    void offsetsPastTheEnd() throws IOException {
+        Path bad = withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [1000, 1008]}}", 16);
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(bad));
+        assertTrue(e.getMessage().contains("tensor 'a' ends at byte"), e.getMessage());
+    }
+
+    @Test
+    void offsetsThatDisagreeWithTheShape() throws IOException {
+        Path bad = withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 8]}}", 16);
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(bad));
+        assertTrue(e.getMessage().contains("12 bytes") && e.getMessage().contains("span 8"), e.getMessage());
+    }
+
+    @Test
+    void overlappingTensors() throws IOException {
+        Path bad = withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+                + "\"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 16);
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(bad));
+        assertTrue(e.getMessage().contains("overlap"), e.getMessage());
+    }
+
+    @Test
+    void unknownDtype() throws IOException {
+        Path bad = withHeader("{\"a\": {\"dtype\": \"F8_E4M3\", \"shape\": [2], \"data_offsets\": [0, 2]}}", 2);
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(bad));
+        assertTrue(e.getMessage().contains("F8_E4M3"), e.getMessage());
+    }
+
+    private Path withHeader(String header) throws IOException {
+        return withHeader(header, 0);
+    }
+
+    private Path withHeader(String header, int dataBytes) throws IOException {
+        byte[] json = header.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer file = ByteBuffer.allocate(8 + json.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
+        file.putLong(json.length).put(json);
+        Path path = dir.resolve("t" + System.nanoTime() + ".safetensors");
+        Files.write(path, file.array());
+        return path;
+    }
+}
