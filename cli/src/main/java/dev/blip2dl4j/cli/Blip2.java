@@ -1,0 +1,71 @@
+package dev.blip2dl4j.cli;
+
+import dev.blip2dl4j.BadInputException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+
+/**
+ * The {@code blip2} command. Exit codes: 0 success, 1 internal error, 2 bad usage, 3 bad input (a file
+ * we cannot use, an output we cannot write). Errors are one readable paragraph; {@code --verbose}
+ * adds the stack trace.
+ */
+@Command(name = "blip2", mixinStandardHelpOptions = true, version = "blip2-dl4j 0.1.0",
+        description = "BLIP-2 on Deeplearning4j: convert original checkpoints, inspect artifacts.",
+        subcommands = {ConvertCommand.class, InspectCommand.class, CommandLine.HelpCommand.class})
+public final class Blip2 {
+    public static final int BAD_INPUT = 3;
+
+    /** Shared by every command: how much to say when something goes wrong. */
+    static final class Verbosity {
+        @Option(names = "--verbose", description = "Show stack traces with errors.")
+        boolean verbose;
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the command line and returns its exit code, for tests and embedding. */
+    public static int run(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /** As {@link #run(String...)}, printing to the given writers. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cli = commandLine();
+        cli.setOut(out);
+        cli.setErr(err);
+        return cli.execute(args);
+    }
+
+    private static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new Blip2());
+        cli.setExecutionExceptionHandler(Blip2::handle);
+        return cli;
+    }
+
+    private static int handle(Exception e, CommandLine cli, CommandLine.ParseResult parsed) {
+        PrintWriter err = cli.getErr();
+        boolean verbose = parsed.subcommands().stream().anyMatch(p -> p.hasMatchedOption("--verbose"))
+                || parsed.hasMatchedOption("--verbose");
+        int code;
+        if (e instanceof BadInputException) {
+            err.println("error: " + e.getMessage());
+            code = BAD_INPUT;
+        } else if (e instanceof java.io.UncheckedIOException || e instanceof java.io.IOException) {
+            err.println("error: " + e.getMessage() + (e.getCause() != null ? " (" + e.getCause().getMessage() + ")" : ""));
+            code = BAD_INPUT;
+        } else {
+            err.println("internal error: " + e + " (run with --verbose for the stack trace, and please report it)");
+            code = 1;
+        }
+        if (verbose) {
+            e.printStackTrace(err);
+        }
+        err.flush();
+        return code;
+    }
+}

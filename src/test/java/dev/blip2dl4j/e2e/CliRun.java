@@ -1,0 +1,33 @@
+package dev.blip2dl4j.e2e;
+
+import dev.blip2dl4j.cli.Blip2;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** One run of the blip2 command line, in this JVM, with what it printed. */
+record CliRun(int exitCode, String out, String err) {
+
+    static CliRun of(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Blip2.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new CliRun(code, out.toString(), err.toString());
+    }
+
+    static Path fixtures() {
+        String configured = System.getProperty("blip2.fixtures");
+        Path root = configured != null ? Path.of(configured) : Path.of("..", "..", "fixtures");
+        if (!Files.isDirectory(root)) {
+            throw new IllegalStateException("fixtures not found at " + root.toAbsolutePath());
+        }
+        return root;
+    }
+
+    @Override
+    public String toString() {
+        return "exit " + exitCode + "\n--- out\n" + out + "--- err\n" + err;
+    }
+}
