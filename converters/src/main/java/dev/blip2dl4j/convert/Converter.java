@@ -86,12 +86,7 @@ public final class Converter {
         ConversionPlan plan = ConversionPlanner.plan(parts, config, options.dtype(), vitInHalfPrecision(config, options));
         ArtifactFiles files = ArtifactFiles.collect(found, config);
 
-        long total;
-        try {
-            total = TensorStreamer.totalBytes(plan);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        long total = TensorStreamer.totalBytes(plan);
         progress.start(total);
         try (ArtifactWriter writer = openWriter.apply(output)) {
             files.contents().forEach(writer::addFile);

@@ -1,7 +1,6 @@
 package dev.blip2dl4j.convert.artifact;
 
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.Sha256;
 import dev.blip2dl4j.convert.tensor.DType;
 import org.apache.commons.compress.archivers.zip.Zip64Mode;
 import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
@@ -15,10 +14,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Supplier;
 import java.util.zip.ZipEntry;
 
 /**
@@ -43,7 +42,7 @@ public final class ArtifactWriter implements Closeable {
     private final Path target;
     private final Path temp;
     private final ZipArchiveOutputStream zip;
-    private final List<Manifest.Tensor> written = new ArrayList<>();
+    private final List<Supplier<Manifest.Tensor>> written = new ArrayList<>();
     private boolean committed;
 
     private ArtifactWriter(Path target, Path temp, ZipArchiveOutputStream zip) {
@@ -91,7 +90,7 @@ public final class ArtifactWriter implements Closeable {
         }
     }
 
-    /** Starts a tensor entry; write exactly its bytes, then {@link TensorOutput#finish()}. */
+    /** Starts a tensor entry; write exactly its bytes, then {@link TensorOutput#finish}. */
     public TensorOutput beginTensor(String name, DType dtype, long[] shape) {
         long bytes = Arrays.stream(shape).reduce(1, Math::multiplyExact) * dtype.size();
         try {
@@ -107,14 +106,13 @@ public final class ArtifactWriter implements Closeable {
         }
     }
 
-    /** The bytes of one tensor on their way into the artifact, hashed as they pass. */
+    /** The bytes of one tensor on their way into the artifact. */
     public final class TensorOutput {
         private final String name;
         private final DType dtype;
         private final long[] shape;
         private final String entry;
         private final long expectedBytes;
-        private final MessageDigest sha256 = Sha256.newDigest();
         private long count;
 
         private TensorOutput(String name, DType dtype, long[] shape, String entry, long expectedBytes) {
@@ -127,7 +125,6 @@ public final class ArtifactWriter implements Closeable {
 
         public void write(byte[] bytes, int offset, int length) {
             try {
-                sha256.update(bytes, offset, length);
                 zip.write(bytes, offset, length);
                 count += length;
             } catch (IOException e) {
@@ -135,8 +132,11 @@ public final class ArtifactWriter implements Closeable {
             }
         }
 
-        /** Closes the entry; returns the SHA-256 of the bytes written, in hex. */
-        public String finish() {
+        /**
+         * Closes the entry. The SHA-256 of the bytes written, in hex, may still be being computed
+         * elsewhere: it is asked for when the manifest is written.
+         */
+        public void finish(Supplier<String> sha256) {
             if (count != expectedBytes) {
                 throw new IllegalStateException("tensor " + name + ": wrote " + count + " bytes, expected " + expectedBytes);
             }
@@ -145,15 +145,8 @@ public final class ArtifactWriter implements Closeable {
             } catch (IOException e) {
                 throw failure(e);
             }
-            String hash = Sha256.hex(sha256);
-            written.add(new Manifest.Tensor(name, dtype.name(), shape, entry, hash));
-            return hash;
+            written.add(() -> new Manifest.Tensor(name, dtype.name(), shape, entry, sha256.get()));
         }
-    }
-
-    /** The tensors written so far, in file order. */
-    public List<Manifest.Tensor> tensors() {
-        return List.copyOf(written);
     }
 
     /**
@@ -163,7 +156,7 @@ public final class ArtifactWriter implements Closeable {
     public Manifest commit(Manifest manifest) {
         Manifest complete = new Manifest(manifest.format(), manifest.formatVersion(), manifest.modelClass(),
                 manifest.languageModel(), manifest.converter(), manifest.source(), manifest.dtype(),
-                List.copyOf(written), manifest.notes());
+                written.stream().map(Supplier::get).toList(), manifest.notes());
         try {
             addFile(MANIFEST, complete.toJson());
             zip.finish();

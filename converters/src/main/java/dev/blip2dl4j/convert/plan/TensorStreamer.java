@@ -8,10 +8,10 @@ import dev.blip2dl4j.convert.tensor.FloatConversion;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -20,17 +20,20 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.function.Supplier;
 
 /**
- * Executes a {@link ConversionPlan}: reads each weight file once, front to back, in chunks; every chunk
- * is hashed into the file's SHA-256 (on a second thread) and, where it belongs to a tensor, converted
- * to the stored type, hashed into the tensor's SHA-256 and written into the artifact. Memory stays at a
- * few chunks whatever the checkpoint's size. Tensors that cannot be streamed in file order (fused
- * slots, strided views, a second view of a shared storage) are read separately afterwards.
+ * Executes a {@link ConversionPlan}: reads each weight file once, front to back (see {@link FileScan},
+ * which also hashes the file); the bytes of every tensor are converted to the stored type, hashed and
+ * written into the artifact as they pass. Memory stays at a few blocks whatever the checkpoint's size.
+ * Tensors that cannot be streamed in file order (fused slots, strided views, a second view of a shared
+ * storage) are read separately afterwards; they are small or rare.
  */
 public final class TensorStreamer {
-    /** A multiple of every element size, so that chunks never split an element. */
-    private static final int CHUNK = 8 << 20;
+    /** A multiple of the 4096-byte alignment direct I/O needs. */
+    private static final int BLOCK = 8 << 20;
 
     /** Told how many more source bytes have been processed. */
     @FunctionalInterface
@@ -46,14 +49,19 @@ public final class TensorStreamer {
     }
 
     /** Bytes the progress bar counts: every weight file once. */
-    public static long totalBytes(ConversionPlan plan) throws IOException {
+    public static long totalBytes(ConversionPlan plan) {
         long total = 0;
         for (Path file : plan.weightFiles()) {
-            total += java.nio.file.Files.size(file);
+            try {
+                total += Files.size(file);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read " + file, e);
+            }
         }
         return total;
     }
 
+    /** A contiguous run of a file holding one tensor: stored (target) or only checked (tied). */
     private record Region(SourceTensor source, PlannedTensor target, TiedCopy tied) {
         long start() {
             return source.dataOffset();
@@ -67,15 +75,14 @@ public final class TensorStreamer {
     private final ConversionPlan plan;
     private final ArtifactWriter writer;
     private final Progress progress;
-    private final Map<String, String> storedHashes = new HashMap<>();
-    private final Map<TiedCopy, String> tiedHashes = new LinkedHashMap<>();
-    private final byte[] converted;
+    private final Map<String, Supplier<String>> storedHashes = new HashMap<>();
+    private final Map<TiedCopy, Supplier<String>> tiedHashes = new LinkedHashMap<>();
+    private final byte[] staging = new byte[BLOCK];
 
     private TensorStreamer(ConversionPlan plan, ArtifactWriter writer, Progress progress) {
         this.plan = plan;
         this.writer = writer;
         this.progress = progress;
-        this.converted = new byte[CHUNK * 4];
     }
 
     public static Result stream(ConversionPlan plan, ArtifactWriter writer, Progress progress) {
@@ -97,20 +104,13 @@ public final class TensorStreamer {
         for (TiedCopy tied : plan.tiedCopies()) {
             route(new Region(tied.source(), null, tied), sequential, later);
         }
-
         Map<Path, String> fileHashes = new LinkedHashMap<>();
-        try (FileDigester digester = new FileDigester(CHUNK)) {
-            for (Map.Entry<Path, List<Region>> file : sequential.entrySet()) {
-                fileHashes.put(file.getKey(), scan(file.getKey(), file.getValue(), later, digester));
-            }
-        }
-        byte[] buffer = new byte[CHUNK];
+        sequential.forEach((file, regions) -> fileHashes.put(file, scan(file, regions, later)));
         for (Region region : later) {
-            try (FileChannel channel = FileChannel.open(region.source.view().file(), StandardOpenOption.READ)) {
-                copy(channel, region, buffer, null);
-            } catch (IOException e) {
-                throw unreadable(region.source.view().file(), e);
-            }
+            Sink sink = sink(region, null);
+            byte[] bytes = toArray(region.source.readFully());
+            sink.accept(bytes, 0, bytes.length);
+            sink.finish();
         }
         for (PlannedTensor t : fused) {
             writeFused(t, (PlannedTensor.Fused) t.origin());
@@ -120,7 +120,7 @@ public final class TensorStreamer {
 
     private static void route(Region region, Map<Path, List<Region>> sequential, List<Region> later) {
         List<Region> inFile = sequential.get(key(region.source.view().file()));
-        if (region.source.isContiguous() && inFile != null) {
+        if (region.source.isContiguous() && region.source.byteSize() > 0 && inFile != null) {
             inFile.add(region);
         } else {
             later.add(region);
@@ -131,87 +131,174 @@ public final class TensorStreamer {
         return file.toAbsolutePath().normalize();
     }
 
-    /** Reads one file front to back; returns its SHA-256. */
-    private String scan(Path file, List<Region> regions, List<Region> later, FileDigester digester) {
+    /** Reads one file front to back, feeding each region's bytes to its sink; returns the file's SHA-256. */
+    private String scan(Path file, List<Region> regions, List<Region> later) {
         regions.sort(Comparator.comparingLong(Region::start));
-        digester.begin();
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            long position = 0;
-            for (Region region : regions) {
-                if (region.start() < position) {
-                    later.add(region); // a second view of bytes already passed: read it again afterwards
-                    continue;
-                }
-                hashOnly(channel, position, region.start(), digester);
-                copy(channel, region, null, digester);
-                position = region.end();
+        List<Region> inOrder = new ArrayList<>();
+        long end = 0;
+        for (Region region : regions) {
+            if (region.start() < end) {
+                later.add(region); // a second view of bytes already passed: read it again afterwards
+            } else {
+                inOrder.add(region);
+                end = region.end();
             }
-            hashOnly(channel, position, channel.size(), digester);
-            return digester.finish();
-        } catch (IOException e) {
-            throw unreadable(file, e);
         }
-    }
-
-    private void hashOnly(FileChannel channel, long from, long to, FileDigester digester) throws IOException {
-        for (long at = from; at < to; ) {
-            int length = (int) Math.min(CHUNK, to - at);
-            byte[] chunk = digester.buffer();
-            readFully(channel, chunk, length, at);
-            digester.submit(length);
-            progress.advance(length);
-            at += length;
+        try (FileScan scan = new FileScan(file, BLOCK)) {
+            int next = 0;
+            Sink open = null;
+            for (FileScan.Block block; (block = scan.next()) != null; ) {
+                long blockStart = block.offset();
+                long blockEnd = blockStart + block.data().limit();
+                while (next < inOrder.size() && inOrder.get(next).start() < blockEnd) {
+                    Region region = inOrder.get(next);
+                    if (open == null) {
+                        open = sink(region, scan);
+                    }
+                    long from = Math.max(region.start(), blockStart);
+                    long to = Math.min(region.end(), blockEnd);
+                    int length = (int) (to - from);
+                    if (open.hashedByScan()) {
+                        scan.hash(open.digest, block, (int) (from - blockStart), length);
+                    }
+                    block.data().get((int) (from - blockStart), staging, 0, length);
+                    open.accept(staging, 0, length);
+                    if (to < region.end()) {
+                        break; // the region goes on in the next block
+                    }
+                    open.finish();
+                    open = null;
+                    next++;
+                }
+                progress.advance(block.data().limit());
+                scan.release(block);
+            }
+            if (next < inOrder.size()) {
+                throw new BadInputException(file, "ended before tensor '" + inOrder.get(next).source.name() + "'");
+            }
+            return scan.sha256();
+        } catch (IOException e) {
+            throw new BadInputException(file, "cannot read (" + e.getMessage() + ")", e);
         }
     }
 
     /**
-     * Streams one contiguous tensor: into the artifact (a planned tensor) or only into a hash (a tied
-     * copy). With a digester the chunks also feed the file's hash; without, {@code buffer} is used.
+     * Where a region's bytes go. In a scan, bytes stored unchanged are hashed on the scan's hashing
+     * thread straight from its blocks, so that this thread only writes; converted bytes, and bytes read
+     * outside a scan, are hashed here.
      */
-    private void copy(FileChannel channel, Region region, byte[] buffer, FileDigester digester) throws IOException {
-        SourceTensor source = region.source;
-        boolean planned = region.target != null;
-        DType to = planned ? region.target.dtype() : plan.dtype();
-        boolean roundThroughHalf = planned && ((PlannedTensor.Copy) region.target.origin()).roundThroughHalf();
-        ArtifactWriter.TensorOutput output = planned ? writer.beginTensor(region.target.name(), to, region.target.shape()) : null;
-        MessageDigest tiedDigest = planned ? null : Sha256.newDigest();
-        if (!source.isContiguous()) {
-            byte[] bytes = toArray(source.readFully());
-            emit(bytes, bytes.length, source.dtype(), to, roundThroughHalf, output, tiedDigest);
-        } else {
-            for (long done = 0; done < source.byteSize(); ) {
-                int length = (int) Math.min(CHUNK, source.byteSize() - done);
-                byte[] chunk = digester != null ? digester.buffer() : buffer;
-                readFully(channel, chunk, length, source.dataOffset() + done);
-                emit(chunk, length, source.dtype(), to, roundThroughHalf, output, tiedDigest);
-                if (digester != null) {
-                    digester.submit(length);
-                    progress.advance(length);
-                }
-                done += length;
-            }
+    private Sink sink(Region region, FileScan scan) {
+        DType to = region.target != null ? region.target.dtype() : plan.dtype();
+        boolean roundThroughHalf = region.target != null && ((PlannedTensor.Copy) region.target.origin()).roundThroughHalf();
+        boolean hashedByScan = scan != null && region.source.dtype() == to && !roundThroughHalf;
+        if (region.target != null) {
+            PlannedTensor t = region.target;
+            ArtifactWriter.TensorOutput output = writer.beginTensor(t.name(), to, t.shape());
+            return new Sink(region.source.dtype(), to, roundThroughHalf, hashedByScan ? scan : null, output::write,
+                    sha256 -> {
+                        output.finish(sha256);
+                        storedHashes.put(t.name(), sha256);
+                    });
         }
-        if (planned) {
-            storedHashes.put(region.target.name(), output.finish());
-        } else {
-            tiedHashes.put(region.tied, Sha256.hex(tiedDigest));
+        return new Sink(region.source.dtype(), to, false, hashedByScan ? scan : null, (bytes, offset, length) -> {
+        }, sha256 -> tiedHashes.put(region.tied, sha256));
+    }
+
+    /** Where bytes go: into an artifact entry, or nowhere (a tied copy is only hashed). */
+    @FunctionalInterface
+    private interface ByteConsumer {
+        void accept(byte[] bytes, int offset, int length);
+    }
+
+    /**
+     * One tensor's bytes on their way out, converted to the stored type when it differs, and hashed.
+     * Blocks split the file at arbitrary offsets, so an element may straddle two calls: its first bytes
+     * wait here.
+     */
+    private static final class Sink {
+        private final DType from;
+        private final DType to;
+        private final boolean roundThroughHalf;
+        /** The scan hashing this tensor's bytes from its blocks, or null to hash them here. */
+        private final FileScan hashingScan;
+        private final ByteConsumer out;
+        private final java.util.function.Consumer<Supplier<String>> onFinish;
+        private final MessageDigest digest = Sha256.newDigest();
+        private final byte[] pending;
+        private int pendingBytes;
+        private byte[] converted = new byte[0];
+
+        Sink(DType from, DType to, boolean roundThroughHalf, FileScan hashingScan, ByteConsumer out,
+             java.util.function.Consumer<Supplier<String>> onFinish) {
+            this.from = from;
+            this.to = to;
+            this.roundThroughHalf = roundThroughHalf;
+            this.hashingScan = hashingScan;
+            this.out = out;
+            this.onFinish = onFinish;
+            this.pending = new byte[from.size()];
+        }
+
+        /** Whether the scan hashes this tensor (its bytes are stored as read). */
+        boolean hashedByScan() {
+            return hashingScan != null;
+        }
+
+        void accept(byte[] bytes, int offset, int length) {
+            if (from == to && !roundThroughHalf) {
+                out.accept(bytes, offset, length);
+                if (hashingScan == null) {
+                    digest.update(bytes, offset, length);
+                }
+                return;
+            }
+            while (pendingBytes > 0 && length > 0) {
+                pending[pendingBytes++] = bytes[offset++];
+                length--;
+                if (pendingBytes == pending.length) {
+                    convert(pending, 0, 1);
+                    pendingBytes = 0;
+                }
+            }
+            int whole = length / from.size();
+            convert(bytes, offset, whole);
+            int rest = length - whole * from.size();
+            System.arraycopy(bytes, offset + whole * from.size(), pending, 0, rest);
+            pendingBytes = rest;
+        }
+
+        private void convert(byte[] bytes, int offset, int count) {
+            int outBytes = count * to.size();
+            if (converted.length < outBytes) {
+                converted = new byte[outBytes];
+            }
+            FloatConversion.convert(bytes, offset, from, converted, 0, to, count, roundThroughHalf);
+            out.accept(converted, 0, outBytes);
+            digest.update(converted, 0, outBytes);
+        }
+
+        void finish() {
+            if (pendingBytes != 0) {
+                throw new IllegalStateException("a tensor ended inside an element");
+            }
+            if (hashingScan != null) {
+                Future<String> hex = hashingScan.hex(digest);
+                onFinish.accept(() -> await(hex));
+            } else {
+                String hex = Sha256.hex(digest);
+                onFinish.accept(() -> hex);
+            }
         }
     }
 
-    private void emit(byte[] chunk, int length, DType from, DType to, boolean roundThroughHalf,
-                      ArtifactWriter.TensorOutput output, MessageDigest digest) {
-        byte[] bytes = chunk;
-        int outLength = length;
-        if (from != to || roundThroughHalf) {
-            int count = length / from.size();
-            outLength = count * to.size();
-            bytes = outLength <= converted.length ? converted : new byte[outLength];
-            FloatConversion.convert(chunk, 0, from, bytes, 0, to, count, roundThroughHalf);
-        }
-        if (output != null) {
-            output.write(bytes, 0, outLength);
-        } else {
-            digest.update(bytes, 0, outLength);
+    private static String await(Future<String> hex) {
+        try {
+            return hex.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while hashing", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("hashing failed", e.getCause());
         }
     }
 
@@ -224,20 +311,22 @@ public final class TensorStreamer {
             if (slot.isPresent()) {
                 SourceTensor source = slot.get();
                 byte[] raw = toArray(source.readFully());
-                int count = (int) source.numel();
-                FloatConversion.convert(raw, 0, source.dtype(), bytes, i * slotBytes, target.dtype(), count, false);
+                FloatConversion.convert(raw, 0, source.dtype(), bytes, i * slotBytes, target.dtype(),
+                        (int) source.numel(), false);
             }
         }
         ArtifactWriter.TensorOutput output = writer.beginTensor(target.name(), target.dtype(), target.shape());
         output.write(bytes, 0, bytes.length);
-        storedHashes.put(target.name(), output.finish());
+        String hex = Sha256.of(bytes);
+        output.finish(() -> hex);
+        storedHashes.put(target.name(), () -> hex);
     }
 
     private List<String> tiedCopyWarnings() {
         List<String> warnings = new ArrayList<>();
         tiedHashes.forEach((tied, hash) -> {
-            String tiedToHash = storedHashes.get(tied.tiedTo());
-            if (!hash.equals(tiedToHash)) {
+            Supplier<String> tiedTo = storedHashes.get(tied.tiedTo());
+            if (tiedTo == null || !hash.get().equals(tiedTo.get())) {
                 warnings.add(tied.source().name() + " differs from " + tied.tiedTo() + ", to which the model ties it; "
                         + "the model uses " + tied.tiedTo() + " (as transformers does) and the copy is not stored");
             }
@@ -245,24 +334,9 @@ public final class TensorStreamer {
         return warnings;
     }
 
-    private static void readFully(FileChannel channel, byte[] into, int length, long position) throws IOException {
-        ByteBuffer buffer = ByteBuffer.wrap(into, 0, length);
-        while (buffer.hasRemaining()) {
-            if (channel.read(buffer, position + buffer.position()) < 0) {
-                throw new IOException("the file ended at byte " + (position + buffer.position())
-                        + " (it was truncated while converting?)");
-            }
-        }
-    }
-
     private static byte[] toArray(ByteBuffer buffer) {
         byte[] bytes = new byte[buffer.remaining()];
         buffer.get(bytes);
         return bytes;
     }
-
-    private static BadInputException unreadable(Path file, IOException e) {
-        return new BadInputException(file, "cannot read (" + e.getMessage() + ")", e);
-    }
-
 }

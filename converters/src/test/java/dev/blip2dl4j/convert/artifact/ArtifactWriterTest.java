@@ -3,6 +3,7 @@ package dev.blip2dl4j.convert.artifact;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.convert.ConversionProgress;
 import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.convert.Sha256;
 import dev.blip2dl4j.convert.TestFixtures;
 import dev.blip2dl4j.convert.tensor.DType;
 import org.junit.jupiter.api.Test;
@@ -38,7 +39,8 @@ class ArtifactWriterTest {
                     bytes[i] = (byte) (n + i);
                 }
                 t.write(bytes, 0, bytes.length);
-                t.finish();
+                String hex = Sha256.of(bytes);
+                t.finish(() -> hex);
             }
             writer.commit(manifest());
         }
