@@ -47,6 +47,7 @@ class ConverterTest {
                 Arguments.of("t5", "safetensors folder", List.of(""), null),
                 Arguments.of("t5", "sharded safetensors", List.of("sharded"), null),
                 Arguments.of("t5", "pytorch_model.bin", List.of("pytorch_model.bin"), null),
+                Arguments.of("t5", "sharded pytorch_model.bin", List.of("sharded-bin"), null),
                 Arguments.of("t5", "LAVIS .pth", List.of("lavis/blip2_t5_tiny.pth"), "config.json"),
                 Arguments.of("itm", "safetensors folder", List.of(""), null),
                 Arguments.of("itm", "LAVIS .pth", List.of("lavis/blip2_itm_tiny.pth"), "config.json"));
