@@ -1,6 +1,7 @@
 package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.convert.Converter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -12,7 +13,7 @@ import java.io.PrintWriter;
  * we cannot use, an output we cannot write). Errors are one readable paragraph; {@code --verbose}
  * adds the stack trace.
  */
-@Command(name = "blip2", mixinStandardHelpOptions = true, version = "blip2-dl4j 0.1.0",
+@Command(name = "blip2", mixinStandardHelpOptions = true, version = Converter.VERSION,
         description = "BLIP-2 on Deeplearning4j: convert original checkpoints, inspect artifacts.",
         subcommands = {ConvertCommand.class, InspectCommand.class, CommandLine.HelpCommand.class})
 public final class Blip2 {

@@ -4,6 +4,7 @@ import dev.blip2dl4j.convert.ConversionProgress;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.SourceFormat;
 import dev.blip2dl4j.convert.tensor.DType;
+import me.tongfei.progressbar.DelegatingProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -113,11 +114,18 @@ final class ConvertCommand implements Callable<Integer> {
 
         @Override
         public void start(long totalBytes) {
-            if (!quiet) {
-                bar = new ProgressBarBuilder().setTaskName("convert").setInitialMax(totalBytes)
-                        .setStyle(ProgressBarStyle.ASCII).setUnit(" MB", 1_000_000).showSpeed()
-                        .setUpdateIntervalMillis(500).continuousUpdate().setMaxRenderedLength(100).build();
+            if (quiet) {
+                return;
             }
+            ProgressBarBuilder builder = new ProgressBarBuilder().setTaskName("convert").setInitialMax(totalBytes)
+                    .setStyle(ProgressBarStyle.ASCII).setUnit(" MB", 1_000_000).showSpeed().setMaxRenderedLength(100);
+            if (System.console() == null) {
+                // a log, not a terminal: a line every ten seconds instead of a bar redrawn in place
+                builder.setConsumer(new DelegatingProgressBarConsumer(System.err::println)).setUpdateIntervalMillis(10_000);
+            } else {
+                builder.setUpdateIntervalMillis(500).continuousUpdate();
+            }
+            bar = builder.build();
         }
 
         @Override

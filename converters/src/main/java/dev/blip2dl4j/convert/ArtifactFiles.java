@@ -53,8 +53,8 @@ record ArtifactFiles(Map<String, byte[]> contents, List<Manifest.SourceFile> sou
         }
         if (!contents.containsKey("preprocessor_config.json")) {
             contents.put("preprocessor_config.json", lavisImageProcessor(config));
-            notes.add("preprocessor_config.json written for LAVIS's image processing: " + config.vision().imageSize()
-                    + " px bicubic, CLIP mean and std");
+            notes.add("the checkpoint has no preprocessor_config.json: wrote BLIP-2's (" + config.vision().imageSize()
+                    + " px bicubic, CLIP mean and std, as LAVIS and Salesforce/blip2-* process images)");
         }
         Optional<TokenizerJson> tokenizer = filesFolder.flatMap(TokenizerJsonBuilder::build);
         if (tokenizer.isPresent()) {
@@ -93,7 +93,7 @@ record ArtifactFiles(Map<String, byte[]> contents, List<Manifest.SourceFile> sou
         }
     }
 
-    /** transformers' BlipImageProcessor settings for LAVIS's eval transform at the config's image size. */
+    /** transformers' BlipImageProcessor settings of every BLIP-2 model (LAVIS's eval transform), at the config's size. */
     private static byte[] lavisImageProcessor(Blip2Config config) {
         ObjectNode p = JSON.createObjectNode();
         p.put("do_convert_rgb", true).put("do_normalize", true).put("do_rescale", true).put("do_resize", true);

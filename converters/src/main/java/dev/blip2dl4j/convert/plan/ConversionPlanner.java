@@ -218,6 +218,11 @@ public final class ConversionPlanner {
         if (lavis && missingLlm > 0) {
             s.append(" give the Hugging Face folder of the language model too (e.g. facebook/opt-2.7b or google/flan-t5-xl);");
         }
+        boolean eva = sources.stream().anyMatch(p -> p.role() == SourceRole.EVA_VIT);
+        if (eva && misshaped.stream().anyMatch(m -> m.startsWith("vision_model.embeddings.position_embedding"))) {
+            s.append(" eva_vit_g.pth holds position embeddings for 224 px, which LAVIS interpolates for other image "
+                    + "sizes; that is not supported here: use a checkpoint that holds its own ViT (LAVIS's caption_coco ones do);");
+        }
         if (!misshaped.isEmpty()) {
             s.append(" check that the config (").append(config.text().getClass().getSimpleName())
                     .append(", image size ").append(config.vision().imageSize()).append(") is the checkpoint's own;");
@@ -230,7 +235,7 @@ public final class ConversionPlanner {
         List<String> notes = new ArrayList<>();
         dropped.forEach((reason, count) -> notes.add("dropped " + count + " tensor" + (count == 1 ? "" : "s") + ": " + reason));
         for (TiedCopy tied : tiedCopies) {
-            notes.add("not stored: " + tied.source().name() + ", tied to " + tied.tiedTo() + " (checked equal)");
+            notes.add("not stored: " + tied.source().name() + ", tied to " + tied.tiedTo() + " (compared with it)");
         }
         if (fused.size() > 0) {
             notes.add("fused " + fused.size() + " q/v bias pairs into qkv biases with a zero key bias");
