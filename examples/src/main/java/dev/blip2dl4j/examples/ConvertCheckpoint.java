@@ -30,8 +30,8 @@ public final class ConvertCheckpoint {
 
         try (Artifact artifact = Artifact.open(output)) {
             Manifest manifest = artifact.manifest();
-            System.out.printf("%s with %s: %d tensors%n", manifest.modelClass(), manifest.languageModel(),
-                    manifest.tensors().size());
+            System.out.printf("%s%s: %d tensors%n", manifest.modelClass(),
+                    manifest.languageModel() == null ? "" : " with " + manifest.languageModel(), manifest.tensors().size());
             Manifest.Tensor queries = artifact.tensor("query_tokens").orElseThrow();
             ByteBuffer values = artifact.map(queries.name()); // memory-mapped, no copy
             System.out.printf("%s %s: first value %f%n", queries.name(), Arrays.toString(queries.shape()),
