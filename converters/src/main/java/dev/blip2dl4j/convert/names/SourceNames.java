@@ -4,6 +4,7 @@ import static dev.blip2dl4j.convert.names.NameRule.drop;
 import static dev.blip2dl4j.convert.names.NameRule.fuse;
 import static dev.blip2dl4j.convert.names.NameRule.rename;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -27,20 +28,8 @@ public final class SourceNames {
      * A LAVIS {@code blip2_opt} / {@code blip2_t5} / {@code blip2} (feature extractor, ITM) checkpoint,
      * after transformers' convert_blip_2_original_to_pytorch.py.
      */
-    public static final NameTable LAVIS = new NameTable("lavis", List.of(
+    public static final NameTable LAVIS = withVit("lavis", "visual_encoder\\.",
             rename("query_tokens", "query_tokens"),
-            // EVA ViT-g
-            rename("visual_encoder\\.cls_token", "vision_model.embeddings.class_embedding"),
-            rename("visual_encoder\\.pos_embed", "vision_model.embeddings.position_embedding"),
-            rename("visual_encoder\\.patch_embed\\.proj\\.(weight|bias)", "vision_model.embeddings.patch_embedding.$1"),
-            rename("visual_encoder\\.blocks\\.(\\d+)\\.norm([12])\\.(weight|bias)",
-                    "vision_model.encoder.layers.$1.layer_norm$2.$3"),
-            rename("visual_encoder\\.blocks\\.(\\d+)\\.attn\\.qkv\\.weight", "vision_model.encoder.layers.$1.self_attn.qkv.weight"),
-            fuse("visual_encoder\\.blocks\\.(\\d+)\\.attn\\.q_bias", "vision_model.encoder.layers.$1.self_attn.qkv.bias", 0, 3),
-            fuse("visual_encoder\\.blocks\\.(\\d+)\\.attn\\.v_bias", "vision_model.encoder.layers.$1.self_attn.qkv.bias", 2, 3),
-            rename("visual_encoder\\.blocks\\.(\\d+)\\.attn\\.proj\\.(weight|bias)",
-                    "vision_model.encoder.layers.$1.self_attn.projection.$2"),
-            rename("visual_encoder\\.blocks\\.(\\d+)\\.mlp\\.(fc[12])\\.(weight|bias)", "vision_model.encoder.layers.$1.mlp.$2.$3"),
             // LAVIS normalises the ViT output in the BLIP-2 model (ln_vision); HF puts it inside the ViT
             rename("ln_vision\\.(weight|bias)", "vision_model.post_layernorm.$1"),
             // Q-Former (a BERT): the embeddings' LayerNorm normalises the queries in HF
@@ -59,25 +48,36 @@ public final class SourceNames {
             rename("itm_head\\.(weight|bias)", "itm_head.$1"),
             // the LLM and the projection into it
             rename("(?:opt|t5)_proj\\.(weight|bias)", "language_projection.$1"),
-            rename("(?:opt|t5)_model\\.(.*)", "language_model.$1")));
+            rename("(?:opt|t5)_model\\.(.*)", "language_model.$1"));
 
     /**
      * LAVIS's {@code eva_vit_g.pth}: the EVA-CLIP ViT-g state dict without prefix. LAVIS loads it with
      * strict=False into a 39-block ViT, so the 40th block and anything else a BLIP-2 ViT lacks is
      * ignored; the converter drops blocks past the configured depth.
      */
-    public static final NameTable EVA_VIT = new NameTable("eva-vit", List.of(
-            rename("cls_token", "vision_model.embeddings.class_embedding"),
-            rename("pos_embed", "vision_model.embeddings.position_embedding"),
-            rename("patch_embed\\.proj\\.(weight|bias)", "vision_model.embeddings.patch_embedding.$1"),
-            rename("blocks\\.(\\d+)\\.norm([12])\\.(weight|bias)", "vision_model.encoder.layers.$1.layer_norm$2.$3"),
-            rename("blocks\\.(\\d+)\\.attn\\.qkv\\.weight", "vision_model.encoder.layers.$1.self_attn.qkv.weight"),
-            fuse("blocks\\.(\\d+)\\.attn\\.q_bias", "vision_model.encoder.layers.$1.self_attn.qkv.bias", 0, 3),
-            fuse("blocks\\.(\\d+)\\.attn\\.v_bias", "vision_model.encoder.layers.$1.self_attn.qkv.bias", 2, 3),
-            rename("blocks\\.(\\d+)\\.attn\\.proj\\.(weight|bias)", "vision_model.encoder.layers.$1.self_attn.projection.$2"),
-            rename("blocks\\.(\\d+)\\.mlp\\.(fc[12])\\.(weight|bias)", "vision_model.encoder.layers.$1.mlp.$2.$3"),
+    public static final NameTable EVA_VIT = withVit("eva-vit", "",
             drop("(norm|fc_norm|head|rel_pos_bias)\\..*", "part of EVA-CLIP that LAVIS's BLIP-2 ViT does not have "
-                    + "(it loads eva_vit_g.pth with strict=False)")));
+                    + "(it loads eva_vit_g.pth with strict=False)"));
+
+    /**
+     * A table of the EVA ViT-g's own names after {@code prefix} (they are the same in a LAVIS checkpoint
+     * and in eva_vit_g.pth), then {@code rest}.
+     */
+    private static NameTable withVit(String format, String prefix, NameRule... rest) {
+        List<NameRule> rules = new ArrayList<>(List.of(
+                rename(prefix + "cls_token", "vision_model.embeddings.class_embedding"),
+                rename(prefix + "pos_embed", "vision_model.embeddings.position_embedding"),
+                rename(prefix + "patch_embed\\.proj\\.(weight|bias)", "vision_model.embeddings.patch_embedding.$1"),
+                rename(prefix + "blocks\\.(\\d+)\\.norm([12])\\.(weight|bias)", "vision_model.encoder.layers.$1.layer_norm$2.$3"),
+                rename(prefix + "blocks\\.(\\d+)\\.attn\\.qkv\\.weight", "vision_model.encoder.layers.$1.self_attn.qkv.weight"),
+                fuse(prefix + "blocks\\.(\\d+)\\.attn\\.q_bias", "vision_model.encoder.layers.$1.self_attn.qkv.bias", 0, 3),
+                fuse(prefix + "blocks\\.(\\d+)\\.attn\\.v_bias", "vision_model.encoder.layers.$1.self_attn.qkv.bias", 2, 3),
+                rename(prefix + "blocks\\.(\\d+)\\.attn\\.proj\\.(weight|bias)",
+                        "vision_model.encoder.layers.$1.self_attn.projection.$2"),
+                rename(prefix + "blocks\\.(\\d+)\\.mlp\\.(fc[12])\\.(weight|bias)", "vision_model.encoder.layers.$1.mlp.$2.$3")));
+        rules.addAll(List.of(rest));
+        return new NameTable(format, rules);
+    }
 
     /** A Hugging Face OPT folder ({@code facebook/opt-*}): OPTForCausalLM or bare OPTModel names. */
     public static final NameTable OPT = new NameTable("hf-opt", List.of(
