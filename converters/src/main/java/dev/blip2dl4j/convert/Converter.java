@@ -80,10 +80,10 @@ public final class Converter {
     public static Result convert(List<Path> sources, Path output, Options options, ConversionProgress progress,
                                  java.util.function.Function<Path, ArtifactWriter> openWriter) {
         long started = System.nanoTime();
-        List<CheckpointSources.Found> found = CheckpointSources.open(sources, options.format());
-        Blip2Config config = resolveConfig(found, options);
-        List<RoledSource> parts = found.stream().map(CheckpointSources.Found::part).toList();
-        ConversionPlan plan = ConversionPlanner.plan(parts, config, options.dtype(), vitInHalfPrecision(config, options));
+        Planned planned = plan(sources, options);
+        List<CheckpointSources.Found> found = planned.found();
+        Blip2Config config = planned.config();
+        ConversionPlan plan = planned.plan();
         ArtifactFiles files = ArtifactFiles.collect(found, config);
 
         long total = TensorStreamer.totalBytes(plan);
@@ -96,6 +96,22 @@ public final class Converter {
             return new Result(output, manifest, streamed.warnings(), total,
                     Duration.ofNanos(System.nanoTime() - started));
         }
+    }
+
+    /** A checkpoint opened and checked, with every tensor of the model planned. */
+    public record Planned(List<CheckpointSources.Found> found, Blip2Config config, ConversionPlan plan) {
+    }
+
+    /**
+     * Opens the sources, resolves the config and plans every tensor, checking names and shapes: all a
+     * conversion does before it writes, and what using a checkpoint without converting it needs.
+     */
+    public static Planned plan(List<Path> sources, Options options) {
+        List<CheckpointSources.Found> found = CheckpointSources.open(sources, options.format());
+        Blip2Config config = resolveConfig(found, options);
+        List<RoledSource> parts = found.stream().map(CheckpointSources.Found::part).toList();
+        return new Planned(found, config,
+                ConversionPlanner.plan(parts, config, options.dtype(), vitInHalfPrecision(config, options)));
     }
 
     /**

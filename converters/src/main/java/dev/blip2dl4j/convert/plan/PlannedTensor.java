@@ -1,6 +1,7 @@
 package dev.blip2dl4j.convert.plan;
 
 import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.convert.tensor.FloatConversion;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 
 import java.util.Arrays;
@@ -23,6 +24,32 @@ public record PlannedTensor(String name, DType dtype, long[] shape, Origin origi
 
     public long byteSize() {
         return Arrays.stream(shape).reduce(1, Math::multiplyExact) * dtype.size();
+    }
+
+    /**
+     * The stored bytes, read and converted in memory: for the small tensors that are not streamed, and
+     * for using a checkpoint without writing an artifact.
+     */
+    public byte[] readAll() {
+        byte[] bytes = new byte[Math.toIntExact(byteSize())];
+        if (origin instanceof Copy copy) {
+            convertInto(bytes, 0, copy.source(), copy.roundThroughHalf());
+        } else {
+            List<Optional<SourceTensor>> slots = ((Fused) origin).slots();
+            int slotBytes = bytes.length / slots.size();
+            for (int i = 0; i < slots.size(); i++) {
+                int at = i * slotBytes;
+                slots.get(i).ifPresent(slot -> convertInto(bytes, at, slot, false));
+            }
+        }
+        return bytes;
+    }
+
+    private void convertInto(byte[] out, int at, SourceTensor source, boolean roundThroughHalf) {
+        java.nio.ByteBuffer raw = source.readFully();
+        byte[] in = new byte[raw.remaining()];
+        raw.get(in);
+        FloatConversion.convert(in, 0, source.dtype(), out, at, dtype, (int) source.numel(), roundThroughHalf);
     }
 
     /** Where the values come from. */

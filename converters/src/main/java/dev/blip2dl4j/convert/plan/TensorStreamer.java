@@ -19,7 +19,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.function.Supplier;
@@ -113,7 +112,7 @@ public final class TensorStreamer {
             sink.finish();
         }
         for (PlannedTensor t : fused) {
-            writeFused(t, (PlannedTensor.Fused) t.origin());
+            writeFused(t);
         }
         return new Result(fileHashes, tiedCopyWarnings());
     }
@@ -302,19 +301,8 @@ public final class TensorStreamer {
         }
     }
 
-    private void writeFused(PlannedTensor target, PlannedTensor.Fused fused) {
-        int total = Math.toIntExact(target.byteSize());
-        int slotBytes = total / fused.slots().size();
-        byte[] bytes = new byte[total];
-        for (int i = 0; i < fused.slots().size(); i++) {
-            Optional<SourceTensor> slot = fused.slots().get(i);
-            if (slot.isPresent()) {
-                SourceTensor source = slot.get();
-                byte[] raw = toArray(source.readFully());
-                FloatConversion.convert(raw, 0, source.dtype(), bytes, i * slotBytes, target.dtype(),
-                        (int) source.numel(), false);
-            }
-        }
+    private void writeFused(PlannedTensor target) {
+        byte[] bytes = target.readAll();
         ArtifactWriter.TensorOutput output = writer.beginTensor(target.name(), target.dtype(), target.shape());
         output.write(bytes, 0, bytes.length);
         String hex = Sha256.of(bytes);

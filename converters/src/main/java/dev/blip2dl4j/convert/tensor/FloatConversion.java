@@ -20,6 +20,10 @@ public final class FloatConversion {
      */
     public static void convert(byte[] src, int srcOffset, DType from, byte[] dst, int dstOffset, DType to,
                                int count, boolean roundThroughHalf) {
+        if (from == to && !roundThroughHalf) {
+            System.arraycopy(src, srcOffset, dst, dstOffset, count * from.size()); // bit for bit, NaNs included
+            return;
+        }
         ByteBuffer in = ByteBuffer.wrap(src).order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer out = ByteBuffer.wrap(dst).order(ByteOrder.LITTLE_ENDIAN);
         int fromSize = from.size();

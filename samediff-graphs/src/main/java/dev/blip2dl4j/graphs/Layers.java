@@ -1,0 +1,126 @@
+package dev.blip2dl4j.graphs;
+
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Arrays;
+
+/**
+ * The building blocks every BLIP-2 part is made of, from SameDiff primitives only: several built-ins
+ * of DL4J 1.0.0-M2.1 are wrong for BLIP-2 (DESIGN.md): {@code nn.gelu} is the sigmoid approximation,
+ * {@code nn.layerNorm} has no epsilon, negative reduction axes with keepDims misbehave on rank >= 3,
+ * and the attention ops take no causal mask or biases.
+ *
+ * <p>Activations inside a block are kept 2-D, {@code [rows, width]} with rows = batch x sequence, so
+ * that every linear layer is one GEMM against the {@code [out, in]} weight (transposed operand, no
+ * copy) and batch and sequence length stay graph dimensions; attention reshapes to
+ * {@code [batch, heads, seq, headDim]} with the sequence length given by the caller.
+ */
+public final class Layers {
+    private final SameDiff sd;
+    private final Weights weights;
+
+    public Layers(SameDiff sd, Weights weights) {
+        this.sd = sd;
+        this.weights = weights;
+    }
+
+    public SameDiff sd() {
+        return sd;
+    }
+
+    /**
+     * The parameter of that canonical name as a graph constant (frozen; training turns the ones it
+     * trains into variables). Bound once: asking again returns the same variable.
+     */
+    public SDVariable param(String name) {
+        if (sd.hasVariable(name)) {
+            return sd.getVariable(name);
+        }
+        return sd.constant(name, weights.get(name));
+    }
+
+    public boolean hasParam(String name) {
+        return weights.contains(name);
+    }
+
+    /** {@code x W^T + b} for {@code x [rows, in]} and the weight {@code prefix.weight [out, in]}. */
+    public SDVariable linear(SDVariable x, String prefix) {
+        SDVariable y = sd.mmul(x, param(prefix + ".weight"), false, true, false);
+        return hasParam(prefix + ".bias") ? y.add(param(prefix + ".bias")) : y;
+    }
+
+    /** LayerNorm over the last axis of {@code x [rows, width]}, with PyTorch's biased variance. */
+    public SDVariable layerNorm(SDVariable x, String prefix, double eps) {
+        SDVariable centred = x.sub(x.mean(true, 1));
+        SDVariable variance = centred.mul(centred).mean(true, 1);
+        SDVariable normed = centred.mul(sd.math().rsqrt(variance.add(eps)));
+        return normed.mul(param(prefix + ".weight")).add(param(prefix + ".bias"));
+    }
+
+    /** T5's RMSNorm: no mean subtraction and no bias. */
+    public SDVariable rmsNorm(SDVariable x, String weightName, double eps) {
+        SDVariable meanSquare = x.mul(x).mean(true, 1);
+        return x.mul(sd.math().rsqrt(meanSquare.add(eps))).mul(param(weightName));
+    }
+
+    /** GELU, the exact erf form: 0.5 x (1 + erf(x / sqrt 2)). */
+    public SDVariable gelu(SDVariable x) {
+        return x.mul(0.5).mul(sd.math().erf(x.mul(1 / Math.sqrt(2))).add(1.0));
+    }
+
+    /** transformers' {@code gelu_new}: the tanh approximation. */
+    public SDVariable geluTanh(SDVariable x) {
+        SDVariable inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+        return x.mul(0.5).mul(sd.math().tanh(inner).add(1.0));
+    }
+
+    /** {@code [rows, heads*headDim]} to {@code [batch, heads, seq, headDim]}. */
+    public SDVariable splitHeads(SDVariable x, SDVariable seq, int heads, int headDim) {
+        return sd.reshape(x, shape(-1, seq, heads, headDim)).permute(0, 2, 1, 3);
+    }
+
+    /** {@code [batch, heads, seq, headDim]} back to {@code [rows, heads*headDim]}. */
+    public SDVariable mergeHeads(SDVariable x, int heads, int headDim) {
+        return sd.reshape(x.permute(0, 2, 1, 3), -1, (long) heads * headDim);
+    }
+
+    /**
+     * softmax(q k^T * scale + mask) v, for {@code [batch, heads, seq, headDim]} inputs and an additive
+     * mask broadcastable to {@code [batch, heads, seqQ, seqK]} (null: none).
+     */
+    public SDVariable attention(SDVariable q, SDVariable k, SDVariable v, SDVariable additiveMask, double scale) {
+        SDVariable scores = sd.mmul(q, k, false, true, false);
+        if (scale != 1.0) {
+            scores = scores.mul(scale);
+        }
+        if (additiveMask != null) {
+            scores = scores.add(additiveMask);
+        }
+        return sd.mmul(sd.nn().softmax(scores, 3), v);
+    }
+
+    /**
+     * A LONG shape vector for {@code sd.reshape} whose entries are numbers or scalar graph variables
+     * (a sequence length that is only known when the graph runs).
+     */
+    public SDVariable shape(Object... dims) {
+        SDVariable[] parts = Arrays.stream(dims).map(d -> d instanceof SDVariable v
+                ? sd.reshape(v.castTo(DataType.LONG), 1)
+                : sd.constant(Nd4j.createFromArray(((Number) d).longValue()))).toArray(SDVariable[]::new);
+        return sd.concat(0, parts);
+    }
+
+    /** The size of one dimension of {@code x} as a scalar graph variable. */
+    public SDVariable size(SDVariable x, int dimension) {
+        return sd.sizeAt(x, dimension);
+    }
+
+    /** A constant holding {@code array} (masks, position tables computed once). */
+    public SDVariable constant(INDArray array) {
+        return sd.constant(array);
+    }
+}

@@ -1,0 +1,16 @@
+package dev.blip2dl4j.graphs;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * The model's parameters by canonical (Hugging Face state-dict) name, as float32 arrays in Hugging Face
+ * layout ({@code Linear.weight} is {@code [out, in]}). An artifact hands them out memory-mapped, without
+ * a copy; graphs bind them by name, so a graph's variables carry exactly these names.
+ */
+public interface Weights {
+
+    /** The parameter of that name; a missing one is a bug in the graph or a damaged artifact. */
+    INDArray get(String name);
+
+    boolean contains(String name);
+}

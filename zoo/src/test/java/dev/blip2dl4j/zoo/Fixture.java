@@ -1,0 +1,59 @@
+package dev.blip2dl4j.zoo;
+
+import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.convert.weights.CheckpointWeights;
+import dev.blip2dl4j.zoo.verify.ReferenceBundle;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** One tiny fixture model: its weights (read from model.safetensors), config and reference outputs. */
+public record Fixture(Path dir, CheckpointWeights weights, ReferenceBundle reference) {
+    /** Activations and logits: fixtures/README.md "Tolerances". */
+    public static final double ACTIVATION_TOLERANCE = 1e-4;
+
+    public static Fixture load(String model) {
+        Path dir = root().resolve("blip2-tiny-" + model);
+        return new Fixture(dir, CheckpointWeights.open(List.of(dir), Converter.Options.defaults()),
+                ReferenceBundle.open(dir));
+    }
+
+    /** The same model read through its LAVIS .pth (with the HF config, as LAVIS carries none). */
+    public static Fixture loadLavis(String model) {
+        Path dir = root().resolve("blip2-tiny-" + model);
+        Path pth = dir.resolve("lavis/blip2_" + model + "_tiny.pth");
+        return new Fixture(dir, CheckpointWeights.open(List.of(pth),
+                Converter.Options.defaults().withConfig(dir.resolve("config.json"))), ReferenceBundle.open(dir));
+    }
+
+    public Blip2Config config() {
+        return weights.config();
+    }
+
+    public INDArray ref(String name) {
+        return reference.require(name);
+    }
+
+    public static Path root() {
+        String configured = System.getProperty("blip2.fixtures");
+        Path root = configured != null ? Path.of(configured) : Path.of("..", "fixtures");
+        if (!Files.isDirectory(root)) {
+            throw new IllegalStateException("fixtures not found at " + root.toAbsolutePath());
+        }
+        return root;
+    }
+
+    /** Same shape, and every element within {@code tolerance}; the message gives the worst difference. */
+    public static void assertClose(String what, INDArray expected, INDArray actual, double tolerance) {
+        assertArrayEquals(expected.shape(), actual.shape(), what + " shape");
+        double diff = expected.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE)
+                .sub(actual.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE)).amaxNumber().doubleValue();
+        assertTrue(diff <= tolerance, what + ": max abs diff " + diff + " > " + tolerance);
+    }
+}
