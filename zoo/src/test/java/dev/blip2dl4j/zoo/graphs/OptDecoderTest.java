@@ -4,6 +4,7 @@ import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.graphs.Layers;
 import dev.blip2dl4j.graphs.OptDecoder;
 import dev.blip2dl4j.zoo.Fixture;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -14,6 +15,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -37,7 +39,7 @@ class OptDecoderTest {
 
         /** logits, then every hidden state. */
         List<INDArray> run(INDArray embeds, INDArray mask) {
-            List<SDVariable> wanted = new java.util.ArrayList<>(List.of(out.logits()));
+            List<SDVariable> wanted = new ArrayList<>(List.of(out.logits()));
             wanted.addAll(out.hiddenStates());
             Map<String, INDArray> result = sd.output(Map.of("inputs_embeds", embeds,
                     "attention_mask", mask.castTo(DataType.FLOAT)), wanted.stream().map(SDVariable::name).toArray(String[]::new));
@@ -111,6 +113,17 @@ class OptDecoderTest {
                     shortAlone.get(i), batch.get(i).get(rows(1, 2)), pad));
         }
         System.out.printf("OPT %s: batch of 2 (left-padded row) vs rows alone, max abs diff %.3g%n", source, worst);
+    }
+
+    /** BLIP-2's input to OPT: the projected queries, then the prompt's token embeddings. */
+    @Test
+    void inputsEmbedsAreQueriesThenTokenEmbeddings() {
+        Fixture fixture = Fixture.load("opt");
+        SameDiff sd = SameDiff.create();
+        Layers nn = new Layers(sd, fixture.weights());
+        INDArray embeds = OptDecoder.prependQueries(nn, sd.constant(fixture.ref("language_projection")),
+                OptDecoder.embedTokens(nn, sd.constant(fixture.ref("input_ids")))).eval();
+        Fixture.assertClose("lm_inputs_embeds", fixture.ref("lm_inputs_embeds"), embeds, 0);
     }
 
     private static INDArrayIndex[] rows(int from, int to) {
