@@ -31,6 +31,8 @@ public final class T5RelativePositions {
         SDVariable distance = nn.sd().expandDims(nn.arange(keys), 0).sub(nn.sd().expandDims(nn.arange(queries), 1));
         SDVariable tableIndex = nn.sd().math().clipByValue(distance, -maxDistance, maxDistance)
                 .add(maxDistance).castTo(DataType.INT);
+        // per-distance rows first, then rows by distance: M2.1's gather aborts the JVM for a rank-1
+        // table with rank-2 indices (the bucket table looked up directly by [queries, keys])
         SDVariable byDistance = nn.sd().gather(nn.param(attentionPrefix + ".relative_attention_bias.weight"),
                 nn.constant(Nd4j.createFromArray(bucketTable(bidirectional, config.relativeAttentionNumBuckets(), maxDistance))), 0);
         SDVariable values = nn.sd().gather(byDistance, tableIndex, 0);
