@@ -20,6 +20,14 @@ import java.util.Arrays;
  * {@code [batch, heads, seq, headDim]} with the sequence length given by the caller.
  */
 public final class Layers {
+    /**
+     * What additive masks add where attention is not allowed. Finite, unlike transformers'
+     * {@code finfo.min}, so that a causal and a padding mask can be summed without reaching -inf: a
+     * fully masked row (a left-padding query) then stays finite instead of turning into NaN, and NaN
+     * values would leak into real rows through {@code 0 * NaN}. exp(-1e9) is 0 in float all the same.
+     */
+    public static final double MASKED = -1e9;
+
     private final SameDiff sd;
     private final Weights weights;
 
@@ -78,6 +86,17 @@ public final class Layers {
         return x.mul(0.5).mul(sd.math().tanh(inner).add(1.0));
     }
 
+    /** The activation transformers' {@code ACT2FN} names {@code name}: relu, gelu (exact), gelu_new (tanh). */
+    public SDVariable activation(String name, SDVariable x) {
+        return switch (name) {
+            case "relu" -> sd.nn().relu(x, 0);
+            case "gelu" -> gelu(x);
+            case "gelu_new" -> geluTanh(x);
+            default -> throw new IllegalArgumentException("unsupported activation function \"" + name
+                    + "\"; supported: relu, gelu, gelu_new");
+        };
+    }
+
     /** {@code [rows, heads*headDim]} to {@code [batch, heads, seq, headDim]}. */
     public SDVariable splitHeads(SDVariable x, SDVariable seq, int heads, int headDim) {
         return sd.reshape(x, shape(-1, seq, heads, headDim)).permute(0, 2, 1, 3);
@@ -101,6 +120,29 @@ public final class Layers {
             scores = scores.add(additiveMask);
         }
         return sd.mmul(sd.nn().softmax(scores, 3), v);
+    }
+
+    /** {@code 0, 1, ..., n-1} as a float vector, for a length {@code n} only known when the graph runs. */
+    public SDVariable arange(SDVariable n) {
+        return sd.range(sd.constant(0L), n.castTo(DataType.LONG), sd.constant(1L), DataType.FLOAT);
+    }
+
+    /**
+     * The additive causal mask {@code [1, 1, seq, seq]}: query i may attend to keys 0..i.
+     */
+    public SDVariable causalMask(SDVariable seq) {
+        SDVariable positions = arange(seq);
+        SDVariable future = sd.gt(sd.expandDims(positions, 0), sd.expandDims(positions, 1));
+        return sd.reshape(future.castTo(DataType.FLOAT).mul(MASKED), shape(1, 1, seq, seq));
+    }
+
+    /**
+     * The additive key-padding mask {@code [batch, 1, 1, seq]} for a {@code [batch, seq]} attention mask
+     * (1 = attend, 0 = padding; any numeric type).
+     */
+    public SDVariable paddingMask(SDVariable attentionMask) {
+        SDVariable padding = attentionMask.castTo(DataType.FLOAT).rsub(1.0).mul(MASKED);
+        return sd.expandDims(sd.expandDims(padding, 1), 1);
     }
 
     /**

@@ -12,6 +12,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 class LayersTest {
     private static Weights weights(Map<String, INDArray> map) {
@@ -56,6 +57,41 @@ class LayersTest {
                 assertEquals(ref[r][c], got.getFloat(r, c), 1e-5, "row " + r + " col " + c);
             }
         }
+    }
+
+    @Test
+    void masksFollowTheSequenceLengthAndTheAttentionMask() {
+        SameDiff sd = SameDiff.create();
+        Layers nn = new Layers(sd, weights(Map.of()));
+        SDVariable mask = sd.placeHolder("mask", DataType.INT64, -1, -1);
+        // causal + padding: the sum stays finite where both mask
+        SDVariable combined = nn.causalMask(nn.size(mask, 1)).add(nn.paddingMask(mask));
+        combined.rename("combined");
+        INDArray got = sd.output(Map.of("mask", Nd4j.createFromArray(new long[][]{{1, 1, 1}, {0, 1, 0}})), "combined")
+                .get("combined");
+        assertArrayEquals(new long[]{2, 1, 3, 3}, got.shape());
+        double m = Layers.MASKED;
+        double[][][] expected = {
+                {{0, m, m}, {0, 0, m}, {0, 0, 0}},
+                {{m, m, 2 * m}, {m, 0, 2 * m}, {m, 0, m}}};
+        for (int b = 0; b < 2; b++) {
+            for (int q = 0; q < 3; q++) {
+                for (int k = 0; k < 3; k++) {
+                    assertEquals(expected[b][q][k], got.getDouble(b, 0, q, k), 0, "batch " + b + " query " + q + " key " + k);
+                }
+            }
+        }
+    }
+
+    @Test
+    void activationsByTransformersName() {
+        SameDiff sd = SameDiff.create();
+        Layers nn = new Layers(sd, weights(Map.of()));
+        SDVariable x = sd.constant(Nd4j.createFromArray(-1.5f, 0.5f, 2f));
+        assertArrayEquals(new float[]{0, 0.5f, 2}, nn.activation("relu", x).eval().toFloatVector(), 0);
+        assertEquals(nn.gelu(x).eval(), nn.activation("gelu", x).eval());
+        assertEquals(nn.geluTanh(x).eval(), nn.activation("gelu_new", x).eval());
+        assertThrows(IllegalArgumentException.class, () -> nn.activation("swiglu", x));
     }
 
     private static float[][] reference(float[][] x, Map<String, INDArray> w) {
