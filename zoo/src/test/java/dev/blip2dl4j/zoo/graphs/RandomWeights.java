@@ -1,0 +1,41 @@
+package dev.blip2dl4j.zoo.graphs;
+
+import dev.blip2dl4j.config.ParamSpec;
+import dev.blip2dl4j.config.ParameterLayout;
+import dev.blip2dl4j.graphs.Weights;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Every parameter of a layout as N(0, 0.02) values, made when first asked for: graphs of any size (full
+ * ViT-g for timing, odd image sizes for shapes) without a checkpoint.
+ */
+public final class RandomWeights implements Weights {
+    private final ParameterLayout layout;
+    private final Map<String, INDArray> made = new HashMap<>();
+
+    public RandomWeights(ParameterLayout layout, long seed) {
+        this.layout = layout;
+        Nd4j.getRandom().setSeed(seed);
+    }
+
+    @Override
+    public INDArray get(String name) {
+        return made.computeIfAbsent(name, n -> {
+            ParamSpec spec = layout.get(n);
+            if (spec == null) {
+                throw new IllegalArgumentException("the layout has no parameter '" + n + "'");
+            }
+            return Nd4j.randn(DataType.FLOAT, spec.shape()).muli(0.02);
+        });
+    }
+
+    @Override
+    public boolean contains(String name) {
+        return layout.contains(name);
+    }
+}
