@@ -14,8 +14,8 @@ import java.io.PrintWriter;
  * adds the stack trace.
  */
 @Command(name = "blip2", mixinStandardHelpOptions = true, version = Converter.VERSION,
-        description = "BLIP-2 on Deeplearning4j: convert original checkpoints, inspect artifacts.",
-        subcommands = {ConvertCommand.class, InspectCommand.class, CommandLine.HelpCommand.class})
+        description = "BLIP-2 on Deeplearning4j: convert original checkpoints, inspect artifacts, verify them against the reference.",
+        subcommands = {ConvertCommand.class, InspectCommand.class, VerifyCommand.class, CommandLine.HelpCommand.class})
 public final class Blip2 {
     public static final int BAD_INPUT = 3;
 

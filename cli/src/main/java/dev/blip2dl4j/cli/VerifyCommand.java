@@ -1,0 +1,85 @@
+package dev.blip2dl4j.cli;
+
+import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.convert.weights.ArtifactWeights;
+import dev.blip2dl4j.convert.weights.CheckpointWeights;
+import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.zoo.verify.ReferenceBundle;
+import dev.blip2dl4j.zoo.verify.Verifier;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "verify", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Recompute a reference bundle's outputs from its raw inputs and compare them, one row per output.",
+                "",
+                "A bundle is a folder with reference.json and the .npy files it names (the layout of "
+                        + "fixtures/blip2-tiny-*; the README says how to dump one from PyTorch). The model is an "
+                        + "artifact or an original checkpoint (read in memory, nothing converted). Exit code 0 only "
+                        + "if every output is within tolerance, 4 if any is not."})
+final class VerifyCommand implements Callable<Integer> {
+    static final int FAILED = 4;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, arity = "1..*", paramLabel = "MODEL",
+            description = "A .b2z artifact, or checkpoint folders/files as `blip2 convert` takes them.")
+    List<Path> model;
+
+    @Option(names = "--reference", required = true, paramLabel = "BUNDLE_DIR", description = "The reference bundle.")
+    Path reference;
+
+    @Option(names = "--dump", paramLabel = "OUT_DIR",
+            description = "Write every computed output as .npy, under the bundle's file names.")
+    Path dump;
+
+    @Option(names = "--config", paramLabel = "config.json", description = "For a LAVIS checkpoint: its BLIP-2 config.")
+    Path config;
+
+    @Option(names = "--lavis-type", paramLabel = "TYPE", description = "For a LAVIS checkpoint: its model type.")
+    String lavisType;
+
+    @Mixin
+    Blip2.Verbosity verbosity;
+
+    @Override
+    public Integer call() {
+        ReferenceBundle bundle = ReferenceBundle.open(reference);
+        Verifier.Report report;
+        if (model.size() == 1 && model.get(0).toString().endsWith(".b2z")) {
+            try (ArtifactWeights weights = ArtifactWeights.open(model.get(0))) {
+                report = Verifier.verify(weights.config(), weights, bundle, dump);
+            }
+        } else {
+            CheckpointWeights weights = CheckpointWeights.open(model,
+                    Converter.Options.defaults().withConfig(config).withLavisType(lavisType));
+            report = Verifier.verify(weights.config(), weights, bundle, dump);
+        }
+        print(report, spec.commandLine().getOut());
+        return report.passed() ? 0 : FAILED;
+    }
+
+    private static void print(Verifier.Report report, PrintWriter out) {
+        int width = report.checks().stream().mapToInt(c -> c.name().length()).max().orElse(6);
+        out.printf("%-" + width + "s  %-20s  %-12s  %-9s  %s%n", "output", "shape", "max abs diff", "tolerance", "result");
+        for (Verifier.Check c : report.checks()) {
+            out.printf("%-" + width + "s  %-20s  %-12.3e  %-9.0e  %s%n", c.name(), Arrays.toString(c.shape()),
+                    c.maxAbsDiff(), c.tolerance(), c.passed() ? "PASS" : "FAIL");
+        }
+        long failed = report.checks().stream().filter(c -> !c.passed()).count();
+        out.printf("%d outputs compared, %d failed%n", report.checks().size(), failed);
+        if (!report.notChecked().isEmpty()) {
+            out.println("not computed by this build: " + String.join(", ", report.notChecked()));
+        }
+    }
+}
