@@ -32,6 +32,7 @@ public final class ArtifactWriter implements Closeable {
     public static final String MANIFEST = "manifest.json";
     /** Fixed entry times, so that converting the same checkpoint twice gives the same bytes. */
     private static final long ENTRY_TIME = 1577836800000L;
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
     /** Opens the channel the zip is written to; tests substitute one that fails. */
     @FunctionalInterface
@@ -52,7 +53,8 @@ public final class ArtifactWriter implements Closeable {
     }
 
     public static ArtifactWriter create(Path target) {
-        return create(target, path -> FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.READ));
+        return create(target, path -> FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                StandardOpenOption.READ));
     }
 
     public static ArtifactWriter create(Path target, ChannelOpener opener) {
@@ -66,7 +68,8 @@ public final class ArtifactWriter implements Closeable {
         }
         Path temp = null;
         try {
-            temp = Files.createTempFile(dir, "." + absolute.getFileName() + ".", ".partial");
+            // not Files.createTempFile: that makes the file private (0600), and the artifact keeps its permissions
+            temp = dir.resolve("." + absolute.getFileName() + "." + Long.toUnsignedString(RANDOM.nextLong(), 36) + ".partial");
             ZipArchiveOutputStream zip = new ZipArchiveOutputStream(opener.open(temp));
             zip.setUseZip64(Zip64Mode.AsNeeded);
             return new ArtifactWriter(target, temp, zip);

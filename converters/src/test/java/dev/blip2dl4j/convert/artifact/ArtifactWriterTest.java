@@ -63,10 +63,19 @@ class ArtifactWriterTest {
     }
 
     @Test
+    void theArtifactGetsTheUsualPermissionsNotATempFilesPrivateOnes() throws IOException {
+        Path out = dir.resolve("perm.b2z");
+        Converter.convert(List.of(TestFixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE);
+        Path plain = Files.createFile(dir.resolve("plain"));
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(out));
+    }
+
+    @Test
     void aFullDiskLeavesNoFileBehind() {
         Path out = dir.resolve("full.b2z");
         ArtifactWriter.ChannelOpener fillsUp = path -> new FailingChannel(
-                FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.READ), 200_000);
+                FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ),
+                200_000);
         BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
                 List.of(TestFixtures.model("opt")), out, Converter.Options.defaults(), ConversionProgress.NONE,
                 target -> ArtifactWriter.create(target, fillsUp)));
