@@ -15,7 +15,7 @@ import java.io.PrintWriter;
  */
 @Command(name = "blip2", mixinStandardHelpOptions = true, version = Converter.VERSION,
         description = "BLIP-2 on Deeplearning4j: convert original checkpoints, inspect artifacts, verify them against the reference.",
-        subcommands = {ConvertCommand.class, InspectCommand.class, VerifyCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {ConvertCommand.class, InspectCommand.class, VerifyCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Blip2 {
     public static final int BAD_INPUT = 3;
 

@@ -37,7 +37,7 @@ public final class Blip2Graph {
 
     private Blip2Graph(Blip2Config config) {
         this.config = config;
-        this.sd = SameDiff.create();
+        this.sd = Layers.newSameDiff();
     }
 
     public static Blip2Graph build(Blip2Config config, Weights weights) {

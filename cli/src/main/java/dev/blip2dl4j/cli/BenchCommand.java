@@ -1,0 +1,45 @@
+package dev.blip2dl4j.cli;
+
+import dev.blip2dl4j.zoo.bench.StageBenchmark;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Time BLIP-2's stages on an artifact: one JSON line per stage, named and defined as the "
+                + "PyTorch peer's (shared/bench/torch_peer.py), for ratios measured in the same run "
+                + "(bench/graphs.sh). A benchmark, not a test."})
+final class BenchCommand implements Callable<Integer> {
+    @Parameters(paramLabel = "ARTIFACT", description = "A .b2z file.")
+    Path artifact;
+
+    @Option(names = "--stages", split = ",", defaultValue = "vision,qformer,lm_prefill,full_forward",
+            description = "Which stages (default: ${DEFAULT-VALUE}).")
+    Set<String> stages;
+
+    @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per stage (default: ${DEFAULT-VALUE}).")
+    int repeats;
+
+    @Option(names = "--warmup", defaultValue = "1", description = "Untimed runs first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--prompt-tokens", defaultValue = "10", description = "Prompt length (default: ${DEFAULT-VALUE}).")
+    int promptTokens;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random image and prompt.")
+    long seed;
+
+    @Mixin
+    Blip2.Verbosity verbosity;
+
+    @Override
+    public Integer call() {
+        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages), System.out);
+        return 0;
+    }
+}

@@ -1,0 +1,203 @@
+package dev.blip2dl4j.zoo.bench;
+
+import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.config.T5Config;
+import dev.blip2dl4j.convert.weights.ArtifactWeights;
+import dev.blip2dl4j.graphs.Blip2Graph;
+import dev.blip2dl4j.graphs.Layers;
+import dev.blip2dl4j.graphs.OptDecoder;
+import dev.blip2dl4j.graphs.QFormer;
+import dev.blip2dl4j.graphs.T5;
+import dev.blip2dl4j.graphs.VisionTransformer;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * Times BLIP-2's stages on an artifact, under the names and definitions of the PyTorch peer
+ * ({@code shared/bench/torch_peer.py bench}), one JSON line per stage, so that a script can report
+ * our time as a ratio to the peer's measured in the same run: {@code load_weights}, {@code vision}
+ * (pixels to the post-LayerNorm last hidden state), {@code qformer} (queries attending to the image
+ * tokens), {@code lm_prefill} (projection, prompt embeddings, the LM over queries + prompt, the last
+ * position's logits), and {@code full_forward} (image and prompt through the whole composed graph).
+ */
+public final class StageBenchmark {
+    public static final List<String> STAGES = List.of("vision", "qformer", "lm_prefill", "full_forward");
+
+    public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages) {
+    }
+
+    private final Options options;
+    private final PrintStream out;
+
+    private StageBenchmark(Options options, PrintStream out) {
+        this.options = options;
+        this.out = out;
+    }
+
+    public static void run(Path artifact, Options options, PrintStream out) {
+        new StageBenchmark(options, out).run(artifact);
+    }
+
+    private void run(Path artifact) {
+        long started = System.nanoTime();
+        try (ArtifactWeights weights = ArtifactWeights.open(artifact)) {
+            Blip2Config config = weights.config();
+            // binding every weight (memory-mapped) into the graphs is what "loading" costs
+            Graphs graphs = new Graphs(config, weights);
+            emit("load_weights", List.of((System.nanoTime() - started) / 1e9), Map.of("rss_mib", rssMib("VmRSS")));
+
+            Nd4j.getRandom().setSeed(options.seed());
+            int size = config.vision().imageSize();
+            INDArray pixels = Nd4j.randn(DataType.FLOAT, 1, 3, size, size);
+            INDArray prompt = Nd4j.createFromArray(randomIds(config)).reshape(1, options.promptTokens());
+            INDArray mask = Nd4j.ones(DataType.INT64, 1, options.promptTokens());
+            INDArray image = graphs.vision.output(Map.of("pixel_values", pixels), "image").get("image");
+            INDArray queries = graphs.qformer.output(Map.of("image", image), "queries").get("queries");
+
+            if (options.stages().contains("vision")) {
+                emit("vision", measure(() -> graphs.vision.output(Map.of("pixel_values", pixels), "image")),
+                        Map.of("tokens", image.size(1)));
+            }
+            if (options.stages().contains("qformer")) {
+                emit("qformer", measure(() -> graphs.qformer.output(Map.of("image", image), "queries")),
+                        Map.of("tokens", queries.size(1)));
+            }
+            if (options.stages().contains("lm_prefill")) {
+                Map<String, INDArray> feed = new java.util.HashMap<>(Map.of("queries", queries, "input_ids", prompt,
+                        "attention_mask", mask));
+                if (config.text() instanceof T5Config) {
+                    feed.put("decoder_input_ids", Nd4j.zeros(DataType.INT64, 1, 1));
+                }
+                emit("lm_prefill", measure(() -> graphs.prefill.output(feed, "logits")),
+                        Map.of("tokens", queries.size(1) + options.promptTokens()));
+            }
+            if (options.stages().contains("full_forward")) {
+                Blip2Graph whole = Blip2Graph.build(config, weights);
+                Map<String, INDArray> feed = new java.util.HashMap<>(Map.of(Blip2Graph.PIXEL_VALUES, pixels,
+                        Blip2Graph.INPUT_IDS, prompt, Blip2Graph.ATTENTION_MASK, mask));
+                if (config.text() instanceof T5Config) {
+                    feed.put(Blip2Graph.DECODER_INPUT_IDS, Nd4j.zeros(DataType.INT64, 1, 1));
+                }
+                emit("full_forward", measure(() -> whole.run(feed, List.of("logits"))),
+                        Map.of("tokens", queries.size(1) + options.promptTokens()));
+            }
+        }
+    }
+
+    /** The stages as separate graphs, so that each is timed alone, as the peer times them. */
+    private static final class Graphs {
+        final SameDiff vision = Layers.newSameDiff();
+        final SameDiff qformer = Layers.newSameDiff();
+        final SameDiff prefill = Layers.newSameDiff();
+
+        Graphs(Blip2Config config, ArtifactWeights weights) {
+            int size = config.vision().imageSize();
+            Layers v = new Layers(vision, weights);
+            VisionTransformer.build(v, config.vision(), vision.placeHolder("pixel_values", DataType.FLOAT, -1, 3, size, size))
+                    .lastHiddenState().rename("image");
+
+            Layers q = new Layers(qformer, weights);
+            SDVariable image = qformer.placeHolder("image", DataType.FLOAT, -1, config.vision().numPositions(),
+                    config.vision().hiddenSize());
+            QFormer.build(q, config.qformer(), image).lastHiddenState().rename("queries");
+
+            Layers l = new Layers(prefill, weights);
+            SDVariable queries = prefill.placeHolder("queries", DataType.FLOAT, -1, config.numQueryTokens(),
+                    config.qformer().hiddenSize());
+            SDVariable ids = prefill.placeHolder("input_ids", DataType.INT64, -1, -1);
+            SDVariable mask = prefill.placeHolder("attention_mask", DataType.INT64, -1, -1);
+            int width = config.text().hiddenSize();
+            SDVariable projected = prefill.reshape(l.linear(prefill.reshape(queries, -1, config.qformer().hiddenSize()),
+                    "language_projection"), -1, config.numQueryTokens(), width);
+            SDVariable fullMask = prefill.concat(1, prefill.onesLike(projected).mean(false, 2), mask.castTo(DataType.FLOAT));
+            if (config.text() instanceof OptConfig opt) {
+                SDVariable embeds = OptDecoder.prependQueries(l, projected, OptDecoder.embedTokens(l, ids));
+                SDVariable hidden = OptDecoder.build(l, opt, embeds, fullMask).lastHiddenState();
+                // the last position's logits only, as generation needs and the peer times
+                SDVariable last = prefill.gather(hidden, l.size(hidden, 1).sub(1L).castTo(DataType.INT64).reshape(1), 1);
+                prefill.mmul(prefill.reshape(last, -1, opt.wordEmbedProjDim()),
+                        l.param("language_model.model.decoder.embed_tokens.weight"), false, true, false).rename("logits");
+            } else {
+                SDVariable embeds = prefill.concat(1, projected, T5.embedTokens(l, ids));
+                SDVariable decoderIds = prefill.placeHolder("decoder_input_ids", DataType.INT64, -1, -1);
+                T5.build(l, (T5Config) config.text(), embeds, fullMask, decoderIds).logits().rename("logits");
+            }
+        }
+    }
+
+    private long[] randomIds(Blip2Config config) {
+        java.util.Random random = new java.util.Random(options.seed());
+        long[] ids = new long[options.promptTokens()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = 4 + random.nextInt(config.text().vocabSize() - 4);
+        }
+        return ids;
+    }
+
+    private List<Double> measure(Supplier<?> stage) {
+        for (int i = 0; i < options.warmup(); i++) {
+            stage.get();
+        }
+        List<Double> times = new ArrayList<>();
+        for (int i = 0; i < options.repeats(); i++) {
+            long t = System.nanoTime();
+            stage.get();
+            times.add((System.nanoTime() - t) / 1e9);
+        }
+        return times;
+    }
+
+    private void emit(String name, List<Double> times, Map<String, Object> extra) {
+        List<Double> sorted = new ArrayList<>(times);
+        Collections.sort(sorted);
+        double median = sorted.size() % 2 == 1 ? sorted.get(sorted.size() / 2)
+                : (sorted.get(sorted.size() / 2 - 1) + sorted.get(sorted.size() / 2)) / 2;
+        StringBuilder line = new StringBuilder();
+        line.append(String.format("{\"name\": \"%s\", \"median_s\": %.4f, \"min_s\": %.4f, \"max_s\": %.4f, \"repeats\": %d, "
+                        + "\"peak_rss_mib\": %d", name, median, sorted.get(0), sorted.get(sorted.size() - 1), times.size(),
+                rssMib("VmHWM")));
+        extra.forEach((k, v) -> line.append(", \"").append(k).append("\": ").append(v));
+        line.append(", \"threads\": ").append(System.getenv().getOrDefault("OMP_NUM_THREADS", "?")).append('}');
+        out.println(line);
+        out.flush();
+        resetPeakRss();
+    }
+
+    /** From /proc/self/status: VmRSS now, or VmHWM, the peak since the last reset. */
+    private static long rssMib(String field) {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (l.startsWith(field + ":")) {
+                    return Long.parseLong(l.replaceAll("[^0-9]", "")) / 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
+    }
+
+    /** Writing 5 to clear_refs resets VmHWM (Linux), so each stage reports its own peak. */
+    private static void resetPeakRss() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // not Linux, or not allowed: peaks then accumulate, which the output shows
+        }
+    }
+}
