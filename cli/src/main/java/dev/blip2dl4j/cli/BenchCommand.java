@@ -34,12 +34,15 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random image and prompt.")
     long seed;
 
+    @Option(names = "--profile", description = "Then run each stage once more and print where its time goes, op by op (stderr).")
+    boolean profile;
+
     @Mixin
     Blip2.Verbosity verbosity;
 
     @Override
     public Integer call() {
-        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages), System.out);
+        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile), System.out);
         return 0;
     }
 }

@@ -38,7 +38,8 @@ import java.util.function.Supplier;
 public final class StageBenchmark {
     public static final List<String> STAGES = List.of("vision", "qformer", "lm_prefill", "full_forward");
 
-    public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages) {
+    /** @param profile after timing a stage, run it once more with an op profile, printed to stderr */
+    public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile) {
     }
 
     private final Options options;
@@ -70,11 +71,11 @@ public final class StageBenchmark {
             INDArray queries = graphs.qformer.output(Map.of("image", image), "queries").get("queries");
 
             if (options.stages().contains("vision")) {
-                emit("vision", measure(() -> graphs.vision.output(Map.of("pixel_values", pixels), "image")),
+                emit("vision", time("vision", graphs.vision, Map.of("pixel_values", pixels), "image"),
                         Map.of("tokens", image.size(1)));
             }
             if (options.stages().contains("qformer")) {
-                emit("qformer", measure(() -> graphs.qformer.output(Map.of("image", image), "queries")),
+                emit("qformer", time("qformer", graphs.qformer, Map.of("image", image), "queries"),
                         Map.of("tokens", queries.size(1)));
             }
             if (options.stages().contains("lm_prefill")) {
@@ -83,7 +84,7 @@ public final class StageBenchmark {
                 if (config.text() instanceof T5Config) {
                     feed.put("decoder_input_ids", Nd4j.zeros(DataType.INT64, 1, 1));
                 }
-                emit("lm_prefill", measure(() -> graphs.prefill.output(feed, "logits")),
+                emit("lm_prefill", time("lm_prefill", graphs.prefill, feed, "logits"),
                         Map.of("tokens", queries.size(1) + options.promptTokens()));
             }
             if (options.stages().contains("full_forward")) {
@@ -93,7 +94,7 @@ public final class StageBenchmark {
                 if (config.text() instanceof T5Config) {
                     feed.put(Blip2Graph.DECODER_INPUT_IDS, Nd4j.zeros(DataType.INT64, 1, 1));
                 }
-                emit("full_forward", measure(() -> whole.run(feed, List.of("logits"))),
+                emit("full_forward", time("full_forward", whole.sameDiff(), feed, "logits"),
                         Map.of("tokens", queries.size(1) + options.promptTokens()));
             }
         }
@@ -147,6 +148,20 @@ public final class StageBenchmark {
             ids[i] = 4 + random.nextInt(config.text().vocabSize() - 4);
         }
         return ids;
+    }
+
+    /** Times {@code output} of {@code sd}, then profiles one more run if asked. */
+    private List<Double> time(String stage, SameDiff sd, Map<String, INDArray> feed, String output) {
+        List<Double> times = measure(() -> sd.output(feed, output));
+        if (options.profile()) {
+            OpProfile profile = new OpProfile();
+            sd.setListeners(profile);
+            long t = System.nanoTime();
+            sd.output(feed, output);
+            profile.print(stage, (System.nanoTime() - t) / 1e9, System.err);
+            sd.setListeners();
+        }
+        return times;
     }
 
     private List<Double> measure(Supplier<?> stage) {
