@@ -13,7 +13,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 checkpoint="$1" work="$2" rounds="${3:-2}"
 
 if [ ! -f "$checkpoint/model.safetensors.index.json" ]; then
-  python3 "$root/../shared/bench/make_big_checkpoint.py" "$checkpoint"
+  "${PYTHON:-/usr/bin/python3}" "$root/../shared/bench/make_big_checkpoint.py" "$checkpoint"
 fi
 mkdir -p "$work"
 "$root/blip2" --version >/dev/null   # build before timing, and never during it

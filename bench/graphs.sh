@@ -7,7 +7,8 @@
 #
 # CHECKPOINT_DIR: Hugging Face safetensors (e.g. from ../shared/bench/make_big_checkpoint.py); ARTIFACT: the
 # same converted with `blip2 convert`. The peer needs Debian's python3-torch with OpenBLAS-OpenMP selected
-# (../shared/bench/README.md "Setup"), or its BLAS is 60x slower and the ratios mean nothing.
+# (../shared/bench/README.md "Setup"), or its BLAS is 60x slower and the ratios mean nothing. PYTHON names
+# the interpreter that has torch (default /usr/bin/python3, Debian's).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 checkpoint="$1" artifact="$2" repeats="${3:-3}"
@@ -18,7 +19,7 @@ export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 export BLIP2_SKIP_BUILD=1
 ours="$(mktemp)" theirs="$(mktemp)"
 "$root/blip2" bench "$artifact" --repeats "$repeats" --stages vision,qformer,lm_prefill | tee "$ours"
-python3 "$peer" bench --weights "$checkpoint" --repeats "$repeats" --threads 2 --stages sgemm,vision,qformer,prefill | tee "$theirs"
+"${PYTHON:-/usr/bin/python3}" "$peer" bench --weights "$checkpoint" --repeats "$repeats" --threads 2 --stages sgemm,vision,qformer,prefill | tee "$theirs"
 
 python3 - "$ours" "$theirs" <<'PY'
 import json, sys
