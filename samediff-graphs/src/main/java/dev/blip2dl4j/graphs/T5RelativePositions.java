@@ -49,7 +49,7 @@ public final class T5RelativePositions {
     }
 
     /** transformers' {@code T5Attention._relative_position_bucket} for one distance {@code key - query}. */
-    static int bucket(int relativePosition, boolean bidirectional, int numBuckets, int maxDistance) {
+    public static int bucket(int relativePosition, boolean bidirectional, int numBuckets, int maxDistance) {
         int bucket = 0;
         int distance;
         if (bidirectional) {

@@ -4,7 +4,9 @@ import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.weights.CheckpointWeights;
 import dev.blip2dl4j.zoo.verify.ReferenceBundle;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,6 +42,12 @@ public record Fixture(Path dir, CheckpointWeights weights, ReferenceBundle refer
         return reference.require(name);
     }
 
+    /** The language model's attention mask: ones for the query positions, then the prompt's {@code [batch, seq]} mask. */
+    public INDArray lmMask(INDArray textMask) {
+        return Nd4j.concat(1, Nd4j.ones(DataType.FLOAT, textMask.size(0), config().numQueryTokens()),
+                textMask.castTo(DataType.FLOAT));
+    }
+
     public static Path root() {
         String configured = System.getProperty("blip2.fixtures");
         Path root = configured != null ? Path.of(configured) : Path.of("..", "fixtures");
@@ -52,8 +60,8 @@ public record Fixture(Path dir, CheckpointWeights weights, ReferenceBundle refer
     /** Same shape, and every element within {@code tolerance}; the message gives the worst difference. */
     public static void assertClose(String what, INDArray expected, INDArray actual, double tolerance) {
         assertArrayEquals(expected.shape(), actual.shape(), what + " shape");
-        double diff = expected.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE)
-                .sub(actual.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE)).amaxNumber().doubleValue();
+        double diff = expected.castTo(DataType.DOUBLE)
+                .sub(actual.castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
         assertTrue(diff <= tolerance, what + ": max abs diff " + diff + " > " + tolerance);
     }
 }

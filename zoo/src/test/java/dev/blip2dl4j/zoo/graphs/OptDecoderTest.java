@@ -7,7 +7,6 @@ import dev.blip2dl4j.zoo.Fixture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -15,9 +14,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -26,41 +23,16 @@ class OptDecoderTest {
     private static final double BATCH_TOLERANCE = 1e-5;
     private static final int QUERIES = 8;
 
-    /** The graph on placeholders, and a way to run it. */
-    private record Graph(SameDiff sd, OptDecoder.Output out) {
-        static Graph build(Fixture fixture) {
-            OptConfig config = (OptConfig) fixture.config().text();
-            SameDiff sd = SameDiff.create();
-            Layers nn = new Layers(sd, fixture.weights());
-            SDVariable embeds = sd.placeHolder("inputs_embeds", DataType.FLOAT, -1, -1, config.wordEmbedProjDim());
-            SDVariable mask = sd.placeHolder("attention_mask", DataType.FLOAT, -1, -1);
-            return new Graph(sd, OptDecoder.build(nn, config, embeds, mask));
-        }
-
-        /** logits, then every hidden state. */
-        List<INDArray> run(INDArray embeds, INDArray mask) {
-            List<SDVariable> wanted = new ArrayList<>(List.of(out.logits()));
-            wanted.addAll(out.hiddenStates());
-            Map<String, INDArray> result = sd.output(Map.of("inputs_embeds", embeds,
-                    "attention_mask", mask.castTo(DataType.FLOAT)), wanted.stream().map(SDVariable::name).toArray(String[]::new));
-            return wanted.stream().map(v -> result.get(v.name())).toList();
-        }
-    }
-
     private static Fixture fixture(String source) {
         return source.equals("lavis") ? Fixture.loadLavis("opt") : Fixture.load("opt");
-    }
-
-    /** ones for the query positions, then the prompt's mask. */
-    private static INDArray blip2Mask(INDArray textMask) {
-        return Nd4j.concat(1, Nd4j.ones(DataType.FLOAT, textMask.size(0), QUERIES), textMask.castTo(DataType.FLOAT));
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"safetensors", "lavis"})
     void matchesTheReference(String source) {
         Fixture fixture = fixture(source);
-        List<INDArray> out = Graph.build(fixture).run(fixture.ref("lm_inputs_embeds"), blip2Mask(fixture.ref("attention_mask")));
+        List<INDArray> out = OptGraph.build((OptConfig) fixture.config().text(), fixture.weights())
+                .run(fixture.ref("lm_inputs_embeds"), fixture.lmMask(fixture.ref("attention_mask")));
 
         INDArray hidden = fixture.ref("lm_hidden_states");
         assertEquals(hidden.size(0), out.size() - 1, "number of hidden states");
@@ -81,9 +53,9 @@ class OptDecoderTest {
     @ValueSource(strings = {"safetensors", "lavis"})
     void batchRowsEqualSingleRowsWithLeftPadding(String source) {
         Fixture fixture = fixture(source);
-        Graph graph = Graph.build(fixture);
+        OptGraph graph = OptGraph.build((OptConfig) fixture.config().text(), fixture.weights());
         INDArray embeds = fixture.ref("lm_inputs_embeds");
-        INDArray mask = blip2Mask(fixture.ref("attention_mask"));
+        INDArray mask = fixture.lmMask(fixture.ref("attention_mask"));
         long seq = embeds.size(1);
 
         // the input twice

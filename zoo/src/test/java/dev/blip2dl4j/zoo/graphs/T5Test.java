@@ -2,13 +2,11 @@ package dev.blip2dl4j.zoo.graphs;
 
 import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.graphs.Layers;
-import dev.blip2dl4j.graphs.OptDecoder;
 import dev.blip2dl4j.graphs.T5;
 import dev.blip2dl4j.zoo.Fixture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -16,7 +14,6 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -25,49 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /** The T5 language model against the t5 fixture, read from model.safetensors and from the LAVIS .pth. */
 class T5Test {
     private static final double BATCH_TOLERANCE = 1e-5;
-    private static final int QUERIES = 8;
-
-    /** What a run gives back, as arrays. */
-    private record Result(INDArray encoderLast, List<INDArray> encoderHidden, INDArray logits, List<INDArray> decoderHidden) {
-        List<INDArray> all() {
-            List<INDArray> all = new ArrayList<>(List.of(encoderLast, logits));
-            all.addAll(encoderHidden);
-            all.addAll(decoderHidden);
-            return all;
-        }
-    }
-
-    /** The graph on placeholders, and a way to run it. */
-    private record Graph(SameDiff sd, T5.Output out) {
-        static Graph build(Fixture fixture) {
-            T5Config config = (T5Config) fixture.config().text();
-            SameDiff sd = SameDiff.create();
-            Layers nn = new Layers(sd, fixture.weights());
-            SDVariable embeds = sd.placeHolder("inputs_embeds", DataType.FLOAT, -1, -1, config.dModel());
-            SDVariable mask = sd.placeHolder("attention_mask", DataType.FLOAT, -1, -1);
-            SDVariable decoderIds = sd.placeHolder("decoder_input_ids", DataType.INT64, -1, -1);
-            return new Graph(sd, T5.build(nn, config, embeds, mask, decoderIds));
-        }
-
-        Result run(INDArray embeds, INDArray mask, INDArray decoderIds) {
-            List<SDVariable> wanted = new ArrayList<>(List.of(out.encoder().lastHiddenState(), out.logits()));
-            wanted.addAll(out.encoder().hiddenStates());
-            wanted.addAll(out.decoder().hiddenStates());
-            Map<String, INDArray> got = sd.output(Map.of("inputs_embeds", embeds, "attention_mask", mask.castTo(DataType.FLOAT),
-                    "decoder_input_ids", decoderIds.castTo(DataType.INT64)), wanted.stream().map(SDVariable::name).toArray(String[]::new));
-            List<INDArray> a = wanted.stream().map(v -> got.get(v.name())).toList();
-            int encoderStates = out.encoder().hiddenStates().size();
-            return new Result(a.get(0), a.subList(2, 2 + encoderStates), a.get(1), a.subList(2 + encoderStates, a.size()));
-        }
-    }
 
     private static Fixture fixture(String source) {
         return source.equals("lavis") ? Fixture.loadLavis("t5") : Fixture.load("t5");
-    }
-
-    /** ones for the query positions, then the prompt's mask. */
-    private static INDArray blip2Mask(INDArray textMask) {
-        return Nd4j.concat(1, Nd4j.ones(DataType.FLOAT, textMask.size(0), QUERIES), textMask.castTo(DataType.FLOAT));
     }
 
     private static INDArray startIds() {
@@ -78,7 +35,8 @@ class T5Test {
     @ValueSource(strings = {"safetensors", "lavis"})
     void matchesTheReference(String source) {
         Fixture fixture = fixture(source);
-        Result r = Graph.build(fixture).run(fixture.ref("lm_inputs_embeds"), blip2Mask(fixture.ref("attention_mask")), startIds());
+        T5Graph.Result r = T5Graph.build((T5Config) fixture.config().text(), fixture.weights())
+                .run(fixture.ref("lm_inputs_embeds"), fixture.lmMask(fixture.ref("attention_mask")), startIds());
         double worst = 0;
         worst = Math.max(worst, check("lm_encoder_last_hidden_state", fixture.ref("lm_encoder_last_hidden_state"), r.encoderLast()));
         worst = Math.max(worst, checkStack("lm_encoder_hidden_states", fixture.ref("lm_encoder_hidden_states"), r.encoderHidden()));
@@ -98,7 +56,8 @@ class T5Test {
         T5Config config = (T5Config) fixture.config().text();
         INDArray embeds = inputsEmbeds(fixture, fixture.ref("loss_input_ids"));
         INDArray decoderIds = T5.shiftRight(fixture.ref("loss_labels"), config);
-        Result r = Graph.build(fixture).run(embeds, blip2Mask(fixture.ref("loss_attention_mask")), decoderIds);
+        T5Graph.Result r = T5Graph.build((T5Config) fixture.config().text(), fixture.weights())
+                .run(embeds, fixture.lmMask(fixture.ref("loss_attention_mask")), decoderIds);
         System.out.printf("T5 %s: loss case logits max abs diff %.3g%n", source,
                 check("loss_logits", fixture.ref("loss_logits"), r.logits()));
     }
@@ -107,15 +66,15 @@ class T5Test {
     @ValueSource(strings = {"safetensors", "lavis"})
     void batchRowsEqualSingleRowsWithRightPadding(String source) {
         Fixture fixture = fixture(source);
-        Graph graph = Graph.build(fixture);
+        T5Graph graph = T5Graph.build((T5Config) fixture.config().text(), fixture.weights());
         INDArray embeds = fixture.ref("lm_inputs_embeds");
-        INDArray mask = blip2Mask(fixture.ref("attention_mask"));
+        INDArray mask = fixture.lmMask(fixture.ref("attention_mask"));
         long seq = embeds.size(1);
 
         // the input twice, with a decoder input of two tokens so that the causal mask is exercised
         INDArray decoderIds = Nd4j.createFromArray(new long[][]{{0, 37}});
-        Result single = graph.run(embeds, mask, decoderIds);
-        Result twice = graph.run(Nd4j.concat(0, embeds, embeds), Nd4j.concat(0, mask, mask),
+        T5Graph.Result single = graph.run(embeds, mask, decoderIds);
+        T5Graph.Result twice = graph.run(Nd4j.concat(0, embeds, embeds), Nd4j.concat(0, mask, mask),
                 Nd4j.concat(0, decoderIds, decoderIds));
         for (int i = 0; i < single.all().size(); i++) {
             for (int row = 0; row < 2; row++) {
@@ -128,11 +87,11 @@ class T5Test {
         int pad = 4;
         INDArray shortEmbeds = embeds.get(NDArrayIndex.all(), NDArrayIndex.interval(0, seq - pad), NDArrayIndex.all()).dup();
         INDArray shortMask = mask.get(NDArrayIndex.all(), NDArrayIndex.interval(0, seq - pad)).dup();
-        Result shortAlone = graph.run(shortEmbeds, shortMask, decoderIds);
+        T5Graph.Result shortAlone = graph.run(shortEmbeds, shortMask, decoderIds);
         Nd4j.getRandom().setSeed(7);
         INDArray padded = Nd4j.concat(1, shortEmbeds, Nd4j.randn(DataType.FLOAT, 1, pad, embeds.size(2)));
         INDArray paddedMask = Nd4j.concat(1, shortMask, Nd4j.zeros(DataType.FLOAT, 1, pad));
-        Result batch = graph.run(Nd4j.concat(0, embeds, padded), Nd4j.concat(0, mask, paddedMask),
+        T5Graph.Result batch = graph.run(Nd4j.concat(0, embeds, padded), Nd4j.concat(0, mask, paddedMask),
                 Nd4j.concat(0, decoderIds, decoderIds));
         double worst = 0;
         for (int i = 0; i < single.all().size(); i++) {
@@ -166,7 +125,7 @@ class T5Test {
         SameDiff sd = SameDiff.create();
         Layers nn = new Layers(sd, fixture.weights());
         T5.Output out = T5.build(nn, tied, sd.constant(fixture.ref("lm_inputs_embeds")),
-                sd.constant(blip2Mask(fixture.ref("attention_mask"))), sd.constant(startIds()));
+                sd.constant(fixture.lmMask(fixture.ref("attention_mask"))), sd.constant(startIds()));
         Map<String, INDArray> got = sd.output(Map.of(), out.logits().name(), out.decoder().lastHiddenState().name());
         INDArray last = got.get(out.decoder().lastHiddenState().name()).reshape(1, c.dModel());
         INDArray expected = last.mul(Math.pow(c.dModel(), -0.5)).mmul(fixture.weights().get("language_model.shared.weight").transpose());
@@ -181,10 +140,7 @@ class T5Test {
     }
 
     private static INDArray inputsEmbeds(Fixture fixture, INDArray inputIds) {
-        SameDiff sd = SameDiff.create();
-        Layers nn = new Layers(sd, fixture.weights());
-        return OptDecoder.prependQueries(nn, sd.constant(fixture.ref("language_projection")),
-                T5.embedTokens(nn, sd.constant(inputIds))).eval();
+        return T5Graph.inputsEmbeds(fixture.weights(), fixture.ref("language_projection"), inputIds);
     }
 
     private static double check(String name, INDArray expected, INDArray actual) {

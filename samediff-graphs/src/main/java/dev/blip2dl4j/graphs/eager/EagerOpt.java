@@ -1,0 +1,260 @@
+package dev.blip2dl4j.graphs.eager;
+
+import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.graphs.Layers;
+import dev.blip2dl4j.graphs.OptDecoder;
+import dev.blip2dl4j.graphs.Weights;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The OPT language model of {@link OptDecoder}, executed eagerly over its weights in place, with a
+ * key/value cache: {@link #prefill} runs the prompt (projected queries + prompt embeddings) and fills
+ * the cache, {@link #step} runs one new token per row against it. Same weights by the same names, same
+ * math in the same order as the graph; tests hold the two to 1e-5 of each other.
+ *
+ * <p>Both are one forward pass over {@code n} new positions per row, attending to the cached ones and
+ * to themselves (causally): positions come from the running count of the attention mask, so
+ * left-padded rows see the same positions as alone, as in the graph. A step of one sequence is one row,
+ * which {@link Linear} turns into matrix-vector products: its cost is the weights read once, plus an
+ * attention over the positions so far.
+ *
+ * <p>Work buffers are kept between calls: one thread at a time.
+ */
+public final class EagerOpt {
+    /** Which positions {@link #prefill} returns logits for. */
+    public enum Logits {
+        /** the last position of each row, {@code [batch, vocab]}: what generation continues from */
+        LAST,
+        /** every position, {@code [batch, seq, vocab]}: what verification compares */
+        ALL
+    }
+
+    private static final String DECODER = "language_model.model.decoder.";
+
+    private record Layer(Norm attnNorm, Linear q, Linear k, Linear v, Linear out,
+                         Norm mlpNorm, Linear fc1, Linear fc2) {
+    }
+
+    /** A LayerNorm's parameters. */
+    private record Norm(INDArray weight, INDArray bias) {
+        static Norm of(Weights weights, String prefix) {
+            return new Norm(weights.get(prefix + ".weight"), weights.get(prefix + ".bias"));
+        }
+
+        void apply(INDArray x, INDArray out) {
+            EagerLayers.layerNorm(x, weight, bias, OptConfig.LAYER_NORM_EPS, out);
+        }
+    }
+
+    private final OptConfig config;
+    private final INDArray embedTokens;
+    private final INDArray embedPositions;
+    private final Linear projectIn;
+    private final Linear projectOut;
+    private final Norm finalNorm;
+    private final Layer[] layers;
+    private final Linear head;
+    private final Workspace work = new Workspace();
+
+    public EagerOpt(OptConfig config, Weights weights) {
+        if (!config.layerNormElementwiseAffine()) {
+            throw new IllegalArgumentException("OPT without LayerNorm weights (layer_norm_elementwise_affine"
+                    + " false) is not supported: no BLIP-2 language model uses it");
+        }
+        this.config = config;
+        embedTokens = weights.get(DECODER + "embed_tokens.weight");
+        embedPositions = weights.get(DECODER + "embed_positions.weight");
+        projectIn = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_in") : null;
+        projectOut = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_out") : null;
+        finalNorm = config.hasFinalLayerNorm() ? Norm.of(weights, DECODER + "final_layer_norm") : null;
+        layers = new Layer[config.numHiddenLayers()];
+        for (int i = 0; i < layers.length; i++) {
+            String p = DECODER + "layers." + i + ".";
+            layers[i] = new Layer(Norm.of(weights, p + "self_attn_layer_norm"),
+                    Linear.of(weights, p + "self_attn.q_proj"), Linear.of(weights, p + "self_attn.k_proj"),
+                    Linear.of(weights, p + "self_attn.v_proj"), Linear.of(weights, p + "self_attn.out_proj"),
+                    Norm.of(weights, p + "final_layer_norm"), Linear.of(weights, p + "fc1"), Linear.of(weights, p + "fc2"));
+        }
+        head = config.tieWordEmbeddings() ? new Linear(embedTokens, null) : Linear.of(weights, "language_model.lm_head");
+    }
+
+    public OptConfig config() {
+        return config;
+    }
+
+    /** An empty cache with room for {@code capacity} positions (prompt and new tokens); it grows past that. */
+    public KvCache newCache(int capacity) {
+        return new KvCache(config.numHiddenLayers(), config.numAttentionHeads(), config.headDim(), capacity);
+    }
+
+    /**
+     * Runs the prompt into an empty cache.
+     *
+     * @param inputsEmbeds  {@code [batch, seq, word_embed_proj_dim]}: the projected queries, then the prompt's token embeddings
+     * @param attentionMask {@code [batch, seq]}, 1 = attend, 0 = padding (left padding for generation), any numeric type
+     * @return logits {@code [batch, vocab]} of the last position, or {@code [batch, seq, vocab]} of all
+     */
+    public INDArray prefill(KvCache cache, INDArray inputsEmbeds, INDArray attentionMask, Logits logits) {
+        if (cache.length() != 0) {
+            throw new IllegalStateException("prefill starts a sequence, but the cache already holds "
+                    + cache.length() + " positions");
+        }
+        int batch = (int) inputsEmbeds.size(0);
+        int seq = (int) inputsEmbeds.size(1);
+        INDArray embeds = inputsEmbeds.reshape('c', (long) batch * seq, config.wordEmbedProjDim());
+        return forward(cache, embeds, batch, seq, attentionMask, logits);
+    }
+
+    /**
+     * Runs one new token per row.
+     *
+     * @param tokenIds      {@code [batch]}, integers
+     * @param attentionMask {@code [batch, cached + 1]}: the mask so far with the new position's value appended
+     * @return the new position's logits {@code [batch, vocab]}
+     */
+    public INDArray step(KvCache cache, INDArray tokenIds, INDArray attentionMask) {
+        if (cache.length() == 0) {
+            throw new IllegalStateException("step continues a sequence: prefill the cache first");
+        }
+        int[] ids = tokenIds.toIntVector();
+        return forward(cache, Nd4j.pullRows(embedTokens, 1, ids), ids.length, 1, attentionMask, Logits.LAST);
+    }
+
+    /** {@code embeds [batch * seq, word_embed_proj_dim]}: the new positions of every row. */
+    private INDArray forward(KvCache cache, INDArray embeds, int batch, int seq, INDArray attentionMask, Logits logits) {
+        int at = cache.reserve(batch, seq);
+        int total = at + seq;
+        float[][] mask = EagerLayers.maskRows(attentionMask, batch, total);
+        long rows = (long) batch * seq;
+        int hidden = config.hiddenSize();
+
+        INDArray x = work.get("x", rows, hidden);
+        if (projectIn != null) {
+            projectIn.apply(embeds, x);
+        } else {
+            x.assign(embeds);
+        }
+        x.addi(Nd4j.pullRows(embedPositions, 1, positions(mask, at, seq)));
+        INDArray additive = additiveMask(mask, at, seq);
+
+        for (int i = 0; i < layers.length; i++) {
+            decoderLayer(i, layers[i], cache, x, batch, seq, at, additive);
+        }
+        cache.advance(seq);
+
+        INDArray h = x;
+        if (finalNorm != null) {
+            h = work.get("normed", rows, hidden);
+            finalNorm.apply(x, h);
+        }
+        if (projectOut != null) {
+            INDArray projected = work.get("projected", rows, config.wordEmbedProjDim());
+            projectOut.apply(h, projected);
+            h = projected;
+        }
+        if (logits == Logits.LAST && seq > 1) {
+            int[] last = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                last[b] = b * seq + seq - 1;
+            }
+            h = Nd4j.pullRows(h, 1, last);
+        }
+        INDArray out = Nd4j.create(DataType.FLOAT, h.size(0), config.vocabSize());
+        head.apply(h, out);
+        return logits == Logits.ALL ? out.reshape(batch, seq, config.vocabSize()) : out;
+    }
+
+    /**
+     * Rows of the learned position table for the new positions {@code at .. at + seq - 1}, as the graph:
+     * (attended positions so far, this one included) times the mask, plus OPT's offset of 2, minus 1;
+     * padding reads row 1.
+     */
+    private static int[] positions(float[][] mask, int at, int seq) {
+        int[] rows = new int[mask.length * seq];
+        for (int b = 0; b < mask.length; b++) {
+            float count = 0;
+            for (int t = 0; t < at + seq; t++) {
+                count += mask[b][t];
+                if (t >= at) {
+                    rows[b * seq + t - at] = (int) (count * mask[b][t] + (OptConfig.POSITION_OFFSET - 1));
+                }
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * The graph's causal plus padding mask for queries {@code at .. at + seq - 1} over keys
+     * {@code 0 .. at + seq - 1}: {@code [batch, 1, seq, at + seq]}.
+     */
+    private static INDArray additiveMask(float[][] mask, int at, int seq) {
+        int batch = mask.length;
+        int keys = at + seq;
+        float[] values = new float[batch * seq * keys];
+        for (int b = 0; b < batch; b++) {
+            for (int i = 0; i < seq; i++) {
+                for (int j = 0; j < keys; j++) {
+                    float causal = j > at + i ? (float) Layers.MASKED : 0f;
+                    values[(b * seq + i) * keys + j] = causal + EagerLayers.padding(mask[b][j]);
+                }
+            }
+        }
+        return Nd4j.create(values, new long[]{batch, 1, seq, keys}, DataType.FLOAT);
+    }
+
+    /** Pre-LN (post-LN when do_layer_norm_before is false): attention, then the MLP, each around a residual. */
+    private void decoderLayer(int index, Layer layer, KvCache cache, INDArray x, int batch, int seq, int at,
+                              INDArray additive) {
+        long rows = x.size(0);
+        boolean preLn = config.doLayerNormBefore();
+        INDArray normed = work.get("normed", rows, config.hiddenSize());
+        INDArray attended = work.get("attended", rows, config.hiddenSize());
+        if (preLn) {
+            layer.attnNorm().apply(x, normed);
+        }
+        selfAttention(index, layer, cache, preLn ? normed : x, batch, seq, at, additive, attended);
+        x.addi(attended);
+        if (!preLn) {
+            layer.attnNorm().apply(x, x);
+        }
+
+        if (preLn) {
+            layer.mlpNorm().apply(x, normed);
+        }
+        INDArray inner = work.get("inner", rows, config.ffnDim());
+        INDArray mlp = work.get("mlp", rows, config.hiddenSize());
+        layer.fc1().apply(preLn ? normed : x, inner);
+        EagerLayers.activation(config.activationFunction(), inner, work);
+        layer.fc2().apply(inner, mlp);
+        x.addi(mlp);
+        if (!preLn) {
+            layer.mlpNorm().apply(x, x);
+        }
+    }
+
+    private void selfAttention(int index, Layer layer, KvCache cache, INDArray h, int batch, int seq, int at,
+                               INDArray additive, INDArray out) {
+        long rows = h.size(0);
+        int heads = config.numAttentionHeads();
+        int headDim = config.headDim();
+        INDArray q = work.get("q", rows, config.hiddenSize());
+        INDArray k = work.get("k", rows, config.hiddenSize());
+        INDArray v = work.get("v", rows, config.hiddenSize());
+        layer.q().apply(h, q);
+        // transformers scales q before the product, not the scores: keep its rounding
+        q.muli(Math.pow(headDim, -0.5));
+        layer.k().apply(h, k);
+        layer.v().apply(h, v);
+        cache.store(index, at, EagerLayers.splitHeads(k, batch, seq, heads, headDim),
+                EagerLayers.splitHeads(v, batch, seq, heads, headDim));
+
+        INDArray context = work.get("context", batch, heads, seq, headDim);
+        EagerLayers.attention(EagerLayers.splitHeads(q, batch, seq, heads, headDim), cache.keys(index, at + seq),
+                cache.values(index, at + seq), additive, context);
+        INDArray merged = work.get("merged", rows, config.hiddenSize());
+        EagerLayers.mergeHeads(context, merged);
+        layer.out().apply(merged, out);
+    }
+}

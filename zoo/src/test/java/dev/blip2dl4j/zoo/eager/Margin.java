@@ -1,0 +1,31 @@
+package dev.blip2dl4j.zoo.eager;
+
+import dev.blip2dl4j.zoo.Fixture;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.Arrays;
+
+/**
+ * Closeness checks that remember the largest difference seen, so that a test comparing many steps
+ * prints one line with its margin instead of one per comparison.
+ */
+final class Margin {
+    private final String what;
+    private double worst;
+
+    Margin(String what) {
+        this.what = what;
+    }
+
+    void check(String where, INDArray expected, INDArray actual, double tolerance) {
+        Fixture.assertClose(what + ", " + where, expected, actual, tolerance);
+        if (Arrays.equals(expected.shape(), actual.shape())) {
+            worst = Math.max(worst, expected.castTo(DataType.DOUBLE).sub(actual.castTo(DataType.DOUBLE)).amaxNumber().doubleValue());
+        }
+    }
+
+    void print() {
+        System.out.printf("%-75s max abs diff %.3e%n", what, worst);
+    }
+}
