@@ -77,7 +77,7 @@ public record GenerationConfig(Integer maxNewTokens, int maxLength, int minNewTo
             eos = List.of(eosNode.asLong());
         }
         return new GenerationConfig(
-                n.hasNonNull("max_new_tokens") ? n.get("max_new_tokens").asInt() : base.maxNewTokens(),
+                n.hasNonNull("max_new_tokens") ? Integer.valueOf(n.get("max_new_tokens").asInt()) : base.maxNewTokens(),
                 n.path("max_length").asInt(base.maxLength()),
                 n.path("min_new_tokens").asInt(base.minNewTokens()),
                 n.path("num_beams").asInt(base.numBeams()),
