@@ -38,7 +38,7 @@ final class BenchCommand implements Callable<Integer> {
     boolean profile;
 
     @Mixin
-    Blip2.Verbosity verbosity;
+    Blip2Command.Verbosity verbosity;
 
     @Override
     public Integer call() {

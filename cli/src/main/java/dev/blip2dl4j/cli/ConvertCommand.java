@@ -68,7 +68,7 @@ final class ConvertCommand implements Callable<Integer> {
     boolean quiet;
 
     @Mixin
-    Blip2.Verbosity verbosity;
+    Blip2Command.Verbosity verbosity;
 
     @Override
     public Integer call() {

@@ -27,13 +27,12 @@ import java.util.concurrent.Callable;
                         + "artifact or an original checkpoint (read in memory, nothing converted). Exit code 0 only "
                         + "if every output is within tolerance, 4 if any is not."})
 final class VerifyCommand implements Callable<Integer> {
-    static final int FAILED = 4;
-
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, arity = "1..*", paramLabel = "MODEL",
-            description = "A .b2z artifact, or checkpoint folders/files as `blip2 convert` takes them.")
+    @Option(names = "--model", required = true, paramLabel = "MODEL",
+            description = "A .b2z artifact, or a checkpoint folder or file as `blip2 convert` takes them; "
+                    + "repeat for a checkpoint in several parts.")
     List<Path> model;
 
     @Option(names = "--reference", required = true, paramLabel = "BUNDLE_DIR", description = "The reference bundle.")
@@ -50,7 +49,7 @@ final class VerifyCommand implements Callable<Integer> {
     String lavisType;
 
     @Mixin
-    Blip2.Verbosity verbosity;
+    Blip2Command.Verbosity verbosity;
 
     @Override
     public Integer call() {
@@ -66,7 +65,7 @@ final class VerifyCommand implements Callable<Integer> {
             report = Verifier.verify(weights.config(), weights, bundle, dump);
         }
         print(report, spec.commandLine().getOut());
-        return report.passed() ? 0 : FAILED;
+        return report.passed() ? Blip2Exit.OK : Blip2Exit.VERIFY_FAILED;
     }
 
     private static void print(Verifier.Report report, PrintWriter out) {

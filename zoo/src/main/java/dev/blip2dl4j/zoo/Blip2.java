@@ -116,7 +116,7 @@ public final class Blip2 implements AutoCloseable {
     }
 
     public String questionPrompt(String question) {
-        return String.format(languageModel().decoderOnly() ? OPT_QUESTION_TEMPLATE : T5_QUESTION_TEMPLATE, question.trim());
+        return String.format(config().useDecoderOnlyLanguageModel() ? OPT_QUESTION_TEMPLATE : T5_QUESTION_TEMPLATE, question.trim());
     }
 
     /**

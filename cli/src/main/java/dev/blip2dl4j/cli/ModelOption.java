@@ -1,0 +1,26 @@
+package dev.blip2dl4j.cli;
+
+import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.zoo.Blip2;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/** {@code --model}: an artifact, or an original checkpoint (with --config / --lavis-type for LAVIS). */
+final class ModelOption {
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL",
+            description = "A .b2z artifact, or a checkpoint folder or file as `blip2 convert` takes them; "
+                    + "repeat for a checkpoint in several parts (a LAVIS .pth, eva_vit_g.pth, the LLM folder).")
+    List<Path> model;
+
+    @Option(names = "--config", paramLabel = "config.json", description = "For a LAVIS checkpoint: its BLIP-2 config.")
+    Path config;
+
+    @Option(names = "--lavis-type", paramLabel = "TYPE", description = "For a LAVIS checkpoint: its model type.")
+    String lavisType;
+
+    Blip2 load() {
+        return Blip2.load(model, Converter.Options.defaults().withConfig(config).withLavisType(lavisType));
+    }
+}
