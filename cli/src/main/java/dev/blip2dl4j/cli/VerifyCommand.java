@@ -1,10 +1,7 @@
 package dev.blip2dl4j.cli;
 
-import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.convert.Converter;
-import dev.blip2dl4j.convert.weights.ArtifactWeights;
-import dev.blip2dl4j.convert.weights.CheckpointWeights;
-import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.verify.ReferenceBundle;
 import dev.blip2dl4j.zoo.verify.Verifier;
 import picocli.CommandLine.Command;
@@ -51,34 +48,32 @@ final class VerifyCommand implements Callable<Integer> {
     @Mixin
     Blip2Command.Verbosity verbosity;
 
+    @Option(names = "--image", paramLabel = "FILE",
+            description = "The bundle's image file, when reference.json's image is not beside the bundle.")
+    Path image;
+
     @Override
     public Integer call() {
         ReferenceBundle bundle = ReferenceBundle.open(reference);
-        Verifier.Report report;
-        if (model.size() == 1 && model.get(0).toString().endsWith(".b2z")) {
-            try (ArtifactWeights weights = ArtifactWeights.open(model.get(0))) {
-                report = Verifier.verify(weights.config(), weights, bundle, dump);
-            }
-        } else {
-            CheckpointWeights weights = CheckpointWeights.open(model,
-                    Converter.Options.defaults().withConfig(config).withLavisType(lavisType));
-            report = Verifier.verify(weights.config(), weights, bundle, dump);
+        try (Blip2 blip2 = Blip2.load(model, Converter.Options.defaults().withConfig(config).withLavisType(lavisType))) {
+            Verifier.Report report = Verifier.verify(blip2, bundle, image, dump);
+            print(report, spec.commandLine().getOut());
+            return report.passed() ? Blip2Exit.OK : Blip2Exit.VERIFY_FAILED;
         }
-        print(report, spec.commandLine().getOut());
-        return report.passed() ? Blip2Exit.OK : Blip2Exit.VERIFY_FAILED;
     }
 
     private static void print(Verifier.Report report, PrintWriter out) {
         int width = report.checks().stream().mapToInt(c -> c.name().length()).max().orElse(6);
         out.printf("%-" + width + "s  %-20s  %-12s  %-9s  %s%n", "output", "shape", "max abs diff", "tolerance", "result");
         for (Verifier.Check c : report.checks()) {
-            out.printf("%-" + width + "s  %-20s  %-12.3e  %-9.0e  %s%n", c.name(), Arrays.toString(c.shape()),
-                    c.maxAbsDiff(), c.tolerance(), c.passed() ? "PASS" : "FAIL");
+            out.printf("%-" + width + "s  %-20s  %-12.3e  %-9s  %s%n", c.name(), Arrays.toString(c.shape()),
+                    c.maxAbsDiff(), c.tolerance() == 0 ? "exact" : String.format("%.0e", c.tolerance()),
+                    c.passed() ? "PASS" : "FAIL");
         }
         long failed = report.checks().stream().filter(c -> !c.passed()).count();
         out.printf("%d outputs compared, %d failed%n", report.checks().size(), failed);
         if (!report.notChecked().isEmpty()) {
-            out.println("not computed by this build: " + String.join(", ", report.notChecked()));
+            out.println("not checked: " + String.join("; ", report.notChecked()));
         }
     }
 }

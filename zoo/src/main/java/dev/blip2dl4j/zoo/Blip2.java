@@ -124,6 +124,11 @@ public final class Blip2 implements AutoCloseable {
      * one generation, prompts left-padded for OPT as transformers pads them. Gives the same text as one by one.
      */
     public List<Caption> caption(List<DecodedImage> images, List<String> prompts, GenerationConfig generation) {
+        return caption(images, prompts, generation, 0);
+    }
+
+    /** As {@link #caption(List, List, GenerationConfig)}, recording the top {@code stepTopK} scores of every step. */
+    public List<Caption> caption(List<DecodedImage> images, List<String> prompts, GenerationConfig generation, int stepTopK) {
         requireKind(ModelKind.CONDITIONAL_GENERATION, "generate text");
         if (images.size() != prompts.size() || images.isEmpty()) {
             throw new IllegalArgumentException("one prompt per image: " + images.size() + " images, " + prompts.size() + " prompts");
@@ -163,7 +168,7 @@ public final class Blip2 implements AutoCloseable {
         }
         int newTokens = generation.newTokens(longest, lm.decoderOnly());
         LanguageModel.Started started = lm.start(embeds, mask, queries + longest + newTokens + 1);
-        Generation generated = new Generator(generation, 0).generate(started.logits(), started.decoder(),
+        Generation generated = new Generator(generation, stepTopK).generate(started.logits(), started.decoder(),
                 lm.decoderPrefix(), newTokens);
         long t3 = System.nanoTime();
 
@@ -176,7 +181,14 @@ public final class Blip2 implements AutoCloseable {
             for (int j = 0; j < perInput; j++) {
                 int row = b * perInput + j;
                 long[] ids = asTransformersReturns(generated.sequences()[row]);
-                sequences.add(new Caption.Sequence(tokenizer().decode(ids, true).strip(), ids, generated.scores()[row]));
+                long[][] topIds = new long[generated.topTokens().size()][];
+                float[][] topScores = new float[topIds.length][];
+                for (int step = 0; step < topIds.length; step++) {
+                    topIds[step] = generated.topTokens().get(step)[row];
+                    topScores[step] = generated.topScores().get(step)[row];
+                }
+                sequences.add(new Caption.Sequence(tokenizer().decode(ids, true).strip(), ids, generated.scores()[row],
+                        topIds, topScores));
             }
             captions.add(new Caption(sequences, timings));
         }
@@ -242,7 +254,23 @@ public final class Blip2 implements AutoCloseable {
         }
     }
 
-    private Tokenizer tokenizer() {
+    /** The model's weights by canonical name (memory-mapped from an artifact). */
+    public dev.blip2dl4j.graphs.Weights weights() {
+        return model.weights();
+    }
+
+    /** The image processor of the model's preprocessor_config.json. */
+    public ImageProcessor imageProcessor() {
+        return processor;
+    }
+
+    /** Whether the model came with a tokenizer (an artifact converted from a bare LAVIS .pth has none). */
+    public boolean hasTokenizer() {
+        return model.files().containsKey(dev.blip2dl4j.convert.ArtifactFiles.TOKENIZER_DIR + "tokenizer.json");
+    }
+
+    /** The model's tokenizer (its tokenizer/tokenizer.json). */
+    public Tokenizer tokenizer() {
         if (tokenizer == null) {
             tokenizer = Tokenizer.fromJson(model.tokenizerJson());
         }

@@ -11,12 +11,15 @@ import java.util.List;
 public record Caption(List<Sequence> sequences, Timings timings) {
 
     /**
-     * @param text  decoded, special tokens skipped, trimmed (as transformers' batch_decode(...).strip())
-     * @param ids   the ids as transformers' generate returns them (OPT: BOS then the new tokens; T5: the
-     *              decoder start then the new tokens)
-     * @param score beam search: the sequence score; otherwise the sum of the chosen tokens' log-probabilities
+     * @param text     decoded, special tokens skipped, trimmed (as transformers' batch_decode(...).strip())
+     * @param ids      the ids as transformers' generate returns them (OPT: BOS then the new tokens; T5: the
+     *                 decoder start then the new tokens)
+     * @param score    beam search: the sequence score; otherwise the sum of the chosen tokens' log-probabilities
+     * @param topIds   greedy or sampling, when asked for: per step, the ids of the k highest processed scores
+     *                 (transformers' output_scores); otherwise empty
+     * @param topScores the matching scores
      */
-    public record Sequence(String text, long[] ids, double score) {
+    public record Sequence(String text, long[] ids, double score, long[][] topIds, float[][] topScores) {
     }
 
     /** Milliseconds spent per stage, for this image's batch. */
