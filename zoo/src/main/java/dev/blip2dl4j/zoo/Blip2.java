@@ -167,6 +167,12 @@ public final class Blip2 implements AutoCloseable {
             mask.get(NDArrayIndex.point(b), NDArrayIndex.interval(queries + offset, queries + offset + ids.length)).assign(1);
         }
         int newTokens = generation.newTokens(longest, lm.decoderOnly());
+        if (config().text() instanceof dev.blip2dl4j.config.OptConfig opt
+                && queries + longest + newTokens > opt.maxPositionEmbeddings()) {
+            throw new BadInputException("the prompt is " + longest + " tokens long: with the " + queries
+                    + " image queries and " + newTokens + " new tokens that is more than OPT's "
+                    + opt.maxPositionEmbeddings() + " positions; shorten it or ask for fewer new tokens");
+        }
         LanguageModel.Started started = lm.start(embeds, mask, queries + longest + newTokens + 1);
         Generation generated = new Generator(generation, stepTopK).generate(started.logits(), started.decoder(),
                 lm.decoderPrefix(), newTokens);

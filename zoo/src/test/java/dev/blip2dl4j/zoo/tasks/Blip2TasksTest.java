@@ -80,6 +80,16 @@ class Blip2TasksTest {
         }
     }
 
+    @Test
+    void aPromptLongerThanTheLanguageModelsPositionsIsRefused() {
+        // the tiny OPT has 128 positions: 8 queries + the prompt + new tokens must fit
+        try (Blip2 blip2 = Blip2.load(Fixture.root().resolve("blip2-tiny-opt"))) {
+            BadInputException e = assertThrows(BadInputException.class, () -> blip2.caption(MERLION,
+                    "word ".repeat(200), blip2.generationDefaults().withMaxNewTokens(5)));
+            assertTrue(e.getMessage().contains("more than OPT's 128 positions"), e.getMessage());
+        }
+    }
+
     private static long[] longs(JsonNode node) {
         JsonNode row = node.get(0).isArray() ? node.get(0) : node;
         return StreamSupport.stream(row.spliterator(), false).mapToLong(JsonNode::asLong).toArray();
