@@ -5,8 +5,10 @@ public enum WeightDecayGroups {
     /** Every trained parameter decays ({@code --decay-all}; the fixtures' reference step). */
     ALL,
     /**
-     * LAVIS's groups (RunnerBase.optimizer): biases and norms do not decay; that is parameters with fewer
-     * than 2 dimensions or a name that says bias or LayerNorm. Here the 2-D weights and the query tokens decay.
+     * LAVIS's groups (RunnerBase.optimizer): no decay for parameters with fewer than 2 dimensions or whose
+     * LAVIS name holds "bias", "ln" or "bn". Among the stage-two parameters those are the biases and norm
+     * weights, whose Hugging Face names (the ones we carry) say bias, LayerNorm or layernorm; the 2-D weights
+     * and the query tokens decay.
      */
     LAVIS;
 
