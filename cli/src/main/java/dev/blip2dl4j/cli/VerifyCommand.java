@@ -1,6 +1,7 @@
 package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.finetune.verify.TrainStepCheck;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.verify.ReferenceBundle;
 import dev.blip2dl4j.zoo.verify.Verifier;
@@ -22,7 +23,11 @@ import java.util.concurrent.Callable;
                 "A bundle is a folder with reference.json and the .npy files it names (the layout of "
                         + "fixtures/blip2-tiny-*; the README says how to dump one from PyTorch). The model is an "
                         + "artifact or an original checkpoint (read in memory, nothing converted). Exit code 0 only "
-                        + "if every output is within tolerance, 4 if any is not."})
+                        + "if every output is within tolerance, 4 if any is not.",
+                "",
+                "A bundle with a train_step is also checked for one stage-two training step: the loss, every "
+                        + "gradient, AdamW's update and the loss after the step. Gradients and parameters show the "
+                        + "worst |diff| / (1 + 100 |ref|) against 1e-5, which is 1e-5 + 1e-3 |ref| per element."})
 final class VerifyCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -56,7 +61,8 @@ final class VerifyCommand implements Callable<Integer> {
     public Integer call() {
         ReferenceBundle bundle = ReferenceBundle.open(reference);
         try (Blip2 blip2 = Blip2.load(model, Converter.Options.defaults().withConfig(config).withLavisType(lavisType))) {
-            Verifier.Report report = Verifier.verify(blip2, bundle, image, dump);
+            Verifier.Report report = TrainStepCheck.addTo(Verifier.verify(blip2, bundle, image, dump), blip2.config(),
+                    blip2.weights(), bundle);
             print(report, spec.commandLine().getOut());
             return report.passed() ? Blip2Exit.OK : Blip2Exit.VERIFY_FAILED;
         }
