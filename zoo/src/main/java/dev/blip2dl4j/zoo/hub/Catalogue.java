@@ -48,6 +48,12 @@ public record Catalogue(String format, int version, List<String> notes, List<Cat
         }
     }
 
+    /** The catalogue the {@code BLIP2_CATALOGUE} environment variable names, or the built-in one. */
+    public static Catalogue fromEnvironment() {
+        String file = System.getenv("BLIP2_CATALOGUE");
+        return file == null || file.isBlank() ? builtIn() : read(Path.of(file));
+    }
+
     public static Catalogue read(Path file) {
         try {
             return JSON.readValue(Files.readAllBytes(file), Catalogue.class);

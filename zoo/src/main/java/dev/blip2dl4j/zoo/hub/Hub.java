@@ -37,9 +37,7 @@ public final class Hub {
 
     /** The settings of {@link HubSettings#fromEnvironment()}, with the catalogue {@code BLIP2_CATALOGUE} names or the built-in one. */
     public static Hub fromEnvironment() {
-        String file = System.getenv("BLIP2_CATALOGUE");
-        Catalogue catalogue = file == null || file.isBlank() ? Catalogue.builtIn() : Catalogue.read(Path.of(file));
-        return new Hub(catalogue, HubSettings.fromEnvironment());
+        return new Hub(Catalogue.fromEnvironment(), HubSettings.fromEnvironment());
     }
 
     public Catalogue catalogue() {
