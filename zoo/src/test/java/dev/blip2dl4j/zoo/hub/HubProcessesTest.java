@@ -44,6 +44,17 @@ class HubProcessesTest {
                 server.endpoint().toString(), "tiny-opt").start();
     }
 
+    /** Waits until the pull's part of the weights holds more than {@code bytes}, and returns the part. */
+    private Path awaitPart(Process process, long bytes) throws Exception {
+        Path part = cache.resolve("downloads/tiny-opt/blip2-dl4j-tests-blip2-tiny-opt/model.safetensors.part");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!(Files.exists(part) && Files.size(part) > bytes)) {
+            assertTrue(process.isAlive() && System.nanoTime() < deadline, "the pull reaches the weights");
+            Thread.sleep(20);
+        }
+        return part;
+    }
+
     /** What a finished pull process printed: the artifact's path, and its messages. */
     private record Finished(String out, String err) {
     }
@@ -58,9 +69,10 @@ class HubProcessesTest {
 
     @Test
     void twoProcessesPullingAtOnceEndWithOneGoodCacheEntry() throws Exception {
-        server.throttle(1_000_000);
+        server.throttle(WEIGHTS, 500_000);
         Process first = pull();
-        Process second = pull();
+        awaitPart(first, 1);
+        Process second = pull();  // while the first holds the lock: the weights take it ~5 s more
         Finished a = finish(first);
         Finished b = finish(second);
 
@@ -79,18 +91,14 @@ class HubProcessesTest {
 
     @Test
     void aKilledPullLeavesItsPartAndTheNextPullResumesIt() throws Exception {
-        server.throttle(400_000);
+        server.throttle(WEIGHTS, 400_000);
         Process killed = pull();
-        Path part = cache.resolve("downloads/tiny-opt/blip2-dl4j-tests-blip2-tiny-opt/model.safetensors.part");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!(Files.exists(part) && Files.size(part) > 300_000) && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
+        Path part = awaitPart(killed, 300_000);
         killed.destroyForcibly().waitFor();
         long kept = Files.size(part);
         assertTrue(kept > 300_000, "the killed pull's part stays: " + kept);
 
-        server.throttle(0);
+        server.throttle(WEIGHTS, 0);
         assertEquals(cache.resolve("tiny-opt.b2z").toString(), finish(pull()).out());
         List<LoopbackHub.Request> asked = server.requestsFor(WEIGHTS);
         String resumedAt = asked.get(asked.size() - 1).range();

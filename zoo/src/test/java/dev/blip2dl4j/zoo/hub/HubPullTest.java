@@ -164,7 +164,7 @@ class HubPullTest {
 
     @Test
     void twoThreadsPullingAtOnceDownloadOnce() throws Exception {
-        server.throttle(4_000_000);
+        server.throttle(WEIGHTS, 2_000_000);
         Hub hub = server.hub(cache);
         ExecutorService threads = Executors.newFixedThreadPool(2);
         try {

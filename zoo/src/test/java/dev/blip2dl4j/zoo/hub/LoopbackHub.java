@@ -20,7 +20,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -70,8 +69,7 @@ final class LoopbackHub implements AutoCloseable {
     private final ExecutorService threads = Executors.newCachedThreadPool();
     private final Map<String, ConcurrentLinkedQueue<Trouble>> troubles = new ConcurrentHashMap<>();
     private final List<Request> requests = Collections.synchronizedList(new ArrayList<>());
-    private final AtomicLong bodyBytesSent = new AtomicLong();
-    private volatile long bytesPerSecond;
+    private final Map<String, Long> bytesPerSecond = new ConcurrentHashMap<>();
 
     LoopbackHub() throws IOException {
         server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
@@ -116,9 +114,9 @@ final class LoopbackHub implements AutoCloseable {
         return this;
     }
 
-    /** Slows every body to about this rate (0: as fast as it goes). */
-    LoopbackHub throttle(long bytesPerSecond) {
-        this.bytesPerSecond = bytesPerSecond;
+    /** Slows the bodies of {@code file} to about this rate (0: as fast as it goes). */
+    LoopbackHub throttle(String file, long bytesPerSecond) {
+        this.bytesPerSecond.put(file, bytesPerSecond);
         return this;
     }
 
@@ -130,10 +128,6 @@ final class LoopbackHub implements AutoCloseable {
 
     List<Request> requestsFor(String file) {
         return requests().stream().filter(r -> r.path().endsWith("/" + file)).toList();
-    }
-
-    long bodyBytesSent() {
-        return bodyBytesSent.get();
     }
 
     private void handle(HttpExchange exchange) throws IOException {
@@ -156,13 +150,13 @@ final class LoopbackHub implements AutoCloseable {
             ConcurrentLinkedQueue<Trouble> queue = troubles.get(m.group(3));
             Trouble trouble = queue == null ? null : queue.poll();
             byte[] bytes = Files.readAllBytes(file);
-            serve(exchange, bytes, range, trouble);
+            serve(exchange, bytes, range, trouble, bytesPerSecond.getOrDefault(m.group(3), 0L));
         } catch (IOException e) {
             // the client went away (a test aborting a transfer): nothing to answer
         }
     }
 
-    private void serve(HttpExchange exchange, byte[] bytes, String range, Trouble trouble) throws IOException {
+    private void serve(HttpExchange exchange, byte[] bytes, String range, Trouble trouble, long rate) throws IOException {
         if (trouble instanceof Status s) {
             exchange.sendResponseHeaders(s.code(), -1);
             return;
@@ -208,7 +202,7 @@ final class LoopbackHub implements AutoCloseable {
             limit = Math.min(limit, s.bytes());
         }
         OutputStream body = exchange.getResponseBody();
-        write(body, bytes, from, (int) limit);
+        write(body, bytes, from, (int) limit, rate);
         if (trouble instanceof Stall s) {
             sleep(s.millis());
         }
@@ -218,14 +212,12 @@ final class LoopbackHub implements AutoCloseable {
         }
     }
 
-    private void write(OutputStream body, byte[] bytes, int from, int length) throws IOException {
+    private void write(OutputStream body, byte[] bytes, int from, int length, long rate) throws IOException {
         int chunk = 64 * 1024;
         for (int off = 0; off < length; off += chunk) {
             int n = Math.min(chunk, length - off);
             body.write(bytes, from + off, n);
             body.flush();
-            bodyBytesSent.addAndGet(n);
-            long rate = bytesPerSecond;
             if (rate > 0) {
                 sleep(n * 1000L / rate);
             }
