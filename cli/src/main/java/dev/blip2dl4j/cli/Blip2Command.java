@@ -2,6 +2,7 @@ package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.zoo.hub.DownloadException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -10,12 +11,14 @@ import java.io.PrintWriter;
 
 /**
  * The {@code blip2} command. Exit codes ({@link Blip2Exit}): 0 success, 1 internal error, 2 bad usage,
- * 3 bad input (a file we cannot use, an output we cannot write), 4 verification failed. Errors are one
- * readable paragraph; {@code --verbose} adds the stack trace.
+ * 3 bad input (a file we cannot use, an output we cannot write, a model too large for the memory),
+ * 4 verification failed, 5 a model could not be downloaded. Errors are one readable paragraph;
+ * {@code --verbose} adds the stack trace.
  */
 @Command(name = "blip2", mixinStandardHelpOptions = true, version = Converter.VERSION,
-        description = "BLIP-2 on Deeplearning4j: caption images, answer questions about them, match them with texts; convert, inspect and verify models.",
-        subcommands = {ConvertCommand.class, InspectCommand.class, CaptionCommand.class, VqaCommand.class, MatchCommand.class, VerifyCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        description = "BLIP-2 on Deeplearning4j: caption images, answer questions about them, match them with texts; pull pretrained models by name; convert, inspect and verify models.",
+        subcommands = {ConvertCommand.class, InspectCommand.class, CaptionCommand.class, VqaCommand.class, MatchCommand.class, VerifyCommand.class, BenchCommand.class,
+                ModelsCommand.class, PullCommand.class, RmCommand.class, CommandLine.HelpCommand.class})
 public final class Blip2Command {
     /** Shared by every command: how much to say when something goes wrong. */
     static final class Verbosity {
@@ -54,6 +57,9 @@ public final class Blip2Command {
         if (e instanceof BadInputException) {
             err.println("error: " + e.getMessage());
             code = Blip2Exit.BAD_INPUT;
+        } else if (e instanceof DownloadException) {
+            err.println("error: " + e.getMessage());
+            code = Blip2Exit.DOWNLOAD_FAILED;
         } else if (e instanceof java.io.UncheckedIOException || e instanceof java.io.IOException) {
             err.println("error: " + e.getMessage() + (e.getCause() != null ? " (" + e.getCause().getMessage() + ")" : ""));
             code = Blip2Exit.BAD_INPUT;

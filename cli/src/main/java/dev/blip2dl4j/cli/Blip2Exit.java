@@ -6,6 +6,7 @@ final class Blip2Exit {
     static final int INTERNAL = 1;
     static final int BAD_INPUT = 3;
     static final int VERIFY_FAILED = 4;
+    static final int DOWNLOAD_FAILED = 5;
 
     private Blip2Exit() {
     }

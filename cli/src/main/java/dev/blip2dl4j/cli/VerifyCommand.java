@@ -1,6 +1,5 @@
 package dev.blip2dl4j.cli;
 
-import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.finetune.verify.TrainStepCheck;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.verify.ReferenceBundle;
@@ -14,7 +13,6 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "verify", mixinStandardHelpOptions = true, sortOptions = false,
@@ -32,10 +30,8 @@ final class VerifyCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "MODEL",
-            description = "A .b2z artifact, or a checkpoint folder or file as `blip2 convert` takes them; "
-                    + "repeat for a checkpoint in several parts.")
-    List<Path> model;
+    @Mixin
+    ModelOption model;
 
     @Option(names = "--reference", required = true, paramLabel = "BUNDLE_DIR", description = "The reference bundle.")
     Path reference;
@@ -43,12 +39,6 @@ final class VerifyCommand implements Callable<Integer> {
     @Option(names = "--dump", paramLabel = "OUT_DIR",
             description = "Write every computed output as .npy, under the bundle's file names.")
     Path dump;
-
-    @Option(names = "--config", paramLabel = "config.json", description = "For a LAVIS checkpoint: its BLIP-2 config.")
-    Path config;
-
-    @Option(names = "--lavis-type", paramLabel = "TYPE", description = "For a LAVIS checkpoint: its model type.")
-    String lavisType;
 
     @Mixin
     Blip2Command.Verbosity verbosity;
@@ -60,7 +50,7 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         ReferenceBundle bundle = ReferenceBundle.open(reference);
-        try (Blip2 blip2 = Blip2.load(model, Converter.Options.defaults().withConfig(config).withLavisType(lavisType))) {
+        try (Blip2 blip2 = model.load()) {
             Verifier.Report report = TrainStepCheck.addTo(Verifier.verify(blip2, bundle, image, dump), blip2.config(),
                     blip2.weights(), bundle);
             print(report, spec.commandLine().getOut());

@@ -9,6 +9,10 @@ import dev.blip2dl4j.zoo.generate.Generation;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
 import dev.blip2dl4j.zoo.generate.Generator;
 import dev.blip2dl4j.zoo.generate.LanguageModel;
+import dev.blip2dl4j.zoo.hub.CatalogueEntry;
+import dev.blip2dl4j.zoo.hub.Hub;
+import dev.blip2dl4j.zoo.hub.HubSettings;
+import dev.blip2dl4j.zoo.hub.PullListener;
 import dev.blip2dl4j.zoo.image.DecodedImage;
 import dev.blip2dl4j.zoo.image.ImageLoader;
 import dev.blip2dl4j.zoo.image.ImageProcessor;
@@ -65,6 +69,26 @@ public final class Blip2 implements AutoCloseable {
                 .map(json -> GenerationConfig.parse(json, defaults)).orElse(defaults);
     }
 
+    /**
+     * A pretrained model by its catalogue name ({@code blip2 models} lists them): pulled into the cache on
+     * first use (downloaded, checked, converted), from the cache afterwards. Settings come from the
+     * environment ({@link HubSettings#fromEnvironment()}); a model that will not fit in memory is refused
+     * before anything is downloaded.
+     */
+    public static Blip2 pretrained(String name) {
+        return pretrained(name, Hub.fromEnvironment(), MemoryCheck.system(), PullListener.LOG);
+    }
+
+    /** As {@link #pretrained(String)}, from the given hub, with the given memory check, telling {@code listener} how the pull goes. */
+    public static Blip2 pretrained(String name, Hub hub, MemoryCheck memory, PullListener listener) {
+        CatalogueEntry entry = hub.catalogue().require(name);
+        memory.require(entry.parameterCount(), name, hub.catalogue().largestFitting(entry.tasks(), memory::fits)
+                .map(smaller -> "choose a smaller model such as " + smaller.name() + " (" + MemoryCheck.gigabytes(
+                        MemoryCheck.estimate(smaller.parameterCount())) + ")")
+                .orElse("choose a smaller model (`blip2 models` lists each one's memory)"));
+        return load(List.of(hub.pull(name, listener)), Converter.Options.defaults(), memory);
+    }
+
     /** A model from a .b2z artifact (memory-mapped), or from an original checkpoint folder (read in memory). */
     public static Blip2 load(Path path) {
         return load(List.of(path), Converter.Options.defaults());
@@ -72,7 +96,22 @@ public final class Blip2 implements AutoCloseable {
 
     /** A model from checkpoint files as {@code blip2 convert} takes them (LAVIS: give its config in options). */
     public static Blip2 load(List<Path> paths, Converter.Options options) {
-        return new Blip2(ModelFiles.open(paths, options));
+        return load(paths, options, MemoryCheck.system());
+    }
+
+    /**
+     * As {@link #load(List, Converter.Options)}, refusing a model that will not fit in memory before any of its
+     * weights is read ({@link MemoryCheck#OFF} to skip the check).
+     */
+    public static Blip2 load(List<Path> paths, Converter.Options options, MemoryCheck memory) {
+        ModelFiles files = ModelFiles.open(paths, options);
+        try {
+            memory.require(files.config(), paths.size() == 1 ? paths.get(0).toString() : "the model");
+        } catch (RuntimeException e) {
+            files.close();
+            throw e;
+        }
+        return new Blip2(files);
     }
 
     public Blip2Config config() {
@@ -302,10 +341,6 @@ public final class Blip2 implements AutoCloseable {
         if (tokenizer != null) {
             tokenizer.close();
         }
-        try {
-            model.resource().close();
-        } catch (Exception e) {
-            throw new IllegalStateException("closing " + e.getMessage(), e);
-        }
+        model.close();
     }
 }

@@ -21,7 +21,8 @@ import java.util.Optional;
  * generation configs) under their artifact entry names; from an artifact (memory-mapped) or an original
  * checkpoint (read in memory).
  */
-record ModelFiles(Blip2Config config, Weights weights, Map<String, byte[]> files, AutoCloseable resource) {
+record ModelFiles(Blip2Config config, Weights weights, Map<String, byte[]> files, AutoCloseable resource)
+        implements AutoCloseable {
 
     static ModelFiles open(List<Path> paths, Converter.Options options) {
         if (paths.size() == 1 && paths.get(0).toString().endsWith(".b2z")) {
@@ -46,5 +47,15 @@ record ModelFiles(Blip2Config config, Weights weights, Map<String, byte[]> files
                     + "folder that has the tokenizer files, or add them beside the checkpoint");
         }
         return json;
+    }
+
+    /** Releases the artifact's mappings (nothing, for a checkpoint read in memory). */
+    @Override
+    public void close() {
+        try {
+            resource.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("closing " + e.getMessage(), e);
+        }
     }
 }
