@@ -33,7 +33,9 @@ import java.util.function.Supplier;
  * our time as a ratio to the peer's measured in the same run: {@code load_weights}, {@code vision}
  * (pixels to the post-LayerNorm last hidden state), {@code qformer} (queries attending to the image
  * tokens), {@code lm_prefill} (projection, prompt embeddings, the LM over queries + prompt, the last
- * position's logits), and {@code full_forward} (image and prompt through the whole composed graph).
+ * position's logits), and {@code full_forward} (image and prompt through the whole composed graph); and
+ * stages defined where their code lives ({@link Stage}: the stage-two {@code train_step} is in the finetune
+ * module, which this one cannot see).
  */
 public final class StageBenchmark {
     public static final List<String> STAGES = List.of("vision", "qformer", "lm_prefill", "full_forward");
@@ -42,16 +44,35 @@ public final class StageBenchmark {
     public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile) {
     }
 
+    /** A stage of another module: built once from the model, then one run of it is what is timed. */
+    public interface Stage {
+        /**
+         * @param pixels the benchmark's random image {@code [1, 3, size, size]}
+         * @return one run of the stage
+         */
+        Runnable prepare(Blip2Config config, ArtifactWeights weights, INDArray pixels, Options options);
+
+        /** What the stage's JSON line says besides the times (tokens, parameters). */
+        Map<String, Object> details(Blip2Config config, Options options);
+    }
+
     private final Options options;
     private final PrintStream out;
+    private final Map<String, Stage> others;
 
-    private StageBenchmark(Options options, PrintStream out) {
+    private StageBenchmark(Options options, PrintStream out, Map<String, Stage> others) {
         this.options = options;
         this.out = out;
+        this.others = others;
     }
 
     public static void run(Path artifact, Options options, PrintStream out) {
-        new StageBenchmark(options, out).run(artifact);
+        run(artifact, options, out, Map.of());
+    }
+
+    /** @param others stages of other modules by name, run after these ones when {@code options} names them */
+    public static void run(Path artifact, Options options, PrintStream out, Map<String, Stage> others) {
+        new StageBenchmark(options, out, others).run(artifact);
     }
 
     private void run(Path artifact) {
@@ -96,6 +117,15 @@ public final class StageBenchmark {
                 }
                 emit("full_forward", time("full_forward", whole.sameDiff(), feed, "logits"),
                         Map.of("tokens", queries.size(1) + options.promptTokens()));
+            }
+            for (Map.Entry<String, Stage> other : others.entrySet()) {
+                if (options.stages().contains(other.getKey())) {
+                    Runnable stage = other.getValue().prepare(config, weights, pixels, options);
+                    emit(other.getKey(), measure(() -> {
+                        stage.run();
+                        return null;
+                    }), other.getValue().details(config, options));
+                }
             }
         }
     }
