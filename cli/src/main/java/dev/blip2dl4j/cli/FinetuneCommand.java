@@ -83,7 +83,7 @@ final class FinetuneCommand implements Callable<Integer> {
     double minLearningRate;
 
     @Option(names = "--warmup", defaultValue = "2000", paramLabel = "N",
-            description = "Micro-batches of linear warmup in the first epoch (default: ${DEFAULT-VALUE}).")
+            description = "Micro-batches of linear warmup in the first epoch; 0: none (default: ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--warmup-lr", defaultValue = "1e-6", paramLabel = "X", description = "Where warmup starts (default: ${DEFAULT-VALUE}).")
@@ -218,8 +218,11 @@ final class FinetuneCommand implements Callable<Integer> {
 
     private FinetuneSettings settings() {
         try {
+            // LAVIS's schedule gives the first micro-batch the warmup rate even with 0 warmup steps; no warmup
+            // means starting at the peak, as LAVIS's own default (warmup_lr = init_lr) does
+            double warmupStart = warmup == 0 ? learningRate : warmupLearningRate;
             return new FinetuneSettings(epochs, maxSteps, batchSize, accumulation, learningRate, minLearningRate, warmup,
-                    warmupLearningRate, weightDecay, decayAll ? WeightDecayGroups.ALL : WeightDecayGroups.LAVIS, clip, seed,
+                    warmupStart, weightDecay, decayAll ? WeightDecayGroups.ALL : WeightDecayGroups.LAVIS, clip, seed,
                     !noAugment, data.template, data.maxQuestionWords, checkpointEvery, evalEvery, evalBeams, evalMaxNewTokens);
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
