@@ -69,6 +69,7 @@ public final class MetricsPlot {
         panels.add(BitmapEncoder.getBufferedImage(loss));
         if (!accuracy.x.isEmpty()) {
             XYChart scores = chart("Validation", "%");
+            scores.getStyler().setYAxisMin(0.0).setYAxisMax(100.0);   // a flat 0% should look like 0%, not a mid-line
             accuracy.addTo(scores, "VQA accuracy", true);
             exactMatch.addTo(scores, "exact match", true);
             panels.add(BitmapEncoder.getBufferedImage(scores));
