@@ -79,6 +79,10 @@ class FinetuneResumeTest {
         long trainLines = Files.readAllLines(dir.resolve("resumed.metrics.jsonl"), StandardCharsets.UTF_8).stream()
                 .filter(l -> l.contains("\"train\"")).count();
         assertEquals(STEPS, trainLines);
+        try (var left = Files.list(checkpoint.getParent())) {
+            assertEquals(List.of("checkpoint.ckpt"), left.map(p -> p.getFileName().toString()).toList(),
+                    "nothing half-written left beside the checkpoint");
+        }
     }
 
     private String log() throws java.io.IOException {

@@ -177,6 +177,7 @@ public final class Finetuner {
         LinearWarmupCosineSchedule schedule = new LinearWarmupCosineSchedule(settings.learningRate(),
                 settings.minLearningRate(), settings.epochs(), settings.warmupSteps(), settings.warmupStartRate());
 
+        TrainingCheckpoint.deleteUnfinished(checkpoint);
         int step = 0;
         int epoch = 0;
         int microBatch = 0;

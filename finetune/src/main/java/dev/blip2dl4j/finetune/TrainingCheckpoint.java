@@ -15,10 +15,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * Where a run stands, in one file that {@code --resume} continues from exactly: the trained parameters,
@@ -74,6 +76,26 @@ public final class TrainingCheckpoint {
                             + parameters.size() + " trained parameters and their AdamW moments at step " + state.step())));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Deletes what a run killed while writing a checkpoint left beside it: the writer's temporary files
+     * ({@code .checkpoint.ckpt.<random>.partial}), which the rename never reached.
+     */
+    public static void deleteUnfinished(Path file) {
+        Path dir = file.toAbsolutePath().getParent();
+        String prefix = "." + file.getFileName() + ".";
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (Stream<Path> siblings = Files.list(dir)) {
+            for (Path p : siblings.filter(p -> p.getFileName().toString().startsWith(prefix)
+                    && p.getFileName().toString().endsWith(".partial")).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot clean up " + dir, e);
         }
     }
 
