@@ -83,6 +83,14 @@ class FinetuneResumeTest {
             assertEquals(List.of("checkpoint.ckpt"), left.map(p -> p.getFileName().toString()).toList(),
                     "nothing half-written left beside the checkpoint");
         }
+
+        // a checkpoint continues only the run it belongs to
+        List<String> otherRate = finetune(resumed);
+        otherRate.set(otherRate.indexOf("--lr") + 1, "1e-3");
+        otherRate.add("--resume");
+        CliRun refused = CliRun.of(otherRate.toArray(String[]::new));
+        assertEquals(3, refused.exitCode(), refused.toString());
+        assertTrue(refused.err().contains("was made with other settings"), refused.err());
     }
 
     private String log() throws java.io.IOException {
