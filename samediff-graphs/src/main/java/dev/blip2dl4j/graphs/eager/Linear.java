@@ -35,7 +35,7 @@ public record Linear(INDArray weight, INDArray bias) {
             Nd4j.gemm(x, weight, out, false, true, 1.0, 0.0);
         }
         if (bias != null) {
-            out.addiRowVector(bias);
+            EagerLayers.addToEveryRow(out, bias);
         }
     }
 }
