@@ -18,7 +18,7 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(paramLabel = "ARTIFACT", description = "A .b2z file.")
     Path artifact;
 
-    @Option(names = "--stages", split = ",", defaultValue = "vision,qformer,lm_prefill,full_forward",
+    @Option(names = "--stages", split = ",", defaultValue = "vision,qformer,lm_prefill,lm_decode_per_token,full_forward",
             description = "Which stages (default: ${DEFAULT-VALUE}).")
     Set<String> stages;
 
@@ -37,12 +37,15 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Then run each stage once more and print where its time goes, op by op (stderr).")
     boolean profile;
 
+    @Option(names = "--graph", description = "Time the SameDiff graphs where a stage also runs eagerly (lm_prefill).")
+    boolean graph;
+
     @Mixin
     Blip2.Verbosity verbosity;
 
     @Override
     public Integer call() {
-        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile), System.out);
+        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile, graph), System.out);
         return 0;
     }
 }

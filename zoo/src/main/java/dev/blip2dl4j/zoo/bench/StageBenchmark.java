@@ -33,13 +33,25 @@ import java.util.function.Supplier;
  * our time as a ratio to the peer's measured in the same run: {@code load_weights}, {@code vision}
  * (pixels to the post-LayerNorm last hidden state), {@code qformer} (queries attending to the image
  * tokens), {@code lm_prefill} (projection, prompt embeddings, the LM over queries + prompt, the last
- * position's logits), and {@code full_forward} (image and prompt through the whole composed graph).
+ * position's logits), {@code lm_decode_per_token} (after an untimed prefill, {@value #DECODE_STEPS}
+ * cached single-token steps, each with the LM head and argmax; the mean per token), and
+ * {@code full_forward} (image and prompt through the whole composed graph).
+ *
+ * <p>The language model runs eagerly ({@code graphs.eager}), as generation runs it; {@code --graph}
+ * times the SameDiff graph of the prefill instead (the graph has no cache, so decoding is eager only).
  */
 public final class StageBenchmark {
-    public static final List<String> STAGES = List.of("vision", "qformer", "lm_prefill", "full_forward");
+    public static final List<String> STAGES = List.of("vision", "qformer", "lm_prefill", "lm_decode_per_token",
+            "full_forward");
+    /** The peer's default {@code --new-tokens}. */
+    static final int DECODE_STEPS = 20;
 
-    /** @param profile after timing a stage, run it once more with an op profile, printed to stderr */
-    public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile) {
+    /**
+     * @param profile after timing a stage, run it once more with an op profile, printed to stderr
+     * @param graph   time the SameDiff graphs where a stage also runs eagerly
+     */
+    public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile,
+                          boolean graph) {
     }
 
     private final Options options;
@@ -78,14 +90,21 @@ public final class StageBenchmark {
                 emit("qformer", time("qformer", graphs.qformer, Map.of("image", image), "queries"),
                         Map.of("tokens", queries.size(1)));
             }
+            EagerLanguageModel lm = new EagerLanguageModel(config, weights, options.promptTokens(), DECODE_STEPS);
             if (options.stages().contains("lm_prefill")) {
                 Map<String, INDArray> feed = new java.util.HashMap<>(Map.of("queries", queries, "input_ids", prompt,
                         "attention_mask", mask));
                 if (config.text() instanceof T5Config) {
                     feed.put("decoder_input_ids", Nd4j.zeros(DataType.INT64, 1, 1));
                 }
-                emit("lm_prefill", time("lm_prefill", graphs.prefill, feed, "logits"),
-                        Map.of("tokens", queries.size(1) + options.promptTokens()));
+                List<Double> times = options.graph() ? time("lm_prefill", graphs.prefill, feed, "logits")
+                        : measure(() -> lm.prefill(queries, prompt.toIntVector()));
+                emit("lm_prefill", times, Map.of("tokens", queries.size(1) + options.promptTokens(),
+                        "execution", options.graph() ? "\"graph\"" : "\"eager\""));
+            }
+            if (options.stages().contains("lm_decode_per_token")) {
+                emit("lm_decode_per_token", decodePerToken(lm, queries, prompt.toIntVector()),
+                        Map.of("tokens", DECODE_STEPS, "execution", "\"eager\""));
             }
             if (options.stages().contains("full_forward")) {
                 Blip2Graph whole = Blip2Graph.build(config, weights);
@@ -160,6 +179,22 @@ public final class StageBenchmark {
             sd.output(feed, output);
             profile.print(stage, (System.nanoTime() - t) / 1e9, System.err);
             sd.setListeners();
+        }
+        return times;
+    }
+
+    /** Per repeat: an untimed prefill, then the mean time of the steps, each choosing its token by argmax. */
+    private List<Double> decodePerToken(EagerLanguageModel lm, INDArray queries, int[] prompt) {
+        List<Double> times = new ArrayList<>();
+        for (int i = 0; i < options.warmup() + options.repeats(); i++) {
+            long token = Nd4j.argMax(lm.prefill(queries, prompt), 1).getLong(0);
+            long t = System.nanoTime();
+            for (int step = 0; step < DECODE_STEPS; step++) {
+                token = Nd4j.argMax(lm.step(token), 1).getLong(0);
+            }
+            if (i >= options.warmup()) {
+                times.add((System.nanoTime() - t) / 1e9 / DECODE_STEPS);
+            }
         }
         return times;
     }
