@@ -37,12 +37,17 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Then run each stage once more and print where its time goes, op by op (stderr).")
     boolean profile;
 
+    @Option(names = "--graph", description = "Time vision and qformer on their SameDiff graphs, not on the eager "
+            + "executions that inference uses: to report both.")
+    boolean graph;
+
     @Mixin
     Blip2.Verbosity verbosity;
 
     @Override
     public Integer call() {
-        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile), System.out);
+        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
+                graph), System.out);
         return 0;
     }
 }

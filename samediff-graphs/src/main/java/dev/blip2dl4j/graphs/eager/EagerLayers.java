@@ -3,21 +3,20 @@ package dev.blip2dl4j.graphs.eager;
 import dev.blip2dl4j.graphs.Layers;
 import dev.blip2dl4j.graphs.Weights;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
-import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastSubOp;
-import org.nd4j.linalg.api.ops.impl.scalar.ScalarMultiplication;
-import org.nd4j.linalg.api.ops.impl.transforms.floating.RSqrt;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The eager counterparts of {@link Layers}' building blocks: the same math over the same weights, bound by the
  * same names, but written into buffers the caller owns. A SameDiff graph allocates a fresh output for every op,
  * and its matrix products reach about half of OpenBLAS's speed that way; {@code Nd4j.gemm} into a preallocated
- * output reaches all of it (DESIGN.md, "Graph vs eager").
+ * output reaches all of it (DESIGN.md, "Graph vs eager"). Element-wise work around the products runs in
+ * {@link RowKernels}.
  *
- * <p>Activations are {@code [rows, width]} with rows = batch x sequence, as in the graphs. Weights are read in
- * place (memory-mapped from an artifact) and never written.
+ * <p>Activations are {@code [rows, width]} with rows = batch x sequence, as in the graphs, or feature-major
+ * {@code [width, rows]} where attention wants them so. Weights are read in place (memory-mapped from an
+ * artifact) and never written.
  */
 public final class EagerLayers {
     private EagerLayers() {
@@ -32,23 +31,51 @@ public final class EagerLayers {
             return new Linear(weights.get(prefix + ".weight"), weights.contains(bias) ? weights.get(bias) : null);
         }
 
-        public long outputs() {
-            return weight.size(0);
-        }
-
         /** {@code out = x W^T + b}. */
         public INDArray apply(INDArray x, INDArray out) {
-            return product(x, out, 0.0);
+            Nd4j.gemm(x, weight, out, false, true, 1.0, 0.0);
+            return addBias(out);
         }
 
         /** {@code residual += x W^T + b}: the layer's output added onto the residual stream in place. */
         public INDArray addTo(INDArray x, INDArray residual) {
-            return product(x, residual, 1.0);
+            Nd4j.gemm(x, weight, residual, false, true, 1.0, 1.0);
+            return addBias(residual);
         }
 
-        private INDArray product(INDArray x, INDArray out, double beta) {
-            Nd4j.gemm(x, weight, out, false, true, 1.0, beta);
-            return bias == null ? out : out.addiRowVector(bias);
+        /** {@code residual += (x^T)^T W^T + b}, from a feature-major input {@code xT [in, rows]}. */
+        public INDArray addTransposedTo(INDArray xT, INDArray residual) {
+            Nd4j.gemm(xT, weight, residual, true, true, 1.0, 1.0);
+            return addBias(residual);
+        }
+
+        /** {@code outT = W x^T + b}: the output feature-major, {@code [out, rows]}, as attention takes it. */
+        public INDArray applyTransposed(INDArray x, INDArray outT) {
+            Nd4j.gemm(weight, x, outT, false, true, 1.0, 0.0);
+            if (bias != null) {
+                RowKernels.addToColumns(outT, bias);
+            }
+            return outT;
+        }
+
+        /**
+         * {@code out = gelu(x W^T + b)} with GELU's exact erf form {@code 0.5 v (1 + erf(v / sqrt 2))} as
+         * {@link Layers#gelu} has it: ND4J's erf (exact to float precision), the rest in two passes that also add
+         * the bias. {@code scratch} is a buffer of out's shape.
+         */
+        public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch) {
+            Nd4j.gemm(x, weight, out, false, true, 1.0, 0.0);
+            RowKernels.biasAndScale(out, bias, scratch);
+            Nd4j.exec(new Erf(scratch, scratch));
+            RowKernels.geluFromErf(out, scratch);
+            return out;
+        }
+
+        private INDArray addBias(INDArray out) {
+            if (bias != null) {
+                RowKernels.addToRows(out, bias);
+            }
+            return out;
         }
     }
 
@@ -61,22 +88,13 @@ public final class EagerLayers {
 
         /** {@code out = (x - mean) / sqrt(var + eps) * weight + bias}, row by row; out may be x. */
         public INDArray apply(INDArray x, INDArray out) {
-            try (INDArray mean = x.mean(1); INDArray invStd = x.var(false, 1)) {
-                Nd4j.exec(new RSqrt(invStd.addi(eps), invStd));
-                Nd4j.exec(new BroadcastSubOp(x, mean, out, 0));
-                Nd4j.exec(new BroadcastMulOp(out, invStd, out, 0));
-                return out.muliRowVector(weight).addiRowVector(bias);
-            }
+            RowKernels.layerNorm(x, weight, bias, eps, out);
+            return out;
         }
     }
 
-    /**
-     * GELU in place, the exact erf form {@code 0.5 x (1 + erf(x / sqrt 2))} as {@link Layers#gelu} has it;
-     * {@code scratch} is a buffer of x's shape.
-     */
-    public static INDArray gelu(INDArray x, INDArray scratch) {
-        Nd4j.exec(new ScalarMultiplication(x, null, scratch, 1 / Math.sqrt(2)));
-        Nd4j.exec(new Erf(scratch, scratch));
-        return x.muli(scratch.addi(1.0)).muli(0.5);
+    /** The rows of sequence {@code index} of a batch held as rows {@code [batch * length, width]}: a view. */
+    static INDArray sequence(INDArray rows, int index, int length) {
+        return rows.get(NDArrayIndex.interval((long) index * length, (long) (index + 1) * length));
     }
 }

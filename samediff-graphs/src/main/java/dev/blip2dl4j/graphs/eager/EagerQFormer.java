@@ -88,16 +88,16 @@ public final class EagerQFormer {
         long imageRows = (long) batch * imageLength;
         INDArray image = imageEmbeds.reshape(imageRows, config.encoderHiddenSize());
         List<INDArray> hiddenStates = new ArrayList<>();
-        try (INDArray q = Nd4j.create(DataType.FLOAT, rows, width);
-             INDArray k = Nd4j.create(DataType.FLOAT, rows, width);
-             INDArray v = Nd4j.create(DataType.FLOAT, rows, width);
-             INDArray imageK = Nd4j.create(DataType.FLOAT, imageRows, width);
-             INDArray imageV = Nd4j.create(DataType.FLOAT, imageRows, width);
-             INDArray context = Nd4j.create(DataType.FLOAT, rows, width);
+        try (INDArray q = Nd4j.create(DataType.FLOAT, width, queries);
+             INDArray k = Nd4j.create(DataType.FLOAT, width, queries);
+             INDArray v = Nd4j.create(DataType.FLOAT, width, queries);
+             INDArray imageK = Nd4j.create(DataType.FLOAT, width, imageLength);
+             INDArray imageV = Nd4j.create(DataType.FLOAT, width, imageLength);
+             INDArray context = Nd4j.create(DataType.FLOAT, width, queries);
              INDArray inner = Nd4j.create(DataType.FLOAT, rows, config.intermediateSize());
              INDArray scratch = Nd4j.create(DataType.FLOAT, rows, config.intermediateSize());
-             EagerAttention self = new EagerAttention(batch, heads, config.headDim(), queries, queries);
-             EagerAttention cross = new EagerAttention(batch, heads, config.headDim(), queries, imageLength)) {
+             EagerAttention self = new EagerAttention(heads, config.headDim(), queries, queries);
+             EagerAttention cross = new EagerAttention(heads, config.headDim(), queries, imageLength)) {
             // the queries are the same for every image: normalise them once, then repeat them per image
             INDArray hidden = Nd4j.create(DataType.FLOAT, rows, width);
             try (INDArray normedQueries = embeddingNorm.apply(queryTokens, queryTokens.ulike())) {
@@ -108,12 +108,20 @@ public final class EagerQFormer {
             }
             keep(hiddenStates, keepHiddenStates, hidden, batch, queries);
             for (Layer layer : layers) {
-                attend(layer.selfAttention(), self, hidden, hidden, q, k, v, context);
+                for (int b = 0; b < batch; b++) {
+                    INDArray own = EagerLayers.sequence(hidden, b, queries);
+                    attend(layer.selfAttention(), self, own, own, q, k, v, context);
+                }
+                layer.selfAttention().norm().apply(hidden, hidden);
                 if (layer.crossAttention() != null) {
-                    attend(layer.crossAttention(), cross, hidden, image, q, imageK, imageV, context);
+                    for (int b = 0; b < batch; b++) {
+                        attend(layer.crossAttention(), cross, EagerLayers.sequence(hidden, b, queries),
+                                EagerLayers.sequence(image, b, imageLength), q, imageK, imageV, context);
+                    }
+                    layer.crossAttention().norm().apply(hidden, hidden);
                 }
                 FeedForward ffn = layer.feedForward();
-                ffn.output().addTo(EagerLayers.gelu(ffn.intermediate().apply(hidden, inner), scratch), hidden);
+                ffn.output().addTo(ffn.intermediate().applyGelu(hidden, inner, scratch), hidden);
                 ffn.norm().apply(hidden, hidden);
                 keep(hiddenStates, keepHiddenStates, hidden, batch, queries);
             }
@@ -122,18 +130,17 @@ public final class EagerQFormer {
     }
 
     /**
-     * One {@code Blip2QFormerAttention} in place on {@code hidden}: its queries read {@code keysValues} (hidden
-     * itself, or the image rows), then output.dense, the residual and output.LayerNorm. q, k, v and context are
-     * buffers for the projections and the merged heads.
+     * One {@code Blip2QFormerAttention} for one image, up to its LayerNorm: the rows of {@code hidden} read
+     * {@code keysValues} (hidden itself, or the image's rows), and output.dense adds the result onto hidden.
+     * q, k, v and context are feature-major buffers for the projections and the heads' output.
      */
     private void attend(Attention layer, EagerAttention attention, INDArray hidden, INDArray keysValues,
                         INDArray q, INDArray k, INDArray v, INDArray context) {
-        layer.query().apply(hidden, q);
-        layer.key().apply(keysValues, k);
-        layer.value().apply(keysValues, v);
+        layer.query().applyTransposed(hidden, q);
+        layer.key().applyTransposed(keysValues, k);
+        layer.value().applyTransposed(keysValues, v);
         attention.apply(q, k, v, 1 / Math.sqrt(config.headDim()), context);
-        layer.dense().addTo(context, hidden);
-        layer.norm().apply(hidden, hidden);
+        layer.dense().addTransposedTo(context, hidden);
     }
 
     private static void keep(List<INDArray> hiddenStates, boolean keep, INDArray hidden, int batch, int queries) {
