@@ -5,18 +5,16 @@ import dev.blip2dl4j.graphs.Weights;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * The eager counterparts of {@link Layers}' building blocks: the same math over the same weights, bound by the
  * same names, but written into buffers the caller owns. A SameDiff graph allocates a fresh output for every op,
  * and its matrix products reach about half of OpenBLAS's speed that way; {@code Nd4j.gemm} into a preallocated
- * output reaches all of it (DESIGN.md, "Graph vs eager"). Element-wise work around the products runs in
- * {@link RowKernels}.
+ * output reaches all of it (DESIGN.md, "Graph vs eager"), and calling BLAS directly ({@link Blas}) saves the
+ * op dispatch as well. Element-wise work around the products runs in {@link RowKernels}.
  *
- * <p>Activations are {@code [rows, width]} with rows = batch x sequence, as in the graphs, or feature-major
- * {@code [width, rows]} where attention wants them so. Weights are read in place (memory-mapped from an
- * artifact) and never written.
+ * <p>Activations are {@code [rows, width]} with rows = batch x sequence, as in the graphs. Weights are read in
+ * place (memory-mapped from an artifact) and never written.
  */
 public final class EagerLayers {
     private EagerLayers() {
@@ -33,29 +31,14 @@ public final class EagerLayers {
 
         /** {@code out = x W^T + b}. */
         public INDArray apply(INDArray x, INDArray out) {
-            Nd4j.gemm(x, weight, out, false, true, 1.0, 0.0);
+            Blas.gemm(x, false, weight, true, out, 1.0, 0.0);
             return addBias(out);
         }
 
         /** {@code residual += x W^T + b}: the layer's output added onto the residual stream in place. */
         public INDArray addTo(INDArray x, INDArray residual) {
-            Nd4j.gemm(x, weight, residual, false, true, 1.0, 1.0);
+            Blas.gemm(x, false, weight, true, residual, 1.0, 1.0);
             return addBias(residual);
-        }
-
-        /** {@code residual += (x^T)^T W^T + b}, from a feature-major input {@code xT [in, rows]}. */
-        public INDArray addTransposedTo(INDArray xT, INDArray residual) {
-            Nd4j.gemm(xT, weight, residual, true, true, 1.0, 1.0);
-            return addBias(residual);
-        }
-
-        /** {@code outT = W x^T + b}: the output feature-major, {@code [out, rows]}, as attention takes it. */
-        public INDArray applyTransposed(INDArray x, INDArray outT) {
-            Nd4j.gemm(weight, x, outT, false, true, 1.0, 0.0);
-            if (bias != null) {
-                RowKernels.addToColumns(outT, bias);
-            }
-            return outT;
         }
 
         /**
@@ -64,7 +47,7 @@ public final class EagerLayers {
          * the bias. {@code scratch} is a buffer of out's shape.
          */
         public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch) {
-            Nd4j.gemm(x, weight, out, false, true, 1.0, 0.0);
+            Blas.gemm(x, false, weight, true, out, 1.0, 0.0);
             RowKernels.biasAndScale(out, bias, scratch);
             Nd4j.exec(new Erf(scratch, scratch));
             RowKernels.geluFromErf(out, scratch);
@@ -91,10 +74,5 @@ public final class EagerLayers {
             RowKernels.layerNorm(x, weight, bias, eps, out);
             return out;
         }
-    }
-
-    /** The rows of sequence {@code index} of a batch held as rows {@code [batch * length, width]}: a view. */
-    static INDArray sequence(INDArray rows, int index, int length) {
-        return rows.get(NDArrayIndex.interval((long) index * length, (long) (index + 1) * length));
     }
 }

@@ -88,12 +88,12 @@ public final class EagerQFormer {
         long imageRows = (long) batch * imageLength;
         INDArray image = imageEmbeds.reshape(imageRows, config.encoderHiddenSize());
         List<INDArray> hiddenStates = new ArrayList<>();
-        try (INDArray q = Nd4j.create(DataType.FLOAT, width, queries);
-             INDArray k = Nd4j.create(DataType.FLOAT, width, queries);
-             INDArray v = Nd4j.create(DataType.FLOAT, width, queries);
-             INDArray imageK = Nd4j.create(DataType.FLOAT, width, imageLength);
-             INDArray imageV = Nd4j.create(DataType.FLOAT, width, imageLength);
-             INDArray context = Nd4j.create(DataType.FLOAT, width, queries);
+        try (INDArray q = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray k = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray v = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray imageK = Nd4j.create(DataType.FLOAT, imageRows, width);
+             INDArray imageV = Nd4j.create(DataType.FLOAT, imageRows, width);
+             INDArray context = Nd4j.create(DataType.FLOAT, rows, width);
              INDArray inner = Nd4j.create(DataType.FLOAT, rows, config.intermediateSize());
              INDArray scratch = Nd4j.create(DataType.FLOAT, rows, config.intermediateSize());
              EagerAttention self = new EagerAttention(heads, config.headDim(), queries, queries);
@@ -102,23 +102,14 @@ public final class EagerQFormer {
             INDArray hidden = Nd4j.create(DataType.FLOAT, rows, width);
             try (INDArray normedQueries = embeddingNorm.apply(queryTokens, queryTokens.ulike())) {
                 for (int b = 0; b < batch; b++) {
-                    hidden.reshape(batch, queries, width).get(NDArrayIndex.point(b))
-                            .assign(normedQueries);
+                    hidden.reshape(batch, queries, width).get(NDArrayIndex.point(b)).assign(normedQueries);
                 }
             }
             keep(hiddenStates, keepHiddenStates, hidden, batch, queries);
             for (Layer layer : layers) {
-                for (int b = 0; b < batch; b++) {
-                    INDArray own = EagerLayers.sequence(hidden, b, queries);
-                    attend(layer.selfAttention(), self, own, own, q, k, v, context);
-                }
-                layer.selfAttention().norm().apply(hidden, hidden);
+                attend(layer.selfAttention(), self, hidden, hidden, q, k, v, context);
                 if (layer.crossAttention() != null) {
-                    for (int b = 0; b < batch; b++) {
-                        attend(layer.crossAttention(), cross, EagerLayers.sequence(hidden, b, queries),
-                                EagerLayers.sequence(image, b, imageLength), q, imageK, imageV, context);
-                    }
-                    layer.crossAttention().norm().apply(hidden, hidden);
+                    attend(layer.crossAttention(), cross, hidden, image, q, imageK, imageV, context);
                 }
                 FeedForward ffn = layer.feedForward();
                 ffn.output().addTo(ffn.intermediate().applyGelu(hidden, inner, scratch), hidden);
@@ -130,17 +121,18 @@ public final class EagerQFormer {
     }
 
     /**
-     * One {@code Blip2QFormerAttention} for one image, up to its LayerNorm: the rows of {@code hidden} read
-     * {@code keysValues} (hidden itself, or the image's rows), and output.dense adds the result onto hidden.
-     * q, k, v and context are feature-major buffers for the projections and the heads' output.
+     * One {@code Blip2QFormerAttention} in place on {@code hidden}: each image's queries read its rows of
+     * {@code keysValues} (its own rows of hidden, or of the image), then output.dense, the residual and
+     * output.LayerNorm. q, k, v and context are buffers for the projections and the heads' output.
      */
     private void attend(Attention layer, EagerAttention attention, INDArray hidden, INDArray keysValues,
                         INDArray q, INDArray k, INDArray v, INDArray context) {
-        layer.query().applyTransposed(hidden, q);
-        layer.key().applyTransposed(keysValues, k);
-        layer.value().applyTransposed(keysValues, v);
+        layer.query().apply(hidden, q);
+        layer.key().apply(keysValues, k);
+        layer.value().apply(keysValues, v);
         attention.apply(q, k, v, 1 / Math.sqrt(config.headDim()), context);
-        layer.dense().addTransposedTo(context, hidden);
+        layer.dense().addTo(context, hidden);
+        layer.norm().apply(hidden, hidden);
     }
 
     private static void keep(List<INDArray> hiddenStates, boolean keep, INDArray hidden, int batch, int queries) {

@@ -79,8 +79,8 @@ public final class EagerVision {
         List<INDArray> hiddenStates = new ArrayList<>();
         try (INDArray hidden = embeddings(pixelValues);
              INDArray normed = Nd4j.create(DataType.FLOAT, rows, width);
-             INDArray qkvT = Nd4j.create(DataType.FLOAT, 3L * width, tokens);
-             INDArray contextT = Nd4j.create(DataType.FLOAT, width, tokens);
+             INDArray qkv = Nd4j.create(DataType.FLOAT, rows, 3L * width);
+             INDArray context = Nd4j.create(DataType.FLOAT, rows, width);
              INDArray mlp = Nd4j.create(DataType.FLOAT, rows, config.intermediateSize());
              INDArray scratch = Nd4j.create(DataType.FLOAT, rows, config.intermediateSize());
              EagerAttention attention = new EagerAttention(config.numAttentionHeads(), config.headDim(), tokens, tokens)) {
@@ -89,13 +89,10 @@ public final class EagerVision {
             }
             double scale = Math.pow(config.headDim(), -0.5);
             for (Layer layer : layers) {
-                // pre-LN attention, image by image: the fused projection's output rows are (q | k | v)^T
-                layer.norm1().apply(hidden, normed);
-                for (int b = 0; b < batch; b++) {
-                    layer.qkv().applyTransposed(EagerLayers.sequence(normed, b, tokens), qkvT);
-                    attention.apply(part(qkvT, 0, width), part(qkvT, 1, width), part(qkvT, 2, width), scale, contextT);
-                    layer.projection().addTransposedTo(contextT, EagerLayers.sequence(hidden, b, tokens));
-                }
+                // pre-LN attention; the fused projection's columns are (q | k | v)
+                layer.qkv().apply(layer.norm1().apply(hidden, normed), qkv);
+                attention.apply(columns(qkv, 0, width), columns(qkv, 1, width), columns(qkv, 2, width), scale, context);
+                layer.projection().addTo(context, hidden);
                 // pre-LN MLP
                 layer.fc2().addTo(layer.fc1().applyGelu(layer.norm2().apply(hidden, normed), mlp, scratch), hidden);
                 if (keepHiddenStates) {
@@ -110,9 +107,9 @@ public final class EagerVision {
         }
     }
 
-    /** Part {@code part} of a fused feature-major projection, {@code width} rows: a contiguous view. */
-    private static INDArray part(INDArray featureMajor, int part, int width) {
-        return featureMajor.get(NDArrayIndex.interval((long) part * width, (long) (part + 1) * width));
+    /** Part {@code part} of a fused projection's rows, {@code width} columns: a view. */
+    private static INDArray columns(INDArray rows, int part, int width) {
+        return rows.get(NDArrayIndex.all(), NDArrayIndex.interval((long) part * width, (long) (part + 1) * width));
     }
 
     /**

@@ -9,8 +9,8 @@ import java.util.stream.IntStream;
 /**
  * Element-wise work written as plain Java loops over an array's float memory, one row at a time, where ND4J's
  * generic ops cost more than the arithmetic: LayerNorm as ops is a mean, a variance and four broadcasts
- * (measured on ViT-g's [257, 1408]: ~5 ms, against ~0.5 ms here), a column broadcast costs ~0.2 ms even on the
- * Q-Former's [768, 32], and every op pays a dispatch. The loops are simple enough for the JIT to vectorise.
+ * (measured on ViT-g's [257, 1408]: ~5 ms, against ~0.5 ms here), and every op pays a dispatch that on the
+ * Q-Former's small arrays costs more than the arithmetic. The loops are simple enough for the JIT to vectorise.
  *
  * <p>Large arrays are split into two halves run in parallel (the machines this targets have few cores, and
  * ND4J's own ops use them all as well); small ones run on the calling thread, where waking a second one would
@@ -64,24 +64,6 @@ final class RowKernels {
                 data.get(r * width, row);
                 for (int i = 0; i < width; i++) {
                     row[i] += add[i];
-                }
-                data.put(r * width, row);
-            }
-        });
-    }
-
-    /** {@code xT[r, i] += bias[r]}: a bias on feature-major activations {@code [features, length]}. */
-    static void addToColumns(INDArray xT, INDArray bias) {
-        int width = (int) xT.size(1);
-        FloatBuffer data = floats(xT);
-        float[] add = copy(bias);
-        forRows(xT, (from, until) -> {
-            float[] row = new float[width];
-            for (int r = from; r < until; r++) {
-                data.get(r * width, row);
-                float b = add[r];
-                for (int i = 0; i < width; i++) {
-                    row[i] += b;
                 }
                 data.put(r * width, row);
             }
@@ -158,6 +140,7 @@ final class RowKernels {
         if (a.dataType() != DataType.FLOAT || a.ordering() != 'c' || a.elementWiseStride() != 1) {
             throw new IllegalArgumentException("expected a contiguous row-major float array, got " + a.shapeInfoToString());
         }
+        // asNioFloat() starts at the buffer's origin, not at a view's offset (unlike addressPointer(), see Blas)
         return a.data().asNioFloat().position((int) a.offset()).slice();
     }
 }

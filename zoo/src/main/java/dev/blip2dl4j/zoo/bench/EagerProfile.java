@@ -1,5 +1,6 @@
 package dev.blip2dl4j.zoo.bench;
 
+import dev.blip2dl4j.graphs.eager.Blas;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.CustomOp;
 import org.nd4j.linalg.api.ops.Op;
@@ -17,10 +18,10 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
- * Where an eager stage's time goes, op by op: ND4J's own profiler times every op it executes (with its
- * elapsed-time check on), and this collects those times by op and operand shapes, which tells the GEMMs of a
- * layer apart. ND4J 1.0.0-M2.1 times custom, transform and scalar ops but not broadcasts or reductions; what is
- * left of the wall time (those, Java kernels such as the LayerNorms, dispatch) is printed as one line.
+ * Where an eager stage's time goes, op by op: the eager code's BLAS products report their times ({@link Blas}),
+ * ND4J's own profiler times every op it executes (with its elapsed-time check on), and this collects both by op
+ * and shape. ND4J 1.0.0-M2.1 times custom, transform and scalar ops but not broadcasts or reductions; what is
+ * left of the wall time (those, the Java row kernels, dispatch) is printed as one line.
  */
 final class EagerProfile extends StringAggregator {
     private final Map<String, double[]> byOp = new HashMap<>();
@@ -32,10 +33,12 @@ final class EagerProfile extends StringAggregator {
         StringAggregator previous = profiler.getClassAggergator();
         profiler.setClassAggergator(profile);
         Nd4j.getExecutioner().setProfilingConfig(ProfilerConfig.builder().checkElapsedTime(true).build());
+        Blas.setTimer((shape, nanos) -> profile.add("sgemm " + shape, nanos));
         long started = System.nanoTime();
         try {
             stageRun.run();
         } finally {
+            Blas.setTimer(null);
             Nd4j.getExecutioner().setProfilingMode(OpExecutioner.ProfilingMode.DISABLED);
             profiler.setClassAggergator(previous);
         }
@@ -65,8 +68,9 @@ final class EagerProfile extends StringAggregator {
 
     private void print(String stage, double wallSeconds, PrintStream out) {
         double timed = byOp.values().stream().mapToDouble(a -> a[0]).sum();
-        out.printf("%n%s, profiled (eager): %.3f s wall, %.3f s in timed ND4J ops%n", stage, wallSeconds, timed / 1e3);
-        out.printf("%-80s %10s %6s %6s%n", "by op and operand shapes (top 25)", "ms", "%", "count");
+        out.printf("%n%s, profiled (eager): %.3f s wall, %.3f s in timed products and ND4J ops%n", stage, wallSeconds,
+                timed / 1e3);
+        out.printf("%-80s %10s %6s %6s%n", "by op and operand shapes (sgemm: m x n x k; top 25)", "ms", "%", "count");
         double wallMs = wallSeconds * 1e3;
         byOp.entrySet().stream().sorted((a, b) -> Double.compare(b.getValue()[0], a.getValue()[0])).limit(25)
                 .forEach(e -> out.printf("%-80s %10.1f %6.1f %6d%n", e.getKey(), e.getValue()[0],
