@@ -37,7 +37,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Then run each stage once more and print where its time goes, op by op (stderr).")
     boolean profile;
 
-    @Option(names = "--graph", description = "Time the SameDiff graphs where a stage also runs eagerly (lm_prefill).")
+    @Option(names = "--graph", description = "Time the SameDiff graphs (vision, qformer, lm_prefill), not the eager "
+            + "executions that inference uses: to report both. Decoding is eager only.")
     boolean graph;
 
     @Mixin
@@ -45,7 +46,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile, graph), System.out);
+        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
+                graph), System.out);
         return 0;
     }
 }

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.graphs.eager;
 
 import dev.blip2dl4j.graphs.Layers;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
@@ -9,45 +10,56 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 import java.nio.FloatBuffer;
+import java.util.stream.IntStream;
 
 /**
  * The eager counterparts of {@link Layers}' building blocks: the same math in the same order, on
  * arrays, written into buffers the caller owns. Activations are {@code [rows, width]} as in the graphs.
  *
- * <p>Two kinds of work. Products of many rows (GEMM, batched attention over a prompt) go to ND4J. The
+ * <p>Two kinds of work. Products go to BLAS ({@link Linear}, {@link Blas}) and batched attention over a prompt
+ * to ND4J. The
  * per-row work around them (norms, biases, residuals, ReLU, and the attention of one new position over a
  * cache) runs as plain loops over the arrays' native memory: an ND4J op costs 20-100 µs of dispatch
  * whatever its size (measured: {@code addi} 31 µs, {@code mean} 80 µs on 2560 floats; the loop, 1-4 µs),
  * and a decode step of a 32-layer model would otherwise spend tens of milliseconds on ~1500 of them.
- * The loops accumulate sums in double, so they differ from the graph only by float rounding.
+ * The loops accumulate sums in double, so they differ from the graph only by float rounding. Matrix
+ * products go straight to OpenBLAS ({@link Blas}, {@link Linear}).
  */
 final class EagerLayers {
+    /** Below this many elements a kernel runs on one thread. */
+    private static final long PARALLEL_FROM = 1 << 16;
+
     private EagerLayers() {
     }
 
     /** LayerNorm over the last axis of {@code x [rows, width]} (biased variance); {@code out} may be {@code x}. */
     static void layerNorm(INDArray x, INDArray weight, INDArray bias, double eps, INDArray out) {
-        FloatBuffer in = floats(x);
-        FloatBuffer w = floats(weight);
-        FloatBuffer b = floats(bias);
-        FloatBuffer o = floats(out);
         int width = (int) x.size(1);
-        for (int base = 0; base < x.length(); base += width) {
-            double sum = 0;
-            for (int i = 0; i < width; i++) {
-                sum += in.get(base + i);
+        FloatBuffer in = floats(x);
+        FloatBuffer to = floats(out);
+        float[] gain = copy(weight);
+        float[] shift = copy(bias);
+        forRows(x, (from, until) -> {
+            float[] row = new float[width];
+            for (int r = from; r < until; r++) {
+                in.get(r * width, row);
+                double sum = 0;
+                for (float value : row) {
+                    sum += value;
+                }
+                float mean = (float) (sum / width);
+                double squares = 0;
+                for (float value : row) {
+                    float centred = value - mean;
+                    squares += centred * centred;
+                }
+                float invStd = (float) (1 / Math.sqrt(squares / width + eps));
+                for (int i = 0; i < width; i++) {
+                    row[i] = (row[i] - mean) * invStd * gain[i] + shift[i];
+                }
+                to.put(r * width, row);
             }
-            float mean = (float) (sum / width);
-            double squares = 0;
-            for (int i = 0; i < width; i++) {
-                float centred = in.get(base + i) - mean;
-                squares += centred * centred;
-            }
-            float scale = (float) (1 / Math.sqrt((float) (squares / width) + eps));
-            for (int i = 0; i < width; i++) {
-                o.put(base + i, (in.get(base + i) - mean) * scale * w.get(i) + b.get(i));
-            }
-        }
+        });
     }
 
     /** T5's RMSNorm over the last axis: no mean subtraction, no bias; {@code out} may be {@code x}. */
@@ -71,14 +83,63 @@ final class EagerLayers {
 
     /** {@code x [rows, width] += row [width]} on every row (a bias). */
     static void addToEveryRow(INDArray x, INDArray row) {
-        FloatBuffer o = floats(x);
-        FloatBuffer r = floats(row);
-        int width = (int) row.length();
-        for (int base = 0; base < x.length(); base += width) {
-            for (int i = 0; i < width; i++) {
-                o.put(base + i, o.get(base + i) + r.get(i));
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        float[] add = copy(row);
+        forRows(x, (from, until) -> {
+            float[] values = new float[width];
+            for (int r = from; r < until; r++) {
+                data.get(r * width, values);
+                for (int i = 0; i < width; i++) {
+                    values[i] += add[i];
+                }
+                data.put(r * width, values);
             }
-        }
+        });
+    }
+
+    /**
+     * The first half of GELU with its linear layer's bias: {@code x += bias} per row (null: none), and
+     * {@code scaled = x / sqrt 2}, the argument of erf.
+     */
+    static void biasAndScale(INDArray x, INDArray bias, INDArray scaled) {
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        FloatBuffer to = floats(scaled);
+        float[] add = bias == null ? new float[width] : copy(bias);
+        float invSqrt2 = (float) (1 / Math.sqrt(2));
+        forRows(x, (from, until) -> {
+            float[] row = new float[width];
+            float[] half = new float[width];
+            for (int r = from; r < until; r++) {
+                data.get(r * width, row);
+                for (int i = 0; i < width; i++) {
+                    row[i] += add[i];
+                    half[i] = row[i] * invSqrt2;
+                }
+                data.put(r * width, row);
+                to.put(r * width, half);
+            }
+        });
+    }
+
+    /** The second half of GELU: {@code x = 0.5 x (1 + erf)}, with erf = erf(x / sqrt 2) of the same shape. */
+    static void geluFromErf(INDArray x, INDArray erf) {
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        FloatBuffer from = floats(erf);
+        forRows(x, (first, until) -> {
+            float[] row = new float[width];
+            float[] e = new float[width];
+            for (int r = first; r < until; r++) {
+                data.get(r * width, row);
+                from.get(r * width, e);
+                for (int i = 0; i < width; i++) {
+                    row[i] = 0.5f * row[i] * (1f + e[i]);
+                }
+                data.put(r * width, row);
+            }
+        });
     }
 
     /** {@code x += y}, elementwise (a residual). */
@@ -123,9 +184,9 @@ final class EagerLayers {
             case "gelu" -> {
                 // 0.5 x (1 + erf(x / sqrt 2)); libnd4j's erf agrees with commons-math's to float rounding
                 INDArray scratch = work.get("activation", x.shape());
-                scratch.assign(x).muli(1 / Math.sqrt(2));
+                biasAndScale(x, null, scratch);
                 Nd4j.exec(new Erf(scratch, scratch));
-                x.muli(scratch.addi(1.0)).muli(0.5);
+                geluFromErf(x, scratch);
             }
             case "gelu_new" -> {
                 INDArray scratch = work.get("activation", x.shape());
@@ -245,7 +306,7 @@ final class EagerLayers {
             throw new IllegalArgumentException("attention mask of shape " + java.util.Arrays.toString(attentionMask.shape())
                     + " where [" + batch + ", " + seq + "] is expected");
         }
-        return attentionMask.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).toFloatMatrix();
+        return attentionMask.castTo(DataType.FLOAT).toFloatMatrix();
     }
 
     /** What the graphs' padding mask adds for a key with mask value {@code m}: {@code (1 - m) * MASKED}. */
@@ -254,16 +315,42 @@ final class EagerLayers {
     }
 
     /**
-     * The native memory of a float array that owns its buffer from the start, in row-major order (work
-     * buffers, caches, weights and reshapes of them), for the loops to index directly.
+     * The array's elements in row-major order from its first one (a view's offset included), for the loops to
+     * index directly: only contiguous float arrays qualify.
      */
     static FloatBuffer floats(INDArray array) {
-        if (array.offset() != 0 || array.ordering() != 'c' || array.length() != array.data().length()
-                || array.dataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT) {
-            throw new IllegalArgumentException("a whole row-major float array is needed here, not a view or copy of another"
-                    + " type (offset " + array.offset() + ", order " + array.ordering() + ", " + array.dataType() + ")");
+        if (array.dataType() != DataType.FLOAT || array.ordering() != 'c' || array.elementWiseStride() != 1) {
+            throw new IllegalArgumentException("expected a contiguous row-major float array, got "
+                    + array.shapeInfoToString());
         }
-        return array.data().asNioFloat();
+        // asNioFloat() starts at the buffer's origin, not at a view's offset (unlike addressPointer(), see Blas)
+        return array.data().asNioFloat().position((int) array.offset()).slice();
+    }
+
+    /** A parameter vector (a bias, a LayerNorm weight) read into the loop's own array: small, and read once per call. */
+    private static float[] copy(INDArray vector) {
+        float[] values = new float[(int) vector.length()];
+        floats(vector).get(0, values);
+        return values;
+    }
+
+    private interface Rows {
+        void run(int from, int until);
+    }
+
+    /**
+     * Runs the body over all rows, in two halves in parallel for large arrays (the machines this targets have few
+     * cores, and ND4J's ops use them all as well); small ones run on the calling thread, where waking a second one
+     * would cost more than it saves.
+     */
+    private static void forRows(INDArray x, Rows body) {
+        int rows = (int) x.size(0);
+        if (x.length() < PARALLEL_FROM) {
+            body.run(0, rows);
+            return;
+        }
+        int half = rows / 2;
+        IntStream.range(0, 2).parallel().forEach(part -> body.run(part == 0 ? 0 : half, part == 0 ? half : rows));
     }
 
     private static INDArray firstPositions(INDArray cache, int length) {

@@ -33,19 +33,8 @@ public final class EagerOpt {
 
     private static final String DECODER = "language_model.model.decoder.";
 
-    private record Layer(Norm attnNorm, Linear q, Linear k, Linear v, Linear out,
-                         Norm mlpNorm, Linear fc1, Linear fc2) {
-    }
-
-    /** A LayerNorm's parameters. */
-    private record Norm(INDArray weight, INDArray bias) {
-        static Norm of(Weights weights, String prefix) {
-            return new Norm(weights.get(prefix + ".weight"), weights.get(prefix + ".bias"));
-        }
-
-        void apply(INDArray x, INDArray out) {
-            EagerLayers.layerNorm(x, weight, bias, OptConfig.LAYER_NORM_EPS, out);
-        }
+    private record Layer(LayerNorm attnNorm, Linear q, Linear k, Linear v, Linear out,
+                         LayerNorm mlpNorm, Linear fc1, Linear fc2) {
     }
 
     private final OptConfig config;
@@ -53,7 +42,7 @@ public final class EagerOpt {
     private final INDArray embedPositions;
     private final Linear projectIn;
     private final Linear projectOut;
-    private final Norm finalNorm;
+    private final LayerNorm finalNorm;
     private final Layer[] layers;
     private final Linear head;
     private final Workspace work = new Workspace();
@@ -68,14 +57,14 @@ public final class EagerOpt {
         embedPositions = weights.get(DECODER + "embed_positions.weight");
         projectIn = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_in") : null;
         projectOut = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_out") : null;
-        finalNorm = config.hasFinalLayerNorm() ? Norm.of(weights, DECODER + "final_layer_norm") : null;
+        finalNorm = config.hasFinalLayerNorm() ? norm(weights, DECODER + "final_layer_norm") : null;
         layers = new Layer[config.numHiddenLayers()];
         for (int i = 0; i < layers.length; i++) {
             String p = DECODER + "layers." + i + ".";
-            layers[i] = new Layer(Norm.of(weights, p + "self_attn_layer_norm"),
+            layers[i] = new Layer(norm(weights, p + "self_attn_layer_norm"),
                     Linear.of(weights, p + "self_attn.q_proj"), Linear.of(weights, p + "self_attn.k_proj"),
                     Linear.of(weights, p + "self_attn.v_proj"), Linear.of(weights, p + "self_attn.out_proj"),
-                    Norm.of(weights, p + "final_layer_norm"), Linear.of(weights, p + "fc1"), Linear.of(weights, p + "fc2"));
+                    norm(weights, p + "final_layer_norm"), Linear.of(weights, p + "fc1"), Linear.of(weights, p + "fc2"));
         }
         head = config.tieWordEmbeddings() ? new Linear(embedTokens, null) : Linear.of(weights, "language_model.lm_head");
     }
@@ -260,5 +249,9 @@ public final class EagerOpt {
             EagerLayers.attention(q, seq, cache.keys(index), cache.values(index), at + seq, additive, merged);
         }
         layer.out().apply(merged, out);
+    }
+
+    private static LayerNorm norm(Weights weights, String prefix) {
+        return LayerNorm.of(weights, prefix, OptConfig.LAYER_NORM_EPS);
     }
 }

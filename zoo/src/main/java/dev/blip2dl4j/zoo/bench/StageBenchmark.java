@@ -10,6 +10,8 @@ import dev.blip2dl4j.graphs.OptDecoder;
 import dev.blip2dl4j.graphs.QFormer;
 import dev.blip2dl4j.graphs.T5;
 import dev.blip2dl4j.graphs.VisionTransformer;
+import dev.blip2dl4j.graphs.eager.EagerQFormer;
+import dev.blip2dl4j.graphs.eager.EagerVision;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -37,8 +39,9 @@ import java.util.function.Supplier;
  * cached single-token steps, each with the LM head and argmax; the mean per token), and
  * {@code full_forward} (image and prompt through the whole composed graph).
  *
- * <p>The language model runs eagerly ({@code graphs.eager}), as generation runs it; {@code --graph}
- * times the SameDiff graph of the prefill instead (the graph has no cache, so decoding is eager only).
+ * <p>Every stage but the last times the eager execution that inference uses ({@link EagerVision},
+ * {@link EagerQFormer}, the eager language model), or with {@link Options#graph} the SameDiff graph, so that
+ * both can be reported; the graphs have no cache, so decoding is eager only.
  */
 public final class StageBenchmark {
     public static final List<String> STAGES = List.of("vision", "qformer", "lm_prefill", "lm_decode_per_token",
@@ -48,7 +51,7 @@ public final class StageBenchmark {
 
     /**
      * @param profile after timing a stage, run it once more with an op profile, printed to stderr
-     * @param graph   time the SameDiff graphs where a stage also runs eagerly
+     * @param graph   time the SameDiff graphs instead of the eager executions
      */
     public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile,
                           boolean graph) {
@@ -70,8 +73,10 @@ public final class StageBenchmark {
         long started = System.nanoTime();
         try (ArtifactWeights weights = ArtifactWeights.open(artifact)) {
             Blip2Config config = weights.config();
-            // binding every weight (memory-mapped) into the graphs is what "loading" costs
-            Graphs graphs = new Graphs(config, weights);
+            // binding every weight (memory-mapped) into what runs the stages is what "loading" costs
+            EagerVision eagerVision = new EagerVision(config.vision(), weights);
+            EagerQFormer eagerQFormer = new EagerQFormer(config.qformer(), weights);
+            Graphs graphs = new Graphs(config, weights, options.graph());
             emit("load_weights", List.of((System.nanoTime() - started) / 1e9), Map.of("rss_mib", rssMib("VmRSS")));
 
             Nd4j.getRandom().setSeed(options.seed());
@@ -79,16 +84,21 @@ public final class StageBenchmark {
             INDArray pixels = Nd4j.randn(DataType.FLOAT, 1, 3, size, size);
             INDArray prompt = Nd4j.createFromArray(randomIds(config)).reshape(1, options.promptTokens());
             INDArray mask = Nd4j.ones(DataType.INT64, 1, options.promptTokens());
-            INDArray image = graphs.vision.output(Map.of("pixel_values", pixels), "image").get("image");
-            INDArray queries = graphs.qformer.output(Map.of("image", image), "queries").get("queries");
+            INDArray image = eagerVision.forward(pixels).lastHiddenState();
+            INDArray queries = eagerQFormer.forward(image).lastHiddenState();
 
+            String execution = options.graph() ? "graph" : "eager";
             if (options.stages().contains("vision")) {
-                emit("vision", time("vision", graphs.vision, Map.of("pixel_values", pixels), "image"),
-                        Map.of("tokens", image.size(1)));
+                List<Double> times = options.graph()
+                        ? time("vision", graphs.vision, Map.of("pixel_values", pixels), "image")
+                        : time("vision", () -> eagerVision.forward(pixels));
+                emit("vision", times, Map.of("tokens", image.size(1), "execution", '"' + execution + '"'));
             }
             if (options.stages().contains("qformer")) {
-                emit("qformer", time("qformer", graphs.qformer, Map.of("image", image), "queries"),
-                        Map.of("tokens", queries.size(1)));
+                List<Double> times = options.graph()
+                        ? time("qformer", graphs.qformer, Map.of("image", image), "queries")
+                        : time("qformer", () -> eagerQFormer.forward(image));
+                emit("qformer", times, Map.of("tokens", queries.size(1), "execution", '"' + execution + '"'));
             }
             EagerLanguageModel lm = new EagerLanguageModel(config, weights, options.promptTokens(), DECODE_STEPS);
             if (options.stages().contains("lm_prefill")) {
@@ -119,22 +129,18 @@ public final class StageBenchmark {
         }
     }
 
-    /** The stages as separate graphs, so that each is timed alone, as the peer times them. */
+    /**
+     * The stages as separate graphs, so that each is timed alone, as the peer times them; vision and qformer
+     * (null unless asked for) only to time them against their eager executions.
+     */
     private static final class Graphs {
-        final SameDiff vision = Layers.newSameDiff();
-        final SameDiff qformer = Layers.newSameDiff();
+        final SameDiff vision;
+        final SameDiff qformer;
         final SameDiff prefill = Layers.newSameDiff();
 
-        Graphs(Blip2Config config, ArtifactWeights weights) {
-            int size = config.vision().imageSize();
-            Layers v = new Layers(vision, weights);
-            VisionTransformer.build(v, config.vision(), vision.placeHolder("pixel_values", DataType.FLOAT, -1, 3, size, size))
-                    .lastHiddenState().rename("image");
-
-            Layers q = new Layers(qformer, weights);
-            SDVariable image = qformer.placeHolder("image", DataType.FLOAT, -1, config.vision().numPositions(),
-                    config.vision().hiddenSize());
-            QFormer.build(q, config.qformer(), image).lastHiddenState().rename("queries");
+        Graphs(Blip2Config config, ArtifactWeights weights, boolean withEncoders) {
+            vision = withEncoders ? visionGraph(config, weights) : null;
+            qformer = withEncoders ? qformerGraph(config, weights) : null;
 
             Layers l = new Layers(prefill, weights);
             SDVariable queries = prefill.placeHolder("queries", DataType.FLOAT, -1, config.numQueryTokens(),
@@ -158,6 +164,22 @@ public final class StageBenchmark {
                 T5.build(l, (T5Config) config.text(), embeds, fullMask, decoderIds).logits().rename("logits");
             }
         }
+
+        private static SameDiff visionGraph(Blip2Config config, ArtifactWeights weights) {
+            SameDiff sd = Layers.newSameDiff();
+            int size = config.vision().imageSize();
+            VisionTransformer.build(new Layers(sd, weights), config.vision(),
+                    sd.placeHolder("pixel_values", DataType.FLOAT, -1, 3, size, size)).lastHiddenState().rename("image");
+            return sd;
+        }
+
+        private static SameDiff qformerGraph(Blip2Config config, ArtifactWeights weights) {
+            SameDiff sd = Layers.newSameDiff();
+            SDVariable image = sd.placeHolder("image", DataType.FLOAT, -1, config.vision().numPositions(),
+                    config.vision().hiddenSize());
+            QFormer.build(new Layers(sd, weights), config.qformer(), image).lastHiddenState().rename("queries");
+            return sd;
+        }
     }
 
     private long[] randomIds(Blip2Config config) {
@@ -167,6 +189,15 @@ public final class StageBenchmark {
             ids[i] = 4 + random.nextInt(config.text().vocabSize() - 4);
         }
         return ids;
+    }
+
+    /** Times an eager stage, then profiles one more run if asked. */
+    private List<Double> time(String stage, Supplier<?> run) {
+        List<Double> times = measure(run);
+        if (options.profile()) {
+            EagerProfile.run(stage, run::get, System.err);
+        }
+        return times;
     }
 
     /** Times {@code output} of {@code sd}, then profiles one more run if asked. */
