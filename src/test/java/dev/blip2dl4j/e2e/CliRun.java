@@ -1,6 +1,6 @@
 package dev.blip2dl4j.e2e;
 
-import dev.blip2dl4j.cli.Blip2;
+import dev.blip2dl4j.cli.Blip2Command;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -13,7 +13,7 @@ record CliRun(int exitCode, String out, String err) {
     static CliRun of(String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        int code = Blip2.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        int code = Blip2Command.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
         return new CliRun(code, out.toString(), err.toString());
     }
 

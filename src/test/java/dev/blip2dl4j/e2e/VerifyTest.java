@@ -27,11 +27,23 @@ class VerifyTest {
         CliRun run = CliRun.of("verify", "--model", artifact.toString(), "--reference", fixture.toString());
         assertEquals(0, run.exitCode(), run.toString());
         for (String output : new String[]{"vision_hidden_states", "vision_pooler_output", "qformer_hidden_states",
-                "language_projection", "lm_inputs_embeds", "lm_hidden_states", "logits"}) {
+                "language_projection", "lm_inputs_embeds", "lm_hidden_states", "logits", "greedy step top-5 scores"}) {
             assertTrue(run.out().matches("(?s).*\\n" + output + " +\\[[0-9, ]+\\] +[0-9.e+-]+ +1e-04 +PASS\\n.*"),
                     output + " missing or failed:\n" + run.out());
         }
-        assertTrue(run.out().contains("9 outputs compared, 0 failed"), run.out());
+        // from the image file and the prompt string: identical pixel values, ids, generated ids
+        for (String output : new String[]{"pixel_values", "input_ids", "generate_greedy", "generate_beam3",
+                "greedy step top-5 ids"}) {
+            assertTrue(run.out().matches("(?s).*\\n" + output + " +\\[[0-9, ]+\\] +0\\.000e\\+00 +exact +PASS\\n.*"),
+                    output + " missing or failed:\n" + run.out());
+        }
+        for (String output : new String[]{"train_step loss", "train_step gradients \\|d\\|/\\(1\\+100\\|ref\\|\\)",
+                "train_step AdamW step \\|d\\|/\\(1\\+100\\|ref\\|\\)", "train_step loss after the step"}) {
+            assertTrue(run.out().matches("(?s).*\\n" + output + " +\\[[0-9, ]*\\] +[0-9.e+-]+ +1e-05 +PASS\\n.*"),
+                    output + " missing or failed:\n" + run.out());
+        }
+        assertTrue(run.out().contains("19 outputs compared, 0 failed"), run.out());
+        assertTrue(!run.out().contains("grad__") && !run.out().contains("Added differentiated op"), run.out());
     }
 
     @Test
@@ -39,7 +51,7 @@ class VerifyTest {
         Path fixture = CliRun.fixtures().resolve("blip2-tiny-t5");
         CliRun run = CliRun.of("verify", "--model", fixture.toString(), "--reference", fixture.toString());
         assertEquals(0, run.exitCode(), run.toString());
-        assertTrue(run.out().contains("12 outputs compared, 0 failed"), run.out());
+        assertTrue(run.out().contains("22 outputs compared, 0 failed"), run.out());
         assertTrue(run.out().contains("loss_logits"), run.out());
     }
 
@@ -51,7 +63,8 @@ class VerifyTest {
                 "--config", fixture.resolve("config.json").toString(), "--reference", fixture.toString(),
                 "--dump", dump.toString());
         assertEquals(0, run.exitCode(), run.toString());
-        assertTrue(run.out().contains("10 outputs compared, 0 failed"), run.out());
+        assertTrue(run.out().contains("11 outputs compared, 0 failed"), run.out()); // a bare .pth: no tokenizer
+        assertTrue(run.out().contains("the model has no tokenizer"), run.out());
         INDArray dumped = Nd4j.createFromNpyFile(new File(dump.resolve("reference/itm_logits.npy").toString()));
         INDArray reference = Nd4j.createFromNpyFile(new File(fixture.resolve("reference/itm_logits.npy").toString()));
         assertTrue(dumped.equalsWithEps(reference, 1e-4), dumped + " vs " + reference);
@@ -77,6 +90,7 @@ class VerifyTest {
         assertEquals(4, run.exitCode(), run.toString());
         assertTrue(run.out().matches("(?s).*\\nitm_logits +\\[2, 2\\] +1\\.0[0-9]*e-02 +1e-04 +FAIL\\n.*"), run.out());
         assertTrue(run.out().contains("10 outputs compared, 1 failed"), run.out());
+        assertTrue(run.out().contains("give it with --image"), run.out());
     }
 
     @Test

@@ -42,7 +42,7 @@ final class BenchCommand implements Callable<Integer> {
     boolean graph;
 
     @Mixin
-    Blip2.Verbosity verbosity;
+    Blip2Command.Verbosity verbosity;
 
     @Override
     public Integer call() {

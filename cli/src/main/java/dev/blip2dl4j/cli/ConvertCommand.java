@@ -1,13 +1,8 @@
 package dev.blip2dl4j.cli;
 
-import dev.blip2dl4j.convert.ConversionProgress;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.SourceFormat;
 import dev.blip2dl4j.convert.tensor.DType;
-import me.tongfei.progressbar.DelegatingProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -68,14 +63,14 @@ final class ConvertCommand implements Callable<Integer> {
     boolean quiet;
 
     @Mixin
-    Blip2.Verbosity verbosity;
+    Blip2Command.Verbosity verbosity;
 
     @Override
     public Integer call() {
         Converter.Options options = new Converter.Options(sourceFormat(), dtype(), config, lavisType, vitPrecision);
         PrintWriter out = spec.commandLine().getOut();
         Converter.Result result;
-        try (BarProgress progress = new BarProgress(quiet)) {
+        try (ConversionBar progress = new ConversionBar(quiet)) {
             result = Converter.convert(sources, output, options, progress);
         }
         out.printf("wrote %s: %d tensors, %s, %.1f s (%.0f MB/s)%n", result.output(), result.manifest().tensors().size(),
@@ -100,46 +95,6 @@ final class ConvertCommand implements Callable<Integer> {
             return DType.fromUserName(dtype);
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--dtype: " + e.getMessage());
-        }
-    }
-
-    /** A progress bar over source bytes, with rate and time left. */
-    private static final class BarProgress implements ConversionProgress, AutoCloseable {
-        private final boolean quiet;
-        private ProgressBar bar;
-
-        BarProgress(boolean quiet) {
-            this.quiet = quiet;
-        }
-
-        @Override
-        public void start(long totalBytes) {
-            if (quiet) {
-                return;
-            }
-            ProgressBarBuilder builder = new ProgressBarBuilder().setTaskName("convert").setInitialMax(totalBytes)
-                    .setStyle(ProgressBarStyle.ASCII).setUnit(" MB", 1_000_000).showSpeed().setMaxRenderedLength(100);
-            if (System.console() == null) {
-                // a log, not a terminal: a line every ten seconds instead of a bar redrawn in place
-                builder.setConsumer(new DelegatingProgressBarConsumer(System.err::println)).setUpdateIntervalMillis(10_000);
-            } else {
-                builder.setUpdateIntervalMillis(500).continuousUpdate();
-            }
-            bar = builder.build();
-        }
-
-        @Override
-        public void advance(long bytes) {
-            if (bar != null) {
-                bar.stepBy(bytes);
-            }
-        }
-
-        @Override
-        public void close() {
-            if (bar != null) {
-                bar.close();
-            }
         }
     }
 }

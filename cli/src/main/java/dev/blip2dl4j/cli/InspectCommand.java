@@ -42,7 +42,7 @@ final class InspectCommand implements Callable<Integer> {
     boolean json;
 
     @Mixin
-    Blip2.Verbosity verbosity;
+    Blip2Command.Verbosity verbosity;
 
     @Override
     public Integer call() throws IOException {

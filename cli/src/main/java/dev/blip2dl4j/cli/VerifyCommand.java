@@ -1,10 +1,7 @@
 package dev.blip2dl4j.cli;
 
-import dev.blip2dl4j.config.Blip2Config;
-import dev.blip2dl4j.convert.Converter;
-import dev.blip2dl4j.convert.weights.ArtifactWeights;
-import dev.blip2dl4j.convert.weights.CheckpointWeights;
-import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.finetune.verify.TrainStepCheck;
+import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.verify.ReferenceBundle;
 import dev.blip2dl4j.zoo.verify.Verifier;
 import picocli.CommandLine.Command;
@@ -16,7 +13,6 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "verify", mixinStandardHelpOptions = true, sortOptions = false,
@@ -25,16 +21,17 @@ import java.util.concurrent.Callable;
                 "A bundle is a folder with reference.json and the .npy files it names (the layout of "
                         + "fixtures/blip2-tiny-*; the README says how to dump one from PyTorch). The model is an "
                         + "artifact or an original checkpoint (read in memory, nothing converted). Exit code 0 only "
-                        + "if every output is within tolerance, 4 if any is not."})
+                        + "if every output is within tolerance, 4 if any is not.",
+                "",
+                "A bundle with a train_step is also checked for one stage-two training step: the loss, every "
+                        + "gradient, AdamW's update and the loss after the step. Gradients and parameters show the "
+                        + "worst |diff| / (1 + 100 |ref|) against 1e-5, which is 1e-5 + 1e-3 |ref| per element."})
 final class VerifyCommand implements Callable<Integer> {
-    static final int FAILED = 4;
-
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, arity = "1..*", paramLabel = "MODEL",
-            description = "A .b2z artifact, or checkpoint folders/files as `blip2 convert` takes them.")
-    List<Path> model;
+    @Mixin
+    ModelOption model;
 
     @Option(names = "--reference", required = true, paramLabel = "BUNDLE_DIR", description = "The reference bundle.")
     Path reference;
@@ -43,43 +40,36 @@ final class VerifyCommand implements Callable<Integer> {
             description = "Write every computed output as .npy, under the bundle's file names.")
     Path dump;
 
-    @Option(names = "--config", paramLabel = "config.json", description = "For a LAVIS checkpoint: its BLIP-2 config.")
-    Path config;
-
-    @Option(names = "--lavis-type", paramLabel = "TYPE", description = "For a LAVIS checkpoint: its model type.")
-    String lavisType;
-
     @Mixin
-    Blip2.Verbosity verbosity;
+    Blip2Command.Verbosity verbosity;
+
+    @Option(names = "--image", paramLabel = "FILE",
+            description = "The bundle's image file, when reference.json's image is not beside the bundle.")
+    Path image;
 
     @Override
     public Integer call() {
         ReferenceBundle bundle = ReferenceBundle.open(reference);
-        Verifier.Report report;
-        if (model.size() == 1 && model.get(0).toString().endsWith(".b2z")) {
-            try (ArtifactWeights weights = ArtifactWeights.open(model.get(0))) {
-                report = Verifier.verify(weights.config(), weights, bundle, dump);
-            }
-        } else {
-            CheckpointWeights weights = CheckpointWeights.open(model,
-                    Converter.Options.defaults().withConfig(config).withLavisType(lavisType));
-            report = Verifier.verify(weights.config(), weights, bundle, dump);
+        try (Blip2 blip2 = model.load()) {
+            Verifier.Report report = TrainStepCheck.addTo(Verifier.verify(blip2, bundle, image, dump), blip2.config(),
+                    blip2.weights(), bundle);
+            print(report, spec.commandLine().getOut());
+            return report.passed() ? Blip2Exit.OK : Blip2Exit.VERIFY_FAILED;
         }
-        print(report, spec.commandLine().getOut());
-        return report.passed() ? 0 : FAILED;
     }
 
     private static void print(Verifier.Report report, PrintWriter out) {
         int width = report.checks().stream().mapToInt(c -> c.name().length()).max().orElse(6);
         out.printf("%-" + width + "s  %-20s  %-12s  %-9s  %s%n", "output", "shape", "max abs diff", "tolerance", "result");
         for (Verifier.Check c : report.checks()) {
-            out.printf("%-" + width + "s  %-20s  %-12.3e  %-9.0e  %s%n", c.name(), Arrays.toString(c.shape()),
-                    c.maxAbsDiff(), c.tolerance(), c.passed() ? "PASS" : "FAIL");
+            out.printf("%-" + width + "s  %-20s  %-12.3e  %-9s  %s%n", c.name(), Arrays.toString(c.shape()),
+                    c.maxAbsDiff(), c.tolerance() == 0 ? "exact" : String.format("%.0e", c.tolerance()),
+                    c.passed() ? "PASS" : "FAIL");
         }
         long failed = report.checks().stream().filter(c -> !c.passed()).count();
         out.printf("%d outputs compared, %d failed%n", report.checks().size(), failed);
         if (!report.notChecked().isEmpty()) {
-            out.println("not computed by this build: " + String.join(", ", report.notChecked()));
+            out.println("not checked: " + String.join("; ", report.notChecked()));
         }
     }
 }

@@ -27,8 +27,8 @@ import java.util.Optional;
  * checkpoint has only those). Taken from the Hugging Face BLIP-2 folder, or for a LAVIS import from the
  * language model's folder, with the image processor config written from the LAVIS config.
  */
-record ArtifactFiles(Map<String, byte[]> contents, List<Manifest.SourceFile> sourceFiles, List<String> notes) {
-    static final String TOKENIZER_DIR = "tokenizer/";
+public record ArtifactFiles(Map<String, byte[]> contents, List<Manifest.SourceFile> sourceFiles, List<String> notes) {
+    public static final String TOKENIZER_DIR = "tokenizer/";
     private static final List<String> MODEL_FILES = List.of(
             "generation_config.json", "preprocessor_config.json", "processor_config.json");
     private static final List<String> TOKENIZER_FILES = List.of("tokenizer_config.json", "special_tokens_map.json",
@@ -38,7 +38,7 @@ record ArtifactFiles(Map<String, byte[]> contents, List<Manifest.SourceFile> sou
     private static final double[] CLIP_STD = {0.26862954, 0.26130258, 0.27577711};
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    static ArtifactFiles collect(List<CheckpointSources.Found> found, Blip2Config config) {
+    public static ArtifactFiles collect(List<CheckpointSources.Found> found, Blip2Config config) {
         Map<String, byte[]> contents = new LinkedHashMap<>();
         List<Manifest.SourceFile> sourceFiles = new ArrayList<>();
         List<String> notes = new ArrayList<>();

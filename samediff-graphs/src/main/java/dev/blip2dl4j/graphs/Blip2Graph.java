@@ -62,33 +62,51 @@ public final class Blip2Graph {
         QFormer.Output qformer = QFormer.build(nn, config.qformer(), imageEmbeds);
         name("qformer_last_hidden_state", qformer.lastHiddenState());
         name("qformer_hidden_states", stack(qformer.hiddenStates()));
-        int queries = config.numQueryTokens();
-        int width = config.text().hiddenSize();
-        SDVariable projected = sd.reshape(nn.linear(sd.reshape(qformer.lastHiddenState(), -1, config.qformer().hiddenSize()),
-                "language_projection"), -1, queries, width);
-        name("language_projection", projected);
-        // the queries are always attended to: ones in front of the text's mask
-        SDVariable queryMask = sd.onesLike(projected).mean(false, 2);
-        SDVariable fullMask = sd.concat(1, queryMask, mask.castTo(DataType.FLOAT));
+        LanguageModelInput input = languageModelInput(nn, config, qformer.lastHiddenState(), ids, mask);
+        name("language_projection", input.projectedQueries());
+        name("lm_inputs_embeds", input.embeds());
         if (config.text() instanceof OptConfig opt) {
-            SDVariable embeds = OptDecoder.prependQueries(nn, projected, OptDecoder.embedTokens(nn, ids));
-            name("lm_inputs_embeds", embeds);
-            OptDecoder.Output lm = OptDecoder.build(nn, opt, embeds, fullMask);
+            OptDecoder.Output lm = OptDecoder.build(nn, opt, input.embeds(), input.attentionMask());
             name("lm_hidden_states", stack(lm.hiddenStates()));
             // the logits of the text positions: the query positions' are never used
-            SDVariable textPositions = nn.arange(nn.size(ids, 1)).add(queries).castTo(DataType.INT64);
+            SDVariable textPositions = nn.arange(nn.size(ids, 1)).add(config.numQueryTokens()).castTo(DataType.INT64);
             name("logits", sd.gather(lm.logits(), textPositions, 1));
         } else {
-            T5Config t5 = (T5Config) config.text();
-            SDVariable embeds = sd.concat(1, projected, T5.embedTokens(nn, ids));
-            name("lm_inputs_embeds", embeds);
             SDVariable decoderIds = sd.placeHolder(DECODER_INPUT_IDS, DataType.INT64, -1, -1);
-            T5.Output lm = T5.build(nn, t5, embeds, fullMask, decoderIds);
+            T5.Output lm = T5.build(nn, (T5Config) config.text(), input.embeds(), input.attentionMask(), decoderIds);
             name("lm_encoder_last_hidden_state", lm.encoder().lastHiddenState());
             name("lm_encoder_hidden_states", stack(lm.encoder().hiddenStates()));
             name("lm_decoder_hidden_states", stack(lm.decoder().hiddenStates()));
             name("logits", lm.logits());
         }
+    }
+
+    /**
+     * What BLIP-2 hands its language model.
+     *
+     * @param projectedQueries {@code language_projection} of the Q-Former's query outputs, {@code [batch, queries, width]}
+     * @param embeds           the projected queries in front of the prompt's token embeddings
+     * @param attentionMask    ones for the queries (always attended), then the prompt's mask, float
+     */
+    public record LanguageModelInput(SDVariable projectedQueries, SDVariable embeds, SDVariable attentionMask) {
+    }
+
+    /**
+     * The language model's input from the Q-Former's output {@code [batch, queries, qformerHidden]}, the
+     * prompt's ids and mask {@code [batch, seq]}: the 2023 hub layout, queries concatenated in front (the
+     * current one writes them over {@code <image>} tokens).
+     */
+    public static LanguageModelInput languageModelInput(Layers nn, Blip2Config config, SDVariable qformerOutput,
+                                                        SDVariable ids, SDVariable mask) {
+        SameDiff sd = nn.sd();
+        SDVariable projected = sd.reshape(nn.linear(sd.reshape(qformerOutput, -1, config.qformer().hiddenSize()),
+                "language_projection"), -1, config.numQueryTokens(), config.text().hiddenSize());
+        SDVariable queryMask = sd.onesLike(projected).mean(false, 2);
+        SDVariable fullMask = sd.concat(1, queryMask, mask.castTo(DataType.FLOAT));
+        SDVariable embeds = config.text() instanceof OptConfig
+                ? OptDecoder.prependQueries(nn, projected, OptDecoder.embedTokens(nn, ids))
+                : sd.concat(1, projected, T5.embedTokens(nn, ids));
+        return new LanguageModelInput(projected, embeds, fullMask);
     }
 
     private void retrieval(Layers nn, SDVariable imageEmbeds, SDVariable ids, SDVariable mask) {

@@ -71,10 +71,17 @@ public final class OptDecoder {
         }
         hiddenStates.add(sd.reshape(h, nn.shape(-1, seq, config.wordEmbedProjDim())));
 
-        SDVariable logits = config.tieWordEmbeddings()
-                ? sd.mmul(h, nn.param(DECODER + "embed_tokens.weight"), false, true, false)
-                : nn.linear(h, LM_HEAD);
-        return new Output(sd.reshape(logits, nn.shape(-1, seq, config.vocabSize())), hiddenStates);
+        return new Output(sd.reshape(lmHead(nn, config, h), nn.shape(-1, seq, config.vocabSize())), hiddenStates);
+    }
+
+    /**
+     * Logits {@code [rows, vocab]} of final outputs {@code [rows, word_embed_proj_dim]}: the lm_head, tied to the
+     * token embedding unless the config unties it. Training applies it to the text rows alone.
+     */
+    public static SDVariable lmHead(Layers nn, OptConfig config, SDVariable rows) {
+        return config.tieWordEmbeddings()
+                ? nn.sd().mmul(rows, nn.param(DECODER + "embed_tokens.weight"), false, true, false)
+                : nn.linear(rows, LM_HEAD);
     }
 
     /** Token embeddings {@code [batch, seq, word_embed_proj_dim]} of {@code inputIds [batch, seq]} (frozen table). */

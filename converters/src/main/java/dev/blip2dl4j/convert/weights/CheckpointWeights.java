@@ -1,6 +1,7 @@
 package dev.blip2dl4j.convert.weights;
 
 import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.convert.ArtifactFiles;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.plan.PlannedTensor;
 import dev.blip2dl4j.convert.tensor.DType;
@@ -21,11 +22,13 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class CheckpointWeights implements Weights {
     private final Blip2Config config;
+    private final Map<String, byte[]> files;
     private final Map<String, PlannedTensor> planned = new LinkedHashMap<>();
     private final Map<String, INDArray> bound = new ConcurrentHashMap<>();
 
     private CheckpointWeights(Converter.Planned plan) {
         this.config = plan.config();
+        this.files = ArtifactFiles.collect(plan.found(), plan.config()).contents();
         plan.plan().tensors().forEach(t -> planned.put(t.name(), t));
     }
 
@@ -36,6 +39,14 @@ public final class CheckpointWeights implements Weights {
 
     public Blip2Config config() {
         return config;
+    }
+
+    /**
+     * The small files an artifact of this checkpoint would carry, by artifact entry name (config.json,
+     * preprocessor_config.json, tokenizer/tokenizer.json, ...).
+     */
+    public Map<String, byte[]> files() {
+        return files;
     }
 
     @Override

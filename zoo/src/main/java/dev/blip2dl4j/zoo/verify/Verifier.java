@@ -7,6 +7,7 @@ import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.graphs.Blip2Graph;
 import dev.blip2dl4j.graphs.T5;
 import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.zoo.Blip2;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -63,9 +64,35 @@ public final class Verifier {
         this.dump = dump;
     }
 
-    /** @param dump a folder to write every computed output to, under the bundle's file names; or null */
+    /**
+     * Compares the graphs' outputs, from the bundle's pixel values and ids.
+     *
+     * @param dump a folder to write every computed output to, under the bundle's file names; or null
+     */
     public static Report verify(Blip2Config config, Weights weights, ReferenceBundle bundle, Path dump) {
         return new Verifier(config, weights, bundle, dump).run();
+    }
+
+    /**
+     * Compares the graphs' outputs, then, as far as the bundle has them, the whole path from the image file
+     * and the raw text: pixel values from the image, ids from the prompt and captions, generated ids and
+     * per-step top-5 scores, ITM and ITC from raw captions.
+     *
+     * @param image the bundle's image, or null to find it as reference.json names it (relative to the
+     *              bundle's parent folder)
+     */
+    public static Report verify(Blip2 model, ReferenceBundle bundle, Path image, Path dump) {
+        Verifier verifier = new Verifier(model.config(), model.weights(), bundle, dump);
+        Report graphs = verifier.run();
+        List<String> skipped = new ArrayList<>();
+        new EndToEndChecks(model, bundle, image, verifier::record, skipped::add).run();
+        List<String> notChecked = new ArrayList<>(graphs.notChecked().stream().filter(n -> !verifier.checks.containsKey(n)).toList());
+        notChecked.addAll(skipped);
+        return new Report(List.copyOf(verifier.checks.values()), notChecked);
+    }
+
+    private void record(Check check) {
+        checks.put(check.name(), check);
     }
 
     private Report run() {

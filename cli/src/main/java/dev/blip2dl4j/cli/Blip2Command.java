@@ -2,6 +2,7 @@ package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.zoo.hub.DownloadException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -9,16 +10,16 @@ import picocli.CommandLine.Option;
 import java.io.PrintWriter;
 
 /**
- * The {@code blip2} command. Exit codes: 0 success, 1 internal error, 2 bad usage, 3 bad input (a file
- * we cannot use, an output we cannot write). Errors are one readable paragraph; {@code --verbose}
- * adds the stack trace.
+ * The {@code blip2} command. Exit codes ({@link Blip2Exit}): 0 success, 1 internal error, 2 bad usage,
+ * 3 bad input (a file we cannot use, an output we cannot write, a model too large for the memory),
+ * 4 verification failed, 5 a model could not be downloaded. Errors are one readable paragraph;
+ * {@code --verbose} adds the stack trace.
  */
 @Command(name = "blip2", mixinStandardHelpOptions = true, version = Converter.VERSION,
-        description = "BLIP-2 on Deeplearning4j: convert original checkpoints, inspect artifacts, verify them against the reference.",
-        subcommands = {ConvertCommand.class, InspectCommand.class, VerifyCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
-public final class Blip2 {
-    public static final int BAD_INPUT = 3;
-
+        description = "BLIP-2 on Deeplearning4j: caption images, answer questions about them, match them with texts; pull pretrained models by name; convert, inspect and verify models.",
+        subcommands = {ConvertCommand.class, InspectCommand.class, CaptionCommand.class, VqaCommand.class, MatchCommand.class, VerifyCommand.class, BenchCommand.class,
+                ModelsCommand.class, PullCommand.class, RmCommand.class, CommandLine.HelpCommand.class})
+public final class Blip2Command {
     /** Shared by every command: how much to say when something goes wrong. */
     static final class Verbosity {
         @Option(names = "--verbose", description = "Show stack traces with errors.")
@@ -43,8 +44,8 @@ public final class Blip2 {
     }
 
     private static CommandLine commandLine() {
-        CommandLine cli = new CommandLine(new Blip2());
-        cli.setExecutionExceptionHandler(Blip2::handle);
+        CommandLine cli = new CommandLine(new Blip2Command());
+        cli.setExecutionExceptionHandler(Blip2Command::handle);
         return cli;
     }
 
@@ -55,13 +56,16 @@ public final class Blip2 {
         int code;
         if (e instanceof BadInputException) {
             err.println("error: " + e.getMessage());
-            code = BAD_INPUT;
+            code = Blip2Exit.BAD_INPUT;
+        } else if (e instanceof DownloadException) {
+            err.println("error: " + e.getMessage());
+            code = Blip2Exit.DOWNLOAD_FAILED;
         } else if (e instanceof java.io.UncheckedIOException || e instanceof java.io.IOException) {
             err.println("error: " + e.getMessage() + (e.getCause() != null ? " (" + e.getCause().getMessage() + ")" : ""));
-            code = BAD_INPUT;
+            code = Blip2Exit.BAD_INPUT;
         } else {
             err.println("internal error: " + e + " (run with --verbose for the stack trace, and please report it)");
-            code = 1;
+            code = Blip2Exit.INTERNAL;
         }
         if (verbose) {
             e.printStackTrace(err);

@@ -1,0 +1,85 @@
+package dev.blip2dl4j.cli;
+
+import dev.blip2dl4j.BadInputException;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.PathMatcher;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Stream;
+
+/** The images a command works on: files, folders (every image file in them) and glob patterns. */
+final class ImageArguments {
+    private static final List<String> IMAGE_SUFFIXES = List.of(".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff");
+
+    @Parameters(paramLabel = "IMAGE", arity = "1..*",
+            description = "Image files, folders of images, or glob patterns such as 'photos/*.jpg' (quoted).")
+    List<String> images;
+
+    @Option(names = "--no-exif", description = "Do not turn images as their EXIF orientation says (transformers' load_image does).")
+    boolean noExif;
+
+    @Option(names = "--max-pixels", paramLabel = "N", defaultValue = "89478485",
+            description = "Refuse larger images before decoding them (default: ${DEFAULT-VALUE}, Pillow's limit).")
+    long maxPixels;
+
+    /** Every image named, in order; a name that matches nothing is an error. */
+    List<Path> files() {
+        List<Path> files = new ArrayList<>();
+        for (String name : images) {
+            Path path = Path.of(name);
+            if (Files.isDirectory(path)) {
+                try (Stream<Path> listing = Files.list(path)) {
+                    listing.filter(ImageArguments::looksLikeImage).sorted().forEach(files::add);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot list " + path, e);
+                }
+            } else if (name.contains("*") || name.contains("?") || name.contains("[")) {
+                files.addAll(glob(name));
+            } else {
+                files.add(path);
+            }
+        }
+        if (files.isEmpty()) {
+            throw new BadInputException("no images found in " + String.join(", ", images));
+        }
+        return files;
+    }
+
+    private static List<Path> glob(String pattern) {
+        int slash = pattern.lastIndexOf('/', firstWildcard(pattern));
+        Path base = slash < 0 ? Path.of(".") : Path.of(pattern.substring(0, slash + 1));
+        PathMatcher matcher = FileSystems.getDefault().getPathMatcher("glob:" + pattern);
+        try (Stream<Path> walk = Files.walk(base)) {
+            List<Path> matched = walk.filter(Files::isRegularFile)
+                    .filter(p -> matcher.matches(slash < 0 ? base.relativize(p) : p)).sorted().toList();
+            if (matched.isEmpty()) {
+                throw new BadInputException("no file matches " + pattern);
+            }
+            return matched;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot search " + base, e);
+        }
+    }
+
+    private static int firstWildcard(String pattern) {
+        for (int i = 0; i < pattern.length(); i++) {
+            if ("*?[".indexOf(pattern.charAt(i)) >= 0) {
+                return i;
+            }
+        }
+        return pattern.length();
+    }
+
+    private static boolean looksLikeImage(Path p) {
+        String name = p.getFileName().toString().toLowerCase(Locale.ROOT);
+        return Files.isRegularFile(p) && IMAGE_SUFFIXES.stream().anyMatch(name::endsWith);
+    }
+}

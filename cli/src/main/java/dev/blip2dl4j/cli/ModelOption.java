@@ -1,0 +1,59 @@
+package dev.blip2dl4j.cli;
+
+import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.zoo.Blip2;
+import dev.blip2dl4j.zoo.MemoryCheck;
+import dev.blip2dl4j.zoo.hub.Hub;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * {@code --model}: a model name from the catalogue (pulled into the cache on first use), an artifact, or an
+ * original checkpoint (with --config / --lavis-type for LAVIS). A path that exists wins over a name.
+ */
+final class ModelOption {
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec command;
+
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL",
+            description = "A model name (`blip2 models` lists them; pulled on first use), a .b2z artifact, or a "
+                    + "checkpoint folder or file as `blip2 convert` takes them; repeat for a checkpoint in several "
+                    + "parts (a LAVIS .pth, eva_vit_g.pth, the LLM folder).")
+    List<Path> model;
+
+    @Option(names = "--config", paramLabel = "config.json", description = "For a LAVIS checkpoint: its BLIP-2 config.")
+    Path config;
+
+    @Option(names = "--lavis-type", paramLabel = "TYPE", description = "For a LAVIS checkpoint: its model type.")
+    String lavisType;
+
+    @Option(names = "--no-memory-check",
+            description = "Load the model even if it needs more memory than this machine has.")
+    boolean noMemoryCheck;
+
+    @Mixin
+    HubOptions hubOptions;
+
+    Blip2 load() {
+        MemoryCheck memory = noMemoryCheck ? MemoryCheck.OFF : MemoryCheck.system();
+        if (model.size() == 1 && !Files.exists(model.get(0))) {
+            String name = model.get(0).toString();
+            Hub hub = hubOptions.hub();
+            if (hub.catalogue().find(name).isEmpty()) {
+                throw new BadInputException(model.get(0), "is neither a file nor a model name of the catalogue "
+                        + "(`blip2 models` lists them)");
+            }
+            try (PullProgress progress = new PullProgress(command.commandLine().getErr(), false)) {
+                return Blip2.pretrained(name, hub, memory, progress);
+            }
+        }
+        return Blip2.load(model, Converter.Options.defaults().withConfig(config).withLavisType(lavisType), memory);
+    }
+}

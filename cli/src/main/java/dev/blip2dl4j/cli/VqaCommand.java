@@ -1,0 +1,58 @@
+package dev.blip2dl4j.cli;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.util.concurrent.Callable;
+
+@Command(name = "vqa", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Answer a question about images with a BLIP-2 captioning model.",
+                "The question goes into the prompt template BLIP-2 users know: 'Question: {} Answer:' for OPT, "
+                        + "'Question: {} Short answer:' for Flan-T5 (--template to change it).",
+                "",
+                "Example: blip2 vqa --model blip2-flan-t5-xl.b2z --question 'what is the man holding?' photo.jpg"})
+final class VqaCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOption model;
+
+    @Mixin
+    ImageArguments images;
+
+    @Option(names = {"-q", "--question"}, required = true, paramLabel = "TEXT", description = "The question.")
+    String question;
+
+    @Option(names = "--template", paramLabel = "TEXT", description = "Prompt template with %s for the question.")
+    String template;
+
+    @Mixin
+    GenerationOptions generation;
+
+    @Option(names = "--batch-size", defaultValue = "1", paramLabel = "N", description = "Images per batch (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--json", description = "Print JSON: text, ids, scores and timings per image.")
+    boolean json;
+
+    @Mixin
+    Blip2Command.Verbosity verbosity;
+
+    @Override
+    public Integer call() {
+        if (question.isBlank()) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--question is empty");
+        }
+        try (dev.blip2dl4j.zoo.Blip2 blip2 = model.load()) {
+            blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
+            return CaptionRun.run(blip2, images.files(),
+                    b -> template != null ? String.format(template, question.trim()) : b.questionPrompt(question),
+                    generation.apply(blip2.generationDefaults()), batchSize, json,
+                    spec.commandLine().getOut(), spec.commandLine().getErr());
+        }
+    }
+}

@@ -1,0 +1,230 @@
+package dev.blip2dl4j.finetune;
+
+import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.ModelKind;
+import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.config.T5Config;
+import dev.blip2dl4j.graphs.Blip2Graph;
+import dev.blip2dl4j.graphs.Layers;
+import dev.blip2dl4j.graphs.OptDecoder;
+import dev.blip2dl4j.graphs.QFormer;
+import dev.blip2dl4j.graphs.T5;
+import dev.blip2dl4j.graphs.VisionTransformer;
+import dev.blip2dl4j.graphs.Weights;
+import org.nd4j.autodiff.samediff.SDVariable;
+import org.nd4j.autodiff.samediff.SameDiff;
+import org.nd4j.autodiff.samediff.api.OutAndGrad;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * BLIP-2's stage-two training graph: the language-modelling loss of {@code Blip2ForConditionalGeneration}
+ * (transformers 4.45, called with labels), with the image encoder and the language model frozen and the
+ * Q-Former's query path, {@code query_tokens} and {@code language_projection} trained.
+ *
+ * <p>The frozen parts are graph constants bound to the model's weights as they are (memory-mapped from an
+ * artifact); the trained parameters are graph variables holding copies, so that optimizer steps never
+ * write into the model's arrays. Which parameters train is decided by what the graph reads: every
+ * parameter under {@code qformer.}, {@code query_tokens} or {@code language_projection.} that the query path
+ * uses. The Q-Former's text branch (only in retrieval checkpoints) is never read, so it never trains.
+ *
+ * <p>The loss, as transformers computes it: OPT's logits of the text positions predict the next label
+ * (position t predicts label t+1); T5's decoder reads the labels shifted right (start token, -100 read as
+ * padding) and predicts them. Both take the mean cross-entropy over every label of the batch that is not
+ * -100.
+ */
+public final class StageTwoGraph {
+    /** {@code [batch, tokens, visionHidden]}: the frozen image encoder's output, with {@link ImageInput#EMBEDDINGS}. */
+    public static final String IMAGE_EMBEDS = "image_embeds";
+    /** {@code [batch, rows]} int64: the label each predicting position is scored against, -100 = not scored. */
+    public static final String TARGETS = "targets";
+    public static final String LOSS = "loss";
+
+    /** Where the image enters the graph. */
+    public enum ImageInput {
+        /**
+         * The frozen encoder's output, computed once per image by {@link ImageEncoder}: nothing trainable
+         * depends on the encoder, so it never needs to run again (at full size the ViT is most of the work).
+         */
+        EMBEDDINGS,
+        /** Pixel values, with the encoder inside the graph as constants. */
+        PIXELS
+    }
+
+    private final Blip2Config config;
+    private final ImageInput imageInput;
+    private final SameDiff sd;
+    private final List<String> trainable;
+
+    private StageTwoGraph(Blip2Config config, ImageInput imageInput, SameDiff sd, List<String> trainable) {
+        this.config = config;
+        this.imageInput = imageInput;
+        this.sd = sd;
+        this.trainable = trainable;
+    }
+
+    public static StageTwoGraph build(Blip2Config config, Weights weights, ImageInput imageInput) {
+        if (config.kind() != ModelKind.CONDITIONAL_GENERATION) {
+            throw new IllegalArgumentException("stage-two training needs a Blip2ForConditionalGeneration model, not "
+                    + config.kind().architecture());
+        }
+        SameDiff sd = Layers.newSameDiff();
+        TrainableCopies copies = new TrainableCopies(weights);
+        Layers nn = new Layers(sd, copies);
+        SDVariable imageEmbeds;
+        if (imageInput == ImageInput.PIXELS) {
+            int size = config.vision().imageSize();
+            SDVariable pixels = sd.placeHolder(Blip2Graph.PIXEL_VALUES, DataType.FLOAT, -1, 3, size, size);
+            imageEmbeds = VisionTransformer.build(nn, config.vision(), pixels).lastHiddenState();
+        } else {
+            imageEmbeds = sd.placeHolder(IMAGE_EMBEDS, DataType.FLOAT, -1, config.vision().numPositions(),
+                    config.vision().hiddenSize());
+        }
+        SDVariable ids = sd.placeHolder(Blip2Graph.INPUT_IDS, DataType.INT64, -1, -1);
+        SDVariable mask = sd.placeHolder(Blip2Graph.ATTENTION_MASK, DataType.INT64, -1, -1);
+        SDVariable targets = sd.placeHolder(TARGETS, DataType.INT64, -1, -1);
+        QFormer.Output qformer = QFormer.build(nn, config.qformer(), imageEmbeds);
+        Blip2Graph.LanguageModelInput input = Blip2Graph.languageModelInput(nn, config, qformer.lastHiddenState(), ids, mask);
+
+        SDVariable logits;
+        if (config.text() instanceof OptConfig opt) {
+            OptDecoder.Output lm = OptDecoder.build(nn, opt, input.embeds(), input.attentionMask());
+            // the rows that predict a label: text positions 0 .. seq-2 (transformers' logits[:, -seq:][:, :-1]);
+            // selecting them before the lm_head spares the head the query rows
+            SDVariable predicting = sd.stridedSlice(lm.lastHiddenState(), new long[]{0, config.numQueryTokens(), 0},
+                    new long[]{0, -1, 0}, new long[]{1, 1, 1}, 0b101, 0b101, 0, 0, 0);
+            logits = OptDecoder.lmHead(nn, opt, sd.reshape(predicting, -1, opt.wordEmbedProjDim()));
+        } else {
+            SDVariable decoderIds = sd.placeHolder(Blip2Graph.DECODER_INPUT_IDS, DataType.INT64, -1, -1);
+            T5.Output lm = T5.build(nn, (T5Config) config.text(), input.embeds(), input.attentionMask(), decoderIds);
+            logits = sd.reshape(lm.logits(), -1, config.text().vocabSize());
+        }
+        SDVariable loss = sd.identity(LOSS, TokenCrossEntropy.mean(sd, logits, sd.reshape(targets, -1),
+                config.text().vocabSize()));
+        sd.setLossVariables(loss);
+        List<String> trainable = List.copyOf(copies.copied.keySet());
+        sd.convertToVariables(trainable.stream().map(sd::getVariable).toList());
+        createGradientFunction(sd);
+        return new StageTwoGraph(config, imageInput, sd, trainable);
+    }
+
+    /**
+     * Builds the backward graph now rather than on the first step. SameDiff prints a line to standard output
+     * for every op it differentiates, and no logger setting stops it; the command line's standard output is
+     * its result, so the lines go nowhere.
+     */
+    private static void createGradientFunction(SameDiff sd) {
+        PrintStream out = System.out;
+        System.setOut(new PrintStream(OutputStream.nullOutputStream()));
+        try {
+            sd.createGradFunction();
+        } finally {
+            System.setOut(out);
+        }
+    }
+
+    public Blip2Config config() {
+        return config;
+    }
+
+    public ImageInput imageInput() {
+        return imageInput;
+    }
+
+    public SameDiff sameDiff() {
+        return sd;
+    }
+
+    /** The trained parameters' canonical names, in the order the graph first reads them. */
+    public List<String> trainableNames() {
+        return trainable;
+    }
+
+    /**
+     * The trained parameters by name: the graph's own arrays, so that updating them in place is what
+     * trains the graph.
+     */
+    public Map<String, INDArray> parameters() {
+        Map<String, INDArray> parameters = new LinkedHashMap<>();
+        for (String name : trainable) {
+            parameters.put(name, sd.getVariable(name).getArr());
+        }
+        return parameters;
+    }
+
+    /** The mean loss of the batch. */
+    public double loss(TrainingBatch batch) {
+        return sd.output(feed(batch), LOSS).get(LOSS).getDouble(0);
+    }
+
+    /**
+     * @param loss      the batch's mean loss
+     * @param gradients d loss / d parameter for every trained parameter, by name
+     */
+    public record LossAndGradients(double loss, Map<String, INDArray> gradients) {
+    }
+
+    public LossAndGradients gradients(TrainingBatch batch) {
+        OutAndGrad result = sd.calculateGradientsAndOutputs(feed(batch), List.of(LOSS), trainable);
+        return new LossAndGradients(result.getOutputs().get(LOSS).getDouble(0), result.getGradients());
+    }
+
+    /** The placeholders for {@code batch}: the labels become the targets (and T5's decoder input). */
+    private Map<String, INDArray> feed(TrainingBatch batch) {
+        Map<String, INDArray> feed = new HashMap<>();
+        feed.put(imageInput == ImageInput.PIXELS ? Blip2Graph.PIXEL_VALUES : IMAGE_EMBEDS, batch.image());
+        feed.put(Blip2Graph.INPUT_IDS, batch.inputIds().castTo(DataType.INT64));
+        feed.put(Blip2Graph.ATTENTION_MASK, batch.attentionMask().castTo(DataType.INT64));
+        INDArray labels = batch.labels().castTo(DataType.INT64);
+        if (config.text() instanceof T5Config t5) {
+            feed.put(Blip2Graph.DECODER_INPUT_IDS, T5.shiftRight(labels, t5));
+            feed.put(TARGETS, labels);
+        } else {
+            if (labels.size(1) != batch.inputIds().size(1) || labels.size(1) < 2) {
+                throw new IllegalArgumentException("OPT labels must be aligned with the input ids, at least 2 long; got "
+                        + labels.size(1) + " labels for " + batch.inputIds().size(1) + " ids");
+            }
+            feed.put(TARGETS, labels.get(NDArrayIndex.all(), NDArrayIndex.interval(1, labels.size(1))).dup());
+        }
+        if (feed.get(TARGETS).neq(TokenCrossEntropy.IGNORE_INDEX).castTo(DataType.INT32).sumNumber().longValue() == 0) {
+            throw new IllegalArgumentException("the batch has no label to learn from: every label is "
+                    + TokenCrossEntropy.IGNORE_INDEX);
+        }
+        return feed;
+    }
+
+    /**
+     * The model's weights as the graph binds them: the stage-two parameters as copies (remembered, in the
+     * order the graph reads them), everything else as it is.
+     */
+    private static final class TrainableCopies implements Weights {
+        private final Weights weights;
+        private final Map<String, INDArray> copied = new LinkedHashMap<>();
+
+        TrainableCopies(Weights weights) {
+            this.weights = weights;
+        }
+
+        static boolean trains(String name) {
+            return name.equals("query_tokens") || name.startsWith("qformer.") || name.startsWith("language_projection.");
+        }
+
+        @Override
+        public INDArray get(String name) {
+            return trains(name) ? copied.computeIfAbsent(name, n -> weights.get(n).dup()) : weights.get(name);
+        }
+
+        @Override
+        public boolean contains(String name) {
+            return weights.contains(name);
+        }
+    }
+}

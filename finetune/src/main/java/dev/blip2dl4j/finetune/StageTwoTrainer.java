@@ -1,0 +1,78 @@
+package dev.blip2dl4j.finetune;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One optimizer step of stage two as LAVIS trains: the gradients of several micro-batches averaged
+ * (LAVIS divides each micro-batch's loss by the number of them), optionally clipped to a global norm,
+ * then one {@link AdamW} update of the graph's parameters. The caller owns the loop (epochs, data, the
+ * learning-rate schedule, checkpoints); a checkpoint holds the graph's {@link StageTwoGraph#parameters()}
+ * and the optimizer's {@link AdamW#state()}.
+ */
+public final class StageTwoTrainer {
+    private final StageTwoGraph graph;
+    private final AdamW optimizer;
+    private final double maxGradientNorm;
+
+    /** @param maxGradientNorm clip the global gradient norm to this; 0 or less: never clip (LAVIS's default) */
+    public StageTwoTrainer(StageTwoGraph graph, AdamW.Settings settings, double maxGradientNorm) {
+        this.graph = graph;
+        this.optimizer = new AdamW(graph.parameters(), settings);
+        this.maxGradientNorm = maxGradientNorm;
+    }
+
+    public StageTwoGraph graph() {
+        return graph;
+    }
+
+    public AdamW optimizer() {
+        return optimizer;
+    }
+
+    /**
+     * @param loss         the mean of the micro-batches' losses
+     * @param gradientNorm the global norm of the averaged gradients, before clipping
+     * @param learningRate the rate the step used
+     */
+    public record Step(double loss, double gradientNorm, double learningRate) {
+    }
+
+    /** Averages the micro-batches' gradients, clips them if asked, and takes one AdamW step at {@code learningRate}. */
+    public Step step(List<TrainingBatch> microBatches, double learningRate) {
+        StageTwoGraph.LossAndGradients mean = accumulate(microBatches);
+        Map<String, INDArray> gradients = mean.gradients();
+        double norm = maxGradientNorm > 0 ? GradientClipping.clipGlobalNorm(gradients.values(), maxGradientNorm)
+                : GradientClipping.globalNorm(gradients.values());
+        optimizer.step(gradients, learningRate);
+        gradients.values().forEach(INDArray::close);
+        return new Step(mean.loss(), norm, learningRate);
+    }
+
+    /** The mean over the micro-batches of their losses and gradients. */
+    public StageTwoGraph.LossAndGradients accumulate(List<TrainingBatch> microBatches) {
+        if (microBatches.isEmpty()) {
+            throw new IllegalArgumentException("a step needs at least one micro-batch");
+        }
+        Map<String, INDArray> sum = new LinkedHashMap<>();
+        double lossSum = 0;
+        for (TrainingBatch batch : microBatches) {
+            StageTwoGraph.LossAndGradients result = graph.gradients(batch);
+            lossSum += result.loss();
+            // copied: the graph may hand out the same arrays again on its next run
+            result.gradients().forEach((name, g) -> {
+                INDArray total = sum.get(name);
+                if (total == null) {
+                    sum.put(name, g.dup());
+                } else {
+                    total.addi(g);
+                }
+            });
+        }
+        sum.values().forEach(g -> g.divi(microBatches.size()));
+        return new StageTwoGraph.LossAndGradients(lossSum / microBatches.size(), sum);
+    }
+}

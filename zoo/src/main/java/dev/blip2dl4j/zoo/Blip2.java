@@ -1,0 +1,346 @@
+package dev.blip2dl4j.zoo;
+
+import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.ModelKind;
+import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.graphs.Blip2Graph;
+import dev.blip2dl4j.zoo.generate.Generation;
+import dev.blip2dl4j.zoo.generate.GenerationConfig;
+import dev.blip2dl4j.zoo.generate.Generator;
+import dev.blip2dl4j.zoo.generate.LanguageModel;
+import dev.blip2dl4j.zoo.hub.CatalogueEntry;
+import dev.blip2dl4j.zoo.hub.Hub;
+import dev.blip2dl4j.zoo.hub.HubSettings;
+import dev.blip2dl4j.zoo.hub.PullListener;
+import dev.blip2dl4j.zoo.image.DecodedImage;
+import dev.blip2dl4j.zoo.image.ImageLoader;
+import dev.blip2dl4j.zoo.image.ImageProcessor;
+import dev.blip2dl4j.zoo.text.Tokenizer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A BLIP-2 model and what it does: captions and answers ({@code Blip2ForConditionalGeneration} with OPT or
+ * Flan-T5), image-text matching ({@code Blip2ForImageTextRetrieval}), image features. Every step from the
+ * image file to the text reproduces transformers: Pillow-exact preprocessing, the tokenizer's own ids, the
+ * graphs' activations, generate()'s search.
+ *
+ * <pre>{@code
+ * try (Blip2 blip2 = Blip2.load(Path.of("blip2-opt-2.7b.b2z"))) {
+ *     String caption = blip2.caption(Path.of("photo.jpg")).text();
+ *     String answer = blip2.answer(Path.of("photo.jpg"), "what is the man holding?").text();
+ * }
+ * }</pre>
+ *
+ * One model serves one thread at a time (its graphs and caches are reused between calls).
+ */
+public final class Blip2 implements AutoCloseable {
+    /** The prompt templates users of BLIP-2 know: LAVIS's and the Hugging Face model cards'. */
+    public static final String OPT_QUESTION_TEMPLATE = "Question: %s Answer:";
+    public static final String T5_QUESTION_TEMPLATE = "Question: %s Short answer:";
+
+    private final ModelFiles model;
+    private final ImageProcessor processor;
+    private final GenerationConfig generationDefaults;
+    private Tokenizer tokenizer;
+    private Blip2Graph graph;
+    private LanguageModel languageModel;
+    private boolean exifTranspose = true;
+    private long maxImagePixels = ImageLoader.DEFAULT_MAX_PIXELS;
+
+    private Blip2(ModelFiles model) {
+        this.model = model;
+        this.processor = model.text("preprocessor_config.json").map(ImageProcessor::fromJson)
+                .orElseGet(() -> ImageProcessor.fromJson("{}"));
+        Blip2Config c = model.config();
+        List<Long> eos = c.text().eosTokenId() == null ? List.of() : List.of(c.text().eosTokenId().longValue());
+        Long pad = c.text().padTokenId() == null ? null : c.text().padTokenId().longValue();
+        GenerationConfig defaults = GenerationConfig.defaults(eos, pad);
+        this.generationDefaults = model.text("generation_config.json")
+                .map(json -> GenerationConfig.parse(json, defaults)).orElse(defaults);
+    }
+
+    /**
+     * A pretrained model by its catalogue name ({@code blip2 models} lists them): pulled into the cache on
+     * first use (downloaded, checked, converted), from the cache afterwards. Settings come from the
+     * environment ({@link HubSettings#fromEnvironment()}); a model that will not fit in memory is refused
+     * before anything is downloaded.
+     */
+    public static Blip2 pretrained(String name) {
+        return pretrained(name, Hub.fromEnvironment(), MemoryCheck.system(), PullListener.LOG);
+    }
+
+    /** As {@link #pretrained(String)}, from the given hub, with the given memory check, telling {@code listener} how the pull goes. */
+    public static Blip2 pretrained(String name, Hub hub, MemoryCheck memory, PullListener listener) {
+        CatalogueEntry entry = hub.catalogue().require(name);
+        memory.require(entry.parameterCount(), name, hub.catalogue().largestFitting(entry.tasks(), memory::fits)
+                .map(smaller -> "choose a smaller model such as " + smaller.name() + " (" + MemoryCheck.gigabytes(
+                        MemoryCheck.estimate(smaller.parameterCount())) + ")")
+                .orElse("choose a smaller model (`blip2 models` lists each one's memory)"));
+        return load(List.of(hub.pull(name, listener)), Converter.Options.defaults(), memory);
+    }
+
+    /** A model from a .b2z artifact (memory-mapped), or from an original checkpoint folder (read in memory). */
+    public static Blip2 load(Path path) {
+        return load(List.of(path), Converter.Options.defaults());
+    }
+
+    /** A model from checkpoint files as {@code blip2 convert} takes them (LAVIS: give its config in options). */
+    public static Blip2 load(List<Path> paths, Converter.Options options) {
+        return load(paths, options, MemoryCheck.system());
+    }
+
+    /**
+     * As {@link #load(List, Converter.Options)}, refusing a model that will not fit in memory before any of its
+     * weights is read ({@link MemoryCheck#OFF} to skip the check).
+     */
+    public static Blip2 load(List<Path> paths, Converter.Options options, MemoryCheck memory) {
+        ModelFiles files = ModelFiles.open(paths, options);
+        try {
+            memory.require(files.config(), paths.size() == 1 ? paths.get(0).toString() : "the model");
+        } catch (RuntimeException e) {
+            files.close();
+            throw e;
+        }
+        return new Blip2(files);
+    }
+
+    public Blip2Config config() {
+        return model.config();
+    }
+
+    /** The model's generation settings (its generation_config.json over transformers' defaults). */
+    public GenerationConfig generationDefaults() {
+        return generationDefaults;
+    }
+
+    /** Whether images are turned as their EXIF orientation says (as transformers' load_image does; default on). */
+    public Blip2 exifTranspose(boolean on) {
+        this.exifTranspose = on;
+        return this;
+    }
+
+    /** Images with more pixels are refused before they are decoded (decompression bombs). */
+    public Blip2 maxImagePixels(long pixels) {
+        this.maxImagePixels = pixels;
+        return this;
+    }
+
+    public DecodedImage loadImage(Path file) {
+        return ImageLoader.load(file, exifTranspose, maxImagePixels);
+    }
+
+    /** A caption of the image, with the model's generation settings. */
+    public Caption caption(Path image) {
+        return caption(image, "", generationDefaults);
+    }
+
+    /** A continuation of {@code prompt} about the image ("a photo of" ...). */
+    public Caption caption(Path image, String prompt, GenerationConfig generation) {
+        return caption(List.of(loadImage(image)), List.of(prompt), generation).get(0);
+    }
+
+    /** The answer to a question about the image, in the prompt template of the model's language model. */
+    public Caption answer(Path image, String question) {
+        return caption(image, questionPrompt(question), generationDefaults);
+    }
+
+    public String questionPrompt(String question) {
+        return String.format(config().useDecoderOnlyLanguageModel() ? OPT_QUESTION_TEMPLATE : T5_QUESTION_TEMPLATE, question.trim());
+    }
+
+    /**
+     * Captions (or continues the prompts of) several images at once: one batch through the image encoder and
+     * one generation, prompts left-padded for OPT as transformers pads them. Gives the same text as one by one.
+     */
+    public List<Caption> caption(List<DecodedImage> images, List<String> prompts, GenerationConfig generation) {
+        return caption(images, prompts, generation, 0);
+    }
+
+    /** As {@link #caption(List, List, GenerationConfig)}, recording the top {@code stepTopK} scores of every step. */
+    public List<Caption> caption(List<DecodedImage> images, List<String> prompts, GenerationConfig generation, int stepTopK) {
+        requireKind(ModelKind.CONDITIONAL_GENERATION, "generate text");
+        if (images.size() != prompts.size() || images.isEmpty()) {
+            throw new IllegalArgumentException("one prompt per image: " + images.size() + " images, " + prompts.size() + " prompts");
+        }
+        long t0 = System.nanoTime();
+        INDArray pixels = processor.preprocess(images);
+        long t1 = System.nanoTime();
+        INDArray projected = graph().run(Map.of(Blip2Graph.PIXEL_VALUES, pixels), List.of("language_projection"))
+                .get("language_projection");
+        long t2 = System.nanoTime();
+
+        LanguageModel lm = languageModel();
+        List<long[]> promptIds = new ArrayList<>();
+        for (String prompt : prompts) {
+            promptIds.add(tokenizer().encode(prompt));
+        }
+        int longest = promptIds.stream().mapToInt(ids -> ids.length).max().orElse(0);
+        int batch = images.size();
+        int queries = config().numQueryTokens();
+        int width = config().text().hiddenSize();
+        INDArray embeds = Nd4j.create(DataType.FLOAT, batch, queries + longest, width);
+        INDArray mask = Nd4j.zeros(DataType.FLOAT, batch, queries + longest);
+        long pad = generation.padTokenId() == null ? 0 : generation.padTokenId();
+        for (int b = 0; b < batch; b++) {
+            long[] ids = promptIds.get(b);
+            // OPT is padded on the left, so that every row's last position is its prompt's end; T5 on the right
+            int offset = lm.decoderOnly() ? longest - ids.length : 0;
+            long[] padded = new long[longest];
+            Arrays.fill(padded, pad);
+            System.arraycopy(ids, 0, padded, offset, ids.length);
+            embeds.get(NDArrayIndex.point(b), NDArrayIndex.interval(0, queries), NDArrayIndex.all())
+                    .assign(projected.get(NDArrayIndex.point(b), NDArrayIndex.all(), NDArrayIndex.all()));
+            embeds.get(NDArrayIndex.point(b), NDArrayIndex.interval(queries, queries + longest), NDArrayIndex.all())
+                    .assign(lm.embed(padded));
+            mask.get(NDArrayIndex.point(b), NDArrayIndex.interval(0, queries)).assign(1);
+            mask.get(NDArrayIndex.point(b), NDArrayIndex.interval(queries + offset, queries + offset + ids.length)).assign(1);
+        }
+        int newTokens = generation.newTokens(longest, lm.decoderOnly());
+        if (config().text() instanceof dev.blip2dl4j.config.OptConfig opt
+                && queries + longest + newTokens > opt.maxPositionEmbeddings()) {
+            throw new BadInputException("the prompt is " + longest + " tokens long: with the " + queries
+                    + " image queries and " + newTokens + " new tokens that is more than OPT's "
+                    + opt.maxPositionEmbeddings() + " positions; shorten it or ask for fewer new tokens");
+        }
+        LanguageModel.Started started = lm.start(embeds, mask, queries + longest + newTokens + 1);
+        Generation generated = new Generator(generation, stepTopK).generate(started.logits(), started.decoder(),
+                lm.decoderPrefix(), newTokens);
+        long t3 = System.nanoTime();
+
+        Caption.Timings timings = new Caption.Timings((t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000,
+                (t3 - t2) / 1_000_000, newTokens);
+        int perInput = generated.sequences().length / batch;
+        List<Caption> captions = new ArrayList<>();
+        for (int b = 0; b < batch; b++) {
+            List<Caption.Sequence> sequences = new ArrayList<>();
+            for (int j = 0; j < perInput; j++) {
+                int row = b * perInput + j;
+                long[] ids = asTransformersReturns(generated.sequences()[row]);
+                long[][] topIds = new long[generated.topTokens().size()][];
+                float[][] topScores = new float[topIds.length][];
+                for (int step = 0; step < topIds.length; step++) {
+                    topIds[step] = generated.topTokens().get(step)[row];
+                    topScores[step] = generated.topScores().get(step)[row];
+                }
+                sequences.add(new Caption.Sequence(tokenizer().decode(ids, true).strip(), ids, generated.scores()[row],
+                        topIds, topScores));
+            }
+            captions.add(new Caption(sequences, timings));
+        }
+        return captions;
+    }
+
+    /** transformers' BLIP-2 prepends OPT's BOS to what the language model generated. */
+    private long[] asTransformersReturns(long[] generated) {
+        if (!languageModel().decoderOnly() || config().text().bosTokenId() == null) {
+            return generated;
+        }
+        long[] ids = new long[generated.length + 1];
+        ids[0] = config().text().bosTokenId();
+        System.arraycopy(generated, 0, ids, 1, generated.length);
+        return ids;
+    }
+
+    /** Image-text matching by the retrieval model: ITM probability and ITC similarity. */
+    public Match match(Path image, String text) {
+        return match(List.of(loadImage(image)), List.of(text)).get(0);
+    }
+
+    /** Matches image i with text i. */
+    public List<Match> match(List<DecodedImage> images, List<String> texts) {
+        requireKind(ModelKind.IMAGE_TEXT_RETRIEVAL, "match images and texts");
+        INDArray pixels = processor.preprocess(images);
+        List<Match> matches = new ArrayList<>();
+        for (int i = 0; i < images.size(); i++) {
+            long[] ids = tokenizer().encode(texts.get(i));
+            INDArray idArray = Nd4j.createFromArray(ids).reshape(1, ids.length);
+            Map<String, INDArray> out = graph().run(Map.of(
+                    Blip2Graph.PIXEL_VALUES, pixels.get(NDArrayIndex.interval(i, i + 1)).dup(),
+                    Blip2Graph.INPUT_IDS, idArray,
+                    Blip2Graph.ATTENTION_MASK, Nd4j.ones(DataType.INT64, 1, ids.length)), List.of("itm_logits", "itc_logits_per_image"));
+            INDArray logits = out.get("itm_logits");
+            double a = logits.getDouble(0, 0);
+            double b = logits.getDouble(0, 1);
+            double probability = 1 / (1 + Math.exp(a - b));
+            matches.add(new Match(probability, out.get("itc_logits_per_image").getDouble(0, 0)));
+        }
+        return matches;
+    }
+
+    /**
+     * The image as the language model sees it: the Q-Former's query outputs {@code [batch, queries, width]}
+     * (what LAVIS's extract_features calls image_embeds).
+     */
+    public INDArray imageFeatures(List<DecodedImage> images) {
+        INDArray pixels = processor.preprocess(images);
+        String output = config().kind() == ModelKind.CONDITIONAL_GENERATION ? "qformer_last_hidden_state"
+                : "qformer_query_last_hidden_state";
+        return graph().run(Map.of(Blip2Graph.PIXEL_VALUES, pixels), List.of(output)).get(output);
+    }
+
+    public INDArray imageFeatures(Path image) {
+        return imageFeatures(List.of(loadImage(image)));
+    }
+
+    private void requireKind(ModelKind kind, String what) {
+        if (config().kind() != kind) {
+            throw new BadInputException("this model (" + config().kind().architecture() + ") cannot " + what
+                    + "; that takes a " + kind.architecture());
+        }
+    }
+
+    /** The model's weights by canonical name (memory-mapped from an artifact). */
+    public dev.blip2dl4j.graphs.Weights weights() {
+        return model.weights();
+    }
+
+    /** The image processor of the model's preprocessor_config.json. */
+    public ImageProcessor imageProcessor() {
+        return processor;
+    }
+
+    /** Whether the model came with a tokenizer (an artifact converted from a bare LAVIS .pth has none). */
+    public boolean hasTokenizer() {
+        return model.files().containsKey(dev.blip2dl4j.convert.ArtifactFiles.TOKENIZER_DIR + "tokenizer.json");
+    }
+
+    /** The model's tokenizer (its tokenizer/tokenizer.json). */
+    public Tokenizer tokenizer() {
+        if (tokenizer == null) {
+            tokenizer = Tokenizer.fromJson(model.tokenizerJson());
+        }
+        return tokenizer;
+    }
+
+    private Blip2Graph graph() {
+        if (graph == null) {
+            graph = Blip2Graph.build(config(), model.weights());
+        }
+        return graph;
+    }
+
+    private LanguageModel languageModel() {
+        if (languageModel == null) {
+            languageModel = LanguageModel.of(config(), model.weights());
+        }
+        return languageModel;
+    }
+
+    @Override
+    public void close() {
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
+        model.close();
+    }
+}

@@ -1,0 +1,166 @@
+package dev.blip2dl4j.zoo.hub;
+
+import dev.blip2dl4j.convert.Converter;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * Pretrained models by name: a pull fetches the publisher's files into the cache, checks each against the
+ * catalogue, converts them into one artifact and deletes them; afterwards the artifact is used offline.
+ *
+ * <pre>{@code
+ * Hub hub = Hub.fromEnvironment();                       // BLIP2_HOME, HF_ENDPOINT, HF_TOKEN, ...
+ * Path artifact = hub.pull("blip2-opt-2.7b");            // downloads once; then returns the cached file
+ * }</pre>
+ *
+ * A pull holds the entry's lock for its whole run, so two processes pulling one model end with one good
+ * artifact: the second waits, then finds it cached. A pull that dies leaves its part files, and the next
+ * pull resumes them.
+ */
+public final class Hub {
+    private final Catalogue catalogue;
+    private final HubSettings settings;
+    private final ModelCache cache;
+
+    public Hub(Catalogue catalogue, HubSettings settings) {
+        this.catalogue = catalogue;
+        this.settings = settings;
+        this.cache = new ModelCache(settings.cacheDir());
+    }
+
+    /** The settings of {@link HubSettings#fromEnvironment()}, with the catalogue {@code BLIP2_CATALOGUE} names or the built-in one. */
+    public static Hub fromEnvironment() {
+        return new Hub(Catalogue.fromEnvironment(), HubSettings.fromEnvironment());
+    }
+
+    public Catalogue catalogue() {
+        return catalogue;
+    }
+
+    public HubSettings settings() {
+        return settings;
+    }
+
+    public ModelCache cache() {
+        return cache;
+    }
+
+    /** As {@link #pull(String, PullListener)}, logging what it does. */
+    public Path pull(String name) {
+        return pull(name, PullListener.LOG);
+    }
+
+    /** The model's artifact, from the cache, or fetched, checked and converted into it first. */
+    public Path pull(String name, PullListener listener) {
+        CatalogueEntry entry = catalogue.require(name);
+        Path artifact = cache.artifact(entry);
+        if (Files.isRegularFile(artifact)) {
+            return artifact;
+        }
+        try (CacheLock lock = cache.lock(entry, listener::message)) {
+            if (Files.isRegularFile(artifact)) {
+                listener.message(name + " was pulled meanwhile by another process");
+                return artifact;
+            }
+            List<Path> sources = fetch(entry, listener);
+            listener.message("converting " + name + " into " + artifact);
+            Converter.convert(sources, artifact, entry.converterOptions(), listener.conversion());
+            if (!settings.keepSource()) {
+                cache.deleteDownloads(entry);
+            }
+            return artifact;
+        }
+    }
+
+    /** Deletes the model's artifact and downloads; false if there was nothing to delete. */
+    public boolean remove(String name, Consumer<String> onWait) {
+        CatalogueEntry entry = catalogue.require(name);
+        try (CacheLock lock = cache.lock(entry, onWait)) {
+            boolean present = Files.exists(cache.artifact(entry)) || Files.exists(cache.downloads(entry));
+            Files.deleteIfExists(cache.artifact(entry));
+            cache.deleteDownloads(entry);
+            return present;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + cache.artifact(entry), e);
+        }
+    }
+
+    /**
+     * Every file of the entry in the download folder, checked: those already there and matching are kept, the
+     * others downloaded (or, offline, listed as missing). Returns the converter's inputs.
+     */
+    private List<Path> fetch(CatalogueEntry entry, PullListener listener) {
+        Downloader downloader = new Downloader(settings.policy(), settings.token(), settings.endpoint().getHost());
+        List<String> missing = new ArrayList<>();
+        List<Path> inputs = new ArrayList<>();
+        for (RemoteSource source : entry.sources()) {
+            inputs.add(cache.source(entry, source));
+            for (RemoteFile file : source.files()) {
+                Path target = cache.file(entry, source, file);
+                if (Files.isRegularFile(target)) {
+                    Optional<String> problem = Downloader.mismatch(target, file);
+                    if (problem.isEmpty()) {
+                        continue;
+                    }
+                    listener.message(target + " is not the expected file (" + problem.get() + "): deleting it");
+                    delete(target);
+                }
+                if (settings.offline()) {
+                    if (!file.optional()) {
+                        missing.add(describeMissing(target, file));
+                    }
+                    continue;
+                }
+                createParent(target);
+                downloader.fetch(source.uri(file, settings.endpoint(), settings.filesEndpoint()), target, file, listener);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new DownloadException(entry.name() + " is not in the cache (" + cache.artifact(entry) + ") and we are "
+                    + "offline, so it cannot be downloaded. Missing: " + String.join("; ", missing) + ". Pull it where "
+                    + "there is a network and copy " + cache.root() + " here; or put the files in "
+                    + cache.downloads(entry) + " (a repository's files in its folder), and an offline pull converts "
+                    + "them; or convert files you have with `blip2 convert` and give --model the artifact's path.");
+        }
+        return inputs;
+    }
+
+    private static String describeMissing(Path target, RemoteFile file) {
+        List<String> details = new ArrayList<>();
+        if (file.displaySize() > 0) {
+            details.add(megabytes(file.displaySize()));
+        }
+        Path part = Downloader.partOf(target);
+        if (Files.isRegularFile(part)) {
+            details.add(megabytes(ModelCache.sizeOf(part)) + " of it in " + part.getFileName());
+        }
+        return target + (details.isEmpty() ? "" : " (" + String.join(", ", details) + ")");
+    }
+
+    private static String megabytes(long bytes) {
+        return Math.max(1, Math.round(bytes / 1e6)) + " MB";
+    }
+
+    private static void createParent(Path target) {
+        try {
+            Files.createDirectories(target.getParent());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + target.getParent(), e);
+        }
+    }
+
+    private static void delete(Path file) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + file, e);
+        }
+    }
+}
