@@ -12,6 +12,9 @@ import dev.blip2dl4j.graphs.T5;
 import dev.blip2dl4j.graphs.VisionTransformer;
 import dev.blip2dl4j.graphs.eager.EagerQFormer;
 import dev.blip2dl4j.graphs.eager.EagerVision;
+import dev.blip2dl4j.zoo.Blip2;
+import dev.blip2dl4j.zoo.generate.GenerationConfig;
+import dev.blip2dl4j.zoo.generate.LanguageModel;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -19,12 +22,13 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Supplier;
@@ -36,7 +40,8 @@ import java.util.function.Supplier;
  * (pixels to the post-LayerNorm last hidden state), {@code qformer} (queries attending to the image
  * tokens), {@code lm_prefill} (projection, prompt embeddings, the LM over queries + prompt, the last
  * position's logits), {@code lm_decode_per_token} (after an untimed prefill, {@value #DECODE_STEPS}
- * cached single-token steps, each with the LM head and argmax; the mean per token), and
+ * cached single-token steps, each with the LM head and argmax; the mean per token),
+ * {@code caption_end_to_end} (pixels to {@value #DECODE_STEPS} greedy tokens through {@link Blip2}), and
  * {@code full_forward} (image and prompt through the whole composed graph).
  *
  * <p>Every stage but the last times the eager execution that inference uses ({@link EagerVision},
@@ -45,7 +50,7 @@ import java.util.function.Supplier;
  */
 public final class StageBenchmark {
     public static final List<String> STAGES = List.of("vision", "qformer", "lm_prefill", "lm_decode_per_token",
-            "full_forward");
+            "caption_end_to_end", "full_forward");
     /** The peer's default {@code --new-tokens}. */
     static final int DECODE_STEPS = 20;
 
@@ -58,14 +63,14 @@ public final class StageBenchmark {
     }
 
     private final Options options;
-    private final PrintStream out;
+    private final PrintWriter out;
 
-    private StageBenchmark(Options options, PrintStream out) {
+    private StageBenchmark(Options options, PrintWriter out) {
         this.options = options;
         this.out = out;
     }
 
-    public static void run(Path artifact, Options options, PrintStream out) {
+    public static void run(Path artifact, Options options, PrintWriter out) {
         new StageBenchmark(options, out).run(artifact);
     }
 
@@ -100,7 +105,7 @@ public final class StageBenchmark {
                         : time("qformer", () -> eagerQFormer.forward(image));
                 emit("qformer", times, Map.of("tokens", queries.size(1), "execution", '"' + execution + '"'));
             }
-            EagerLanguageModel lm = new EagerLanguageModel(config, weights, options.promptTokens(), DECODE_STEPS);
+            LanguageRun lm = new LanguageRun(config, weights, prompt.toLongVector());
             if (options.stages().contains("lm_prefill")) {
                 Map<String, INDArray> feed = new java.util.HashMap<>(Map.of("queries", queries, "input_ids", prompt,
                         "attention_mask", mask));
@@ -108,12 +113,15 @@ public final class StageBenchmark {
                     feed.put("decoder_input_ids", Nd4j.zeros(DataType.INT64, 1, 1));
                 }
                 List<Double> times = options.graph() ? time("lm_prefill", graphs.prefill, feed, "logits")
-                        : measure(() -> lm.prefill(queries, prompt.toIntVector()));
+                        : measure(() -> lm.prefill(queries));
                 emit("lm_prefill", times, Map.of("tokens", queries.size(1) + options.promptTokens(),
                         "execution", options.graph() ? "\"graph\"" : "\"eager\""));
             }
             if (options.stages().contains("lm_decode_per_token")) {
-                emit("lm_decode_per_token", decodePerToken(lm, queries, prompt.toIntVector()),
+                decodePerToken(lm, queries);
+            }
+            if (options.stages().contains("caption_end_to_end")) {
+                emit("caption_end_to_end", captionEndToEnd(artifact, pixels, prompt.toLongVector()),
                         Map.of("tokens", DECODE_STEPS, "execution", "\"eager\""));
             }
             if (options.stages().contains("full_forward")) {
@@ -215,19 +223,68 @@ public final class StageBenchmark {
     }
 
     /** Per repeat: an untimed prefill, then the mean time of the steps, each choosing its token by argmax. */
-    private List<Double> decodePerToken(EagerLanguageModel lm, INDArray queries, int[] prompt) {
-        List<Double> times = new ArrayList<>();
+    /**
+     * The peer's decode stage: after an untimed prefill, {@value #DECODE_STEPS} cached single-token greedy steps;
+     * emits the mean per token, and the median time of each step across repeats, so that a cost growing with
+     * the cache shows (the first against the last step: {@code growth}).
+     */
+    private void decodePerToken(LanguageRun lm, INDArray queries) {
+        List<Double> means = new ArrayList<>();
+        List<List<Double>> perStep = new ArrayList<>();
+        for (int step = 0; step < DECODE_STEPS; step++) {
+            perStep.add(new ArrayList<>());
+        }
         for (int i = 0; i < options.warmup() + options.repeats(); i++) {
-            long token = Nd4j.argMax(lm.prefill(queries, prompt), 1).getLong(0);
-            long t = System.nanoTime();
+            LanguageModel.Started started = lm.prefill(queries);
+            long token = argMax(started.logits()[0]);
+            long total = 0;
             for (int step = 0; step < DECODE_STEPS; step++) {
-                token = Nd4j.argMax(lm.step(token), 1).getLong(0);
+                long t = System.nanoTime();
+                token = argMax(started.decoder().step(new long[]{token})[0]);
+                long spent = System.nanoTime() - t;
+                total += spent;
+                if (i >= options.warmup()) {
+                    perStep.get(step).add(spent / 1e9);
+                }
             }
             if (i >= options.warmup()) {
-                times.add((System.nanoTime() - t) / 1e9 / DECODE_STEPS);
+                means.add(total / 1e9 / DECODE_STEPS);
             }
         }
-        return times;
+        List<String> medians = perStep.stream().map(times -> String.format(Locale.ROOT, "%.4f", median(times))).toList();
+        double growth = median(perStep.get(DECODE_STEPS - 1)) / median(perStep.get(0));
+        emit("lm_decode_per_token", means, Map.of("tokens", DECODE_STEPS, "execution", "\"eager\"",
+                "step_median_s", "[" + String.join(", ", medians) + "]",
+                "last_to_first", String.format(Locale.ROOT, "%.3f", growth)));
+    }
+
+    /**
+     * The peer's caption stage: pixels to {@value #DECODE_STEPS} greedy tokens (no early stop) through what
+     * {@code blip2 caption} runs, {@link Blip2}, with the artifact loaded as a user loads it.
+     */
+    private List<Double> captionEndToEnd(Path artifact, INDArray pixels, long[] prompt) {
+        try (Blip2 model = Blip2.load(artifact)) {
+            // no end-of-sequence token: exactly DECODE_STEPS tokens, as the peer runs
+            GenerationConfig greedy = GenerationConfig.defaults(List.of(), null).withMaxNewTokens(DECODE_STEPS);
+            return measure(() -> model.generate(pixels, List.of(prompt), greedy));
+        }
+    }
+
+    private static long argMax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private static double median(List<Double> times) {
+        List<Double> sorted = new ArrayList<>(times);
+        Collections.sort(sorted);
+        return sorted.size() % 2 == 1 ? sorted.get(sorted.size() / 2)
+                : (sorted.get(sorted.size() / 2 - 1) + sorted.get(sorted.size() / 2)) / 2;
     }
 
     private List<Double> measure(Supplier<?> stage) {
@@ -246,8 +303,7 @@ public final class StageBenchmark {
     private void emit(String name, List<Double> times, Map<String, Object> extra) {
         List<Double> sorted = new ArrayList<>(times);
         Collections.sort(sorted);
-        double median = sorted.size() % 2 == 1 ? sorted.get(sorted.size() / 2)
-                : (sorted.get(sorted.size() / 2 - 1) + sorted.get(sorted.size() / 2)) / 2;
+        double median = median(times);
         StringBuilder line = new StringBuilder();
         line.append(String.format("{\"name\": \"%s\", \"median_s\": %.4f, \"min_s\": %.4f, \"max_s\": %.4f, \"repeats\": %d, "
                         + "\"peak_rss_mib\": %d", name, median, sorted.get(0), sorted.get(sorted.size() - 1), times.size(),
