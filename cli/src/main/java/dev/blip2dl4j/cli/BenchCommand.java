@@ -3,8 +3,10 @@ package dev.blip2dl4j.cli;
 import dev.blip2dl4j.zoo.bench.StageBenchmark;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.Set;
@@ -18,7 +20,7 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(paramLabel = "ARTIFACT", description = "A .b2z file.")
     Path artifact;
 
-    @Option(names = "--stages", split = ",", defaultValue = "vision,qformer,lm_prefill,full_forward",
+    @Option(names = "--stages", split = ",", defaultValue = "vision,qformer,lm_prefill,lm_decode_per_token,caption_end_to_end,full_forward",
             description = "Which stages (default: ${DEFAULT-VALUE}).")
     Set<String> stages;
 
@@ -37,12 +39,20 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Then run each stage once more and print where its time goes, op by op (stderr).")
     boolean profile;
 
+    @Option(names = "--graph", description = "Time the SameDiff graphs (vision, qformer, lm_prefill), not the eager "
+            + "executions that inference uses: to report both. Decoding is eager only.")
+    boolean graph;
+
     @Mixin
     Blip2Command.Verbosity verbosity;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() {
-        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile), System.out);
+        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
+                graph), spec.commandLine().getOut());
         return 0;
     }
 }
