@@ -24,10 +24,8 @@ class BenchCommandTest {
         Path artifact = dir.resolve(model + ".b2z");
         assertEquals(0, CliRun.of("convert", CliRun.fixtures().resolve("blip2-tiny-" + model).toString(), "-o",
                 artifact.toString(), "--quiet").exitCode());
-        for (boolean graph : new boolean[]{false, true}) {
-            CliRun bench = graph
-                    ? CliRun.of("bench", artifact.toString(), "--repeats", "2", "--warmup", "0", "--graph")
-                    : CliRun.of("bench", artifact.toString(), "--repeats", "2", "--warmup", "0");
+        for (String variant : new String[]{"--verbose", "--graph", "--resident"}) {
+            CliRun bench = CliRun.of("bench", artifact.toString(), "--repeats", "2", "--warmup", "0", variant);
             assertEquals(0, bench.exitCode(), bench.toString());
             Map<String, JsonNode> stages = new HashMap<>();
             for (String line : bench.out().split("\n")) {
@@ -41,7 +39,9 @@ class BenchCommandTest {
                 assertTrue(stages.containsKey(stage), stage + " missing: " + bench);
                 assertTrue(stages.get(stage).get("median_s").asDouble() > 0, stages.get(stage).toString());
             }
-            assertEquals(graph ? "graph" : "eager", stages.get("vision").get("execution").asText());
+            assertEquals(variant.equals("--graph") ? "graph" : "eager", stages.get("vision").get("execution").asText());
+            assertEquals(variant.equals("--resident") ? "resident" : "mapped",
+                    stages.get("caption_end_to_end").get("weights").asText());
             assertEquals(20, stages.get("lm_decode_per_token").get("step_median_s").size());
         }
     }

@@ -43,6 +43,10 @@ final class BenchCommand implements Callable<Integer> {
             + "executions that inference uses: to report both. Decoding is eager only.")
     boolean graph;
 
+    @Option(names = "--resident", description = "Decode and caption with the language model's weights copied into "
+            + "memory (as --resident does for caption and vqa), not read through the file mapping.")
+    boolean resident;
+
     @Mixin
     Blip2Command.Verbosity verbosity;
 
@@ -52,7 +56,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
-                graph), spec.commandLine().getOut());
+                graph, resident), spec.commandLine().getOut());
         return 0;
     }
 }

@@ -38,10 +38,19 @@ final class ModelOption {
             description = "Load the model even if it needs more memory than this machine has.")
     boolean noMemoryCheck;
 
+    @Option(names = "--resident",
+            description = "Copy the language model's weights into memory instead of reading them through the file "
+                    + "mapping: faster decoding (about 1.7x on blip2-opt-2.7b), as much more memory as they take.")
+    boolean resident;
+
     @Mixin
     HubOptions hubOptions;
 
     Blip2 load() {
+        return open().residentLanguageModel(resident);
+    }
+
+    private Blip2 open() {
         MemoryCheck memory = noMemoryCheck ? MemoryCheck.OFF : MemoryCheck.system();
         if (model.size() == 1 && !Files.exists(model.get(0))) {
             String name = model.get(0).toString();

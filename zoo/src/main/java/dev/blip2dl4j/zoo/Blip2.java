@@ -5,6 +5,7 @@ import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.graphs.Blip2Graph;
+import dev.blip2dl4j.graphs.ResidentWeights;
 import dev.blip2dl4j.zoo.generate.Generation;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
 import dev.blip2dl4j.zoo.generate.Generator;
@@ -58,6 +59,8 @@ public final class Blip2 implements AutoCloseable {
     private LanguageModel languageModel;
     private boolean exifTranspose = true;
     private long maxImagePixels = ImageLoader.DEFAULT_MAX_PIXELS;
+    private boolean residentLanguageModel;
+    private ResidentWeights residentWeights;
 
     private Blip2(ModelFiles model) {
         this.model = model;
@@ -134,6 +137,20 @@ public final class Blip2 implements AutoCloseable {
     /** Images with more pixels are refused before they are decoded (decompression bombs). */
     public Blip2 maxImagePixels(long pixels) {
         this.maxImagePixels = pixels;
+        return this;
+    }
+
+    /**
+     * Whether the language model's weights are copied into process memory when generation first needs them,
+     * rather than read through the artifact's mapping (default off). Decoding is bound by how fast the
+     * weights stream: resident, a token of a 2.7B OPT takes ~0.4 s instead of ~0.7 s, and the process holds
+     * the language model's size in memory more ({@link ResidentWeights}).
+     */
+    public Blip2 residentLanguageModel(boolean on) {
+        if (languageModel != null && on != residentLanguageModel) {
+            throw new IllegalStateException("set residentLanguageModel before the first generation");
+        }
+        this.residentLanguageModel = on;
         return this;
     }
 
@@ -365,7 +382,10 @@ public final class Blip2 implements AutoCloseable {
 
     private LanguageModel languageModel() {
         if (languageModel == null) {
-            languageModel = LanguageModel.of(config(), model.weights());
+            if (residentLanguageModel) {
+                residentWeights = new ResidentWeights(model.weights());
+            }
+            languageModel = LanguageModel.of(config(), residentLanguageModel ? residentWeights : model.weights());
         }
         return languageModel;
     }
@@ -374,6 +394,9 @@ public final class Blip2 implements AutoCloseable {
     public void close() {
         if (tokenizer != null) {
             tokenizer.close();
+        }
+        if (residentWeights != null) {
+            residentWeights.close();
         }
         model.close();
     }

@@ -56,10 +56,11 @@ public final class StageBenchmark {
 
     /**
      * @param profile after timing a stage, run it once more with an op profile, printed to stderr
-     * @param graph   time the SameDiff graphs instead of the eager executions
+     * @param graph    time the SameDiff graphs instead of the eager executions
+     * @param resident decode and caption with the language model's weights copied into memory
      */
     public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile,
-                          boolean graph) {
+                          boolean graph, boolean resident) {
     }
 
     private final Options options;
@@ -105,24 +106,12 @@ public final class StageBenchmark {
                         : time("qformer", () -> eagerQFormer.forward(image));
                 emit("qformer", times, Map.of("tokens", queries.size(1), "execution", '"' + execution + '"'));
             }
-            LanguageRun lm = new LanguageRun(config, weights, prompt.toLongVector());
-            if (options.stages().contains("lm_prefill")) {
-                Map<String, INDArray> feed = new java.util.HashMap<>(Map.of("queries", queries, "input_ids", prompt,
-                        "attention_mask", mask));
-                if (config.text() instanceof T5Config) {
-                    feed.put("decoder_input_ids", Nd4j.zeros(DataType.INT64, 1, 1));
-                }
-                List<Double> times = options.graph() ? time("lm_prefill", graphs.prefill, feed, "logits")
-                        : measure(() -> lm.prefill(queries));
-                emit("lm_prefill", times, Map.of("tokens", queries.size(1) + options.promptTokens(),
-                        "execution", options.graph() ? "\"graph\"" : "\"eager\""));
-            }
-            if (options.stages().contains("lm_decode_per_token")) {
-                decodePerToken(lm, queries);
+            try (LanguageRun lm = new LanguageRun(config, weights, prompt.toLongVector(), options.resident())) {
+                languageStages(lm, graphs, queries, prompt, mask);
             }
             if (options.stages().contains("caption_end_to_end")) {
                 emit("caption_end_to_end", captionEndToEnd(artifact, pixels, prompt.toLongVector()),
-                        Map.of("tokens", DECODE_STEPS, "execution", "\"eager\""));
+                        Map.of("tokens", DECODE_STEPS, "execution", "\"eager\"", "weights", weightsNote()));
             }
             if (options.stages().contains("full_forward")) {
                 Blip2Graph whole = Blip2Graph.build(config, weights);
@@ -223,6 +212,24 @@ public final class StageBenchmark {
     }
 
     /** Per repeat: an untimed prefill, then the mean time of the steps, each choosing its token by argmax. */
+    /** lm_prefill and lm_decode_per_token, on one language model (the graph's prefill with --graph). */
+    private void languageStages(LanguageRun lm, Graphs graphs, INDArray queries, INDArray prompt, INDArray mask) {
+        if (options.stages().contains("lm_prefill")) {
+            Map<String, INDArray> feed = new java.util.HashMap<>(Map.of("queries", queries, "input_ids", prompt,
+                    "attention_mask", mask));
+            if (lm.encoderDecoder()) {
+                feed.put("decoder_input_ids", Nd4j.zeros(DataType.INT64, 1, 1));
+            }
+            List<Double> times = options.graph() ? time("lm_prefill", graphs.prefill, feed, "logits")
+                    : measure(() -> lm.prefill(queries));
+            emit("lm_prefill", times, Map.of("tokens", queries.size(1) + options.promptTokens(),
+                    "execution", options.graph() ? "\"graph\"" : "\"eager\""));
+        }
+        if (options.stages().contains("lm_decode_per_token")) {
+            decodePerToken(lm, queries);
+        }
+    }
+
     /**
      * The peer's decode stage: after an untimed prefill, {@value #DECODE_STEPS} cached single-token greedy steps;
      * emits the mean per token, and the median time of each step across repeats, so that a cost growing with
@@ -253,7 +260,7 @@ public final class StageBenchmark {
         }
         List<String> medians = perStep.stream().map(times -> String.format(Locale.ROOT, "%.4f", median(times))).toList();
         double growth = median(perStep.get(DECODE_STEPS - 1)) / median(perStep.get(0));
-        emit("lm_decode_per_token", means, Map.of("tokens", DECODE_STEPS, "execution", "\"eager\"",
+        emit("lm_decode_per_token", means, Map.of("tokens", DECODE_STEPS, "execution", "\"eager\"", "weights", weightsNote(),
                 "step_median_s", "[" + String.join(", ", medians) + "]",
                 "last_to_first", String.format(Locale.ROOT, "%.3f", growth)));
     }
@@ -263,11 +270,15 @@ public final class StageBenchmark {
      * {@code blip2 caption} runs, {@link Blip2}, with the artifact loaded as a user loads it.
      */
     private List<Double> captionEndToEnd(Path artifact, INDArray pixels, long[] prompt) {
-        try (Blip2 model = Blip2.load(artifact)) {
+        try (Blip2 model = Blip2.load(artifact).residentLanguageModel(options.resident())) {
             // no end-of-sequence token: exactly DECODE_STEPS tokens, as the peer runs
             GenerationConfig greedy = GenerationConfig.defaults(List.of(), null).withMaxNewTokens(DECODE_STEPS);
             return measure(() -> model.generate(pixels, List.of(prompt), greedy));
         }
+    }
+
+    private String weightsNote() {
+        return options.resident() ? "\"resident\"" : "\"mapped\"";
     }
 
     private static long argMax(float[] logits) {
