@@ -14,6 +14,7 @@ import dev.blip2dl4j.graphs.eager.EagerQFormer;
 import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
+import dev.blip2dl4j.zoo.generate.Generator;
 import dev.blip2dl4j.zoo.generate.LanguageModel;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -211,7 +212,6 @@ public final class StageBenchmark {
         return times;
     }
 
-    /** Per repeat: an untimed prefill, then the mean time of the steps, each choosing its token by argmax. */
     /** lm_prefill and lm_decode_per_token, on one language model (the graph's prefill with --graph). */
     private void languageStages(LanguageRun lm, Graphs graphs, INDArray queries, INDArray prompt, INDArray mask) {
         if (options.stages().contains("lm_prefill")) {
@@ -243,11 +243,11 @@ public final class StageBenchmark {
         }
         for (int i = 0; i < options.warmup() + options.repeats(); i++) {
             LanguageModel.Started started = lm.prefill(queries);
-            long token = argMax(started.logits()[0]);
+            long token = Generator.argmax(started.logits()[0]);
             long total = 0;
             for (int step = 0; step < DECODE_STEPS; step++) {
                 long t = System.nanoTime();
-                token = argMax(started.decoder().step(new long[]{token})[0]);
+                token = Generator.argmax(started.decoder().step(new long[]{token})[0]);
                 long spent = System.nanoTime() - t;
                 total += spent;
                 if (i >= options.warmup()) {
@@ -279,16 +279,6 @@ public final class StageBenchmark {
 
     private String weightsNote() {
         return options.resident() ? "\"resident\"" : "\"mapped\"";
-    }
-
-    private static long argMax(float[] logits) {
-        int best = 0;
-        for (int i = 1; i < logits.length; i++) {
-            if (logits[i] > logits[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     private static double median(List<Double> times) {

@@ -1,24 +1,18 @@
 package dev.blip2dl4j.zoo.eager;
 
 import dev.blip2dl4j.config.VisionConfig;
-import dev.blip2dl4j.graphs.Layers;
-import dev.blip2dl4j.graphs.VisionTransformer;
 import dev.blip2dl4j.graphs.Weights;
 import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.zoo.graphs.VisionTransformerTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.nd4j.autodiff.samediff.SDVariable;
-import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 
 import static dev.blip2dl4j.zoo.Fixture.ACTIVATION_TOLERANCE;
 import static dev.blip2dl4j.zoo.graphs.GraphChecks.BATCH_TOLERANCE;
@@ -107,14 +101,7 @@ class EagerVisionTest {
 
     /** The graph's outputs for the same input, in the eager output's record. */
     private static EagerVision.Output runGraph(Weights weights, VisionConfig config, INDArray pixelValues) {
-        SameDiff sd = Layers.newSameDiff();
-        int size = config.imageSize();
-        SDVariable pixels = sd.placeHolder("pixel_values", DataType.FLOAT, -1, 3, size, size);
-        VisionTransformer.Output out = VisionTransformer.build(new Layers(sd, weights), config, pixels);
-        List<String> names = new ArrayList<>(List.of(out.lastHiddenState().name(), out.pooledOutput().name()));
-        out.hiddenStates().forEach(h -> names.add(h.name()));
-        Map<String, INDArray> values = sd.output(Map.of("pixel_values", pixelValues), names.toArray(String[]::new));
-        return new EagerVision.Output(values.get(names.get(0)), values.get(names.get(1)),
-                names.subList(2, names.size()).stream().map(values::get).toList());
+        VisionTransformerTest.Result graph = VisionTransformerTest.run(weights, config, pixelValues);
+        return new EagerVision.Output(graph.lastHiddenState(), graph.pooledOutput(), graph.hiddenStates());
     }
 }
