@@ -139,6 +139,7 @@ class FinetuneCliTest {
     void theTrainStepBenchmarkRuns() {
         CliRun bench = CliRun.of("bench", base.toString(), "--stages", "train_step", "--repeats", "1", "--warmup", "0");
         assertEquals(0, bench.exitCode(), bench.toString());
+        assertTrue(bench.out().contains("{\"name\": \"train_step\", \"median_s\": "), bench.out());
     }
 
     @Test

@@ -4,8 +4,10 @@ import dev.blip2dl4j.finetune.TrainStepBenchmark;
 import dev.blip2dl4j.zoo.bench.StageBenchmark;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -21,7 +23,7 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(paramLabel = "ARTIFACT", description = "A .b2z file.")
     Path artifact;
 
-    @Option(names = "--stages", split = ",", defaultValue = "vision,qformer,lm_prefill,full_forward",
+    @Option(names = "--stages", split = ",", defaultValue = "vision,qformer,lm_prefill,lm_decode_per_token,caption_end_to_end,full_forward",
             description = "Which stages (default: ${DEFAULT-VALUE}).")
     Set<String> stages;
 
@@ -40,13 +42,24 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Then run each stage once more and print where its time goes, op by op (stderr).")
     boolean profile;
 
+    @Option(names = "--graph", description = "Time the SameDiff graphs (vision, qformer, lm_prefill), not the eager "
+            + "executions that inference uses: to report both. Decoding is eager only.")
+    boolean graph;
+
+    @Option(names = "--resident", description = "Decode and caption with the language model's weights copied into "
+            + "memory (as --resident does for caption and vqa), not read through the file mapping.")
+    boolean resident;
+
     @Mixin
     Blip2Command.Verbosity verbosity;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() {
-        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile), System.out,
-                Map.of("train_step", new TrainStepBenchmark()));
+        StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
+                graph, resident), spec.commandLine().getOut(), Map.of("train_step", new TrainStepBenchmark()));
         return 0;
     }
 }

@@ -38,10 +38,19 @@ final class ModelOption {
             description = "Load the model even if it needs more memory than this machine has.")
     boolean noMemoryCheck;
 
+    @Option(names = "--resident",
+            description = "Copy the language model's weights into memory instead of reading them through the file "
+                    + "mapping: faster decoding (about 1.7x on blip2-opt-2.7b), as much more memory as they take.")
+    boolean resident;
+
     @Mixin
     HubOptions hubOptions;
 
     Blip2 load() {
+        return open().residentLanguageModel(resident);
+    }
+
+    private Blip2 open() {
         if (isName()) {
             try (PullProgress progress = new PullProgress(command.commandLine().getErr(), false)) {
                 return Blip2.pretrained(model.get(0).toString(), hub(), memory(), progress);
@@ -67,9 +76,9 @@ final class ModelOption {
         return model.get(0);
     }
 
-    /** Loads the artifact {@link #artifact()} gave, with this option's memory check. */
+    /** Loads the artifact {@link #artifact()} gave, with this option's memory check and --resident. */
     Blip2 load(Path artifact) {
-        return Blip2.load(List.of(artifact), Converter.Options.defaults(), memory());
+        return Blip2.load(List.of(artifact), Converter.Options.defaults(), memory()).residentLanguageModel(resident);
     }
 
     private boolean isName() {

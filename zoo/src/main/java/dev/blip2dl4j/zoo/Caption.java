@@ -22,7 +22,7 @@ public record Caption(List<Sequence> sequences, Timings timings) {
     public record Sequence(String text, long[] ids, double score, long[][] topIds, float[][] topScores) {
     }
 
-    /** Milliseconds spent per stage, for this image's batch. */
+    /** Milliseconds spent per stage, for this image's batch, and the most tokens a sequence of it generated. */
     public record Timings(long preprocessMs, long imageMs, long generateMs, int newTokens) {
     }
 

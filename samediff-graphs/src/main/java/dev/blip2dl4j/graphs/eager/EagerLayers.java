@@ -1,36 +1,172 @@
 package dev.blip2dl4j.graphs.eager;
 
 import dev.blip2dl4j.graphs.Layers;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
-import org.nd4j.linalg.api.ops.impl.transforms.floating.RSqrt;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
+
+import java.nio.FloatBuffer;
+import java.util.stream.IntStream;
 
 /**
  * The eager counterparts of {@link Layers}' building blocks: the same math in the same order, on
- * arrays, written into buffers the caller owns. Activations are {@code [rows, width]} as in the graphs;
- * attention works on {@code [batch, heads, seq, headDim]} views of them.
+ * arrays, written into buffers the caller owns. Activations are {@code [rows, width]} as in the graphs.
+ *
+ * <p>Two kinds of work. Products go to BLAS ({@link Linear}, {@link Blas}) and batched attention over a prompt
+ * to ND4J. The
+ * per-row work around them (norms, biases, residuals, ReLU, and the attention of one new position over a
+ * cache) runs as plain loops over the arrays' native memory: an ND4J op costs 20-100 µs of dispatch
+ * whatever its size (measured: {@code addi} 31 µs, {@code mean} 80 µs on 2560 floats; the loop, 1-4 µs),
+ * and a decode step of a 32-layer model would otherwise spend tens of milliseconds on ~1500 of them.
+ * The loops accumulate sums in double, so they differ from the graph only by float rounding. Matrix
+ * products go straight to OpenBLAS ({@link Blas}, {@link Linear}).
  */
 final class EagerLayers {
+    /** Below this many elements a kernel runs on one thread. */
+    private static final long PARALLEL_FROM = 1 << 16;
+
     private EagerLayers() {
     }
 
-    /** LayerNorm over the last axis (biased variance); {@code out} may be {@code x}. */
+    /** LayerNorm over the last axis of {@code x [rows, width]} (biased variance); {@code out} may be {@code x}. */
     static void layerNorm(INDArray x, INDArray weight, INDArray bias, double eps, INDArray out) {
-        INDArray mean = x.mean(true, 1);
-        out.assign(x).subiColumnVector(mean);
-        INDArray scale = out.var(false, 1).addi(eps);
-        Nd4j.exec(new RSqrt(scale, scale));
-        out.muliColumnVector(scale.reshape(scale.length(), 1)).muliRowVector(weight).addiRowVector(bias);
+        int width = (int) x.size(1);
+        FloatBuffer in = floats(x);
+        FloatBuffer to = floats(out);
+        float[] gain = copy(weight);
+        float[] shift = copy(bias);
+        forRows(x, (from, until) -> {
+            float[] row = new float[width];
+            for (int r = from; r < until; r++) {
+                in.get(r * width, row);
+                double sum = 0;
+                for (float value : row) {
+                    sum += value;
+                }
+                float mean = (float) (sum / width);
+                double squares = 0;
+                for (float value : row) {
+                    float centred = value - mean;
+                    squares += centred * centred;
+                }
+                float invStd = (float) (1 / Math.sqrt(squares / width + eps));
+                for (int i = 0; i < width; i++) {
+                    row[i] = (row[i] - mean) * invStd * gain[i] + shift[i];
+                }
+                to.put(r * width, row);
+            }
+        });
     }
 
-    /** T5's RMSNorm: no mean subtraction, no bias; {@code out} must not be {@code x}. */
+    /** T5's RMSNorm over the last axis: no mean subtraction, no bias; {@code out} may be {@code x}. */
     static void rmsNorm(INDArray x, INDArray weight, double eps, INDArray out) {
-        INDArray scale = out.assign(x).muli(x).mean(true, 1).addi(eps);
-        Nd4j.exec(new RSqrt(scale, scale));
-        out.assign(x).muliColumnVector(scale).muliRowVector(weight);
+        FloatBuffer in = floats(x);
+        FloatBuffer w = floats(weight);
+        FloatBuffer o = floats(out);
+        int width = (int) x.size(1);
+        for (int base = 0; base < x.length(); base += width) {
+            double squares = 0;
+            for (int i = 0; i < width; i++) {
+                float v = in.get(base + i);
+                squares += v * v;
+            }
+            float scale = (float) (1 / Math.sqrt((float) (squares / width) + eps));
+            for (int i = 0; i < width; i++) {
+                o.put(base + i, in.get(base + i) * scale * w.get(i));
+            }
+        }
+    }
+
+    /** {@code x [rows, width] += row [width]} on every row (a bias). */
+    static void addToEveryRow(INDArray x, INDArray row) {
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        float[] add = copy(row);
+        forRows(x, (from, until) -> {
+            float[] values = new float[width];
+            for (int r = from; r < until; r++) {
+                data.get(r * width, values);
+                for (int i = 0; i < width; i++) {
+                    values[i] += add[i];
+                }
+                data.put(r * width, values);
+            }
+        });
+    }
+
+    /**
+     * The first half of GELU with its linear layer's bias: {@code x += bias} per row (null: none), and
+     * {@code scaled = x / sqrt 2}, the argument of erf.
+     */
+    static void biasAndScale(INDArray x, INDArray bias, INDArray scaled) {
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        FloatBuffer to = floats(scaled);
+        float[] add = bias == null ? new float[width] : copy(bias);
+        float invSqrt2 = (float) (1 / Math.sqrt(2));
+        forRows(x, (from, until) -> {
+            float[] row = new float[width];
+            float[] half = new float[width];
+            for (int r = from; r < until; r++) {
+                data.get(r * width, row);
+                for (int i = 0; i < width; i++) {
+                    row[i] += add[i];
+                    half[i] = row[i] * invSqrt2;
+                }
+                data.put(r * width, row);
+                to.put(r * width, half);
+            }
+        });
+    }
+
+    /** The second half of GELU: {@code x = 0.5 x (1 + erf)}, with erf = erf(x / sqrt 2) of the same shape. */
+    static void geluFromErf(INDArray x, INDArray erf) {
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        FloatBuffer from = floats(erf);
+        forRows(x, (first, until) -> {
+            float[] row = new float[width];
+            float[] e = new float[width];
+            for (int r = first; r < until; r++) {
+                data.get(r * width, row);
+                from.get(r * width, e);
+                for (int i = 0; i < width; i++) {
+                    row[i] = 0.5f * row[i] * (1f + e[i]);
+                }
+                data.put(r * width, row);
+            }
+        });
+    }
+
+    /** {@code x += y}, elementwise (a residual). */
+    static void add(INDArray x, INDArray y) {
+        FloatBuffer o = floats(x);
+        FloatBuffer in = floats(y);
+        for (int i = 0; i < x.length(); i++) {
+            o.put(i, o.get(i) + in.get(i));
+        }
+    }
+
+    /** {@code x *= y}, elementwise (a gate). */
+    static void multiply(INDArray x, INDArray y) {
+        FloatBuffer o = floats(x);
+        FloatBuffer in = floats(y);
+        for (int i = 0; i < x.length(); i++) {
+            o.put(i, o.get(i) * in.get(i));
+        }
+    }
+
+    /** {@code x *= factor} in float, as the graphs' scalar multiply. */
+    static void scale(INDArray x, double factor) {
+        FloatBuffer o = floats(x);
+        float f = (float) factor;
+        for (int i = 0; i < x.length(); i++) {
+            o.put(i, o.get(i) * f);
+        }
     }
 
     /**
@@ -39,13 +175,18 @@ final class EagerLayers {
      */
     static void activation(String name, INDArray x, Workspace work) {
         switch (name) {
-            case "relu" -> Transforms.relu(x, false);
+            case "relu" -> {
+                FloatBuffer o = floats(x);
+                for (int i = 0; i < x.length(); i++) {
+                    o.put(i, Math.max(o.get(i), 0f));
+                }
+            }
             case "gelu" -> {
                 // 0.5 x (1 + erf(x / sqrt 2)); libnd4j's erf agrees with commons-math's to float rounding
                 INDArray scratch = work.get("activation", x.shape());
-                scratch.assign(x).muli(1 / Math.sqrt(2));
+                biasAndScale(x, null, scratch);
                 Nd4j.exec(new Erf(scratch, scratch));
-                x.muli(scratch.addi(1.0)).muli(0.5);
+                geluFromErf(x, scratch);
             }
             case "gelu_new" -> {
                 INDArray scratch = work.get("activation", x.shape());
@@ -58,27 +199,102 @@ final class EagerLayers {
         }
     }
 
-    /** {@code [batch * seq, heads * headDim]} seen as {@code [batch, heads, seq, headDim]} (a view, no copy). */
-    static INDArray splitHeads(INDArray x, long batch, long seq, int heads, int headDim) {
-        return x.reshape(batch, seq, heads, headDim).permute(0, 2, 1, 3);
-    }
-
-    /** {@code [batch, heads, seq, headDim]} copied into {@code out [batch * seq, heads * headDim]}. */
-    static void mergeHeads(INDArray context, INDArray out) {
-        out.reshape(context.size(0), context.size(2), context.size(1), context.size(3)).assign(context.permute(0, 2, 1, 3));
+    /** Rows {@code rows[i]} of {@code table [n, width]} into row i of {@code out}, or added to it. */
+    static void gatherRows(INDArray table, int[] rows, INDArray out, boolean add) {
+        FloatBuffer t = floats(table);
+        FloatBuffer o = floats(out);
+        int width = (int) table.size(1);
+        for (int r = 0; r < rows.length; r++) {
+            int from = rows[r] * width;
+            int to = r * width;
+            if (add) {
+                for (int i = 0; i < width; i++) {
+                    o.put(to + i, o.get(to + i) + t.get(from + i));
+                }
+            } else {
+                o.put(to, t, from, width);
+            }
+        }
     }
 
     /**
-     * {@code context = softmax(q k^T + additive) v} for {@code q [batch, heads, seqQ, headDim]},
-     * {@code k, v [batch, heads, seqK, headDim]} (views, e.g. of a cache) and an additive mask
-     * broadcastable to the scores {@code [batch, heads, seqQ, seqK]}; no scaling (callers scale q).
+     * Multi-head attention of many queries, through ND4J's batched products:
+     * {@code out [batch * seq, heads * headDim] = softmax(q k^T + additive) v}, heads merged, for the rows
+     * {@code q [batch * seq, heads * headDim]} over the first {@code length} positions of {@code keys,
+     * values [batch, heads, capacity, headDim]}, with an additive mask broadcastable to
+     * {@code [batch, heads, seq, length]}; no scaling (callers scale q).
      */
-    static void attention(INDArray q, INDArray k, INDArray v, INDArray additive, INDArray context) {
-        INDArray scores = Nd4j.matmul(q, k, false, true, false);
+    static void attention(INDArray q, int seq, INDArray keys, INDArray values, int length, INDArray additive,
+                          INDArray out) {
+        long batch = keys.size(0);
+        int heads = (int) keys.size(1);
+        int headDim = (int) keys.size(3);
+        INDArray queries = q.reshape(batch, seq, heads, headDim).permute(0, 2, 1, 3);
+        INDArray scores = Nd4j.matmul(queries, firstPositions(keys, length), false, true, false);
         scores.addi(additive);
         Nd4j.exec(new SoftMax(scores, scores, 3));
-        Nd4j.matmul(scores, v, context, false, false, false);
+        INDArray context = Nd4j.matmul(scores, firstPositions(values, length), false, false, false);
+        out.reshape(batch, seq, heads, headDim).assign(context.permute(0, 2, 1, 3));
         scores.close();
+        context.close();
+    }
+
+    /**
+     * The same for one query per row (a decode step), as a loop over the cache: the batched products
+     * would cost more in dispatch than the arithmetic. {@code q, out [batch, heads * headDim]}.
+     */
+    static void attendOne(INDArray q, INDArray keys, INDArray values, int length, INDArray additive, INDArray out) {
+        int batch = (int) keys.size(0);
+        int heads = (int) keys.size(1);
+        int capacity = (int) keys.size(2);
+        int headDim = (int) keys.size(3);
+        FloatBuffer qs = floats(q);
+        FloatBuffer ks = floats(keys);
+        FloatBuffer vs = floats(values);
+        FloatBuffer masks = floats(additive);
+        FloatBuffer o = floats(out);
+        // the additive mask broadcasts over batch and heads where it has size 1
+        int maskBatchStride = additive.size(0) == 1 ? 0 : (int) (additive.size(1) * length);
+        int maskHeadStride = additive.size(1) == 1 ? 0 : length;
+
+        float[] query = new float[headDim];
+        float[] row = new float[headDim];
+        double[] context = new double[headDim];
+        double[] weights = new double[length];
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                int at = (b * heads + h) * headDim;
+                qs.get(at, query);
+                int cached = (b * heads + h) * capacity * headDim;
+                int mask = b * maskBatchStride + h * maskHeadStride;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < length; j++) {
+                    ks.get(cached + j * headDim, row);
+                    double dot = 0;
+                    for (int d = 0; d < headDim; d++) {
+                        dot += query[d] * row[d];
+                    }
+                    weights[j] = (float) dot + masks.get(mask + j);
+                    max = Math.max(max, weights[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < length; j++) {
+                    weights[j] = Math.exp(weights[j] - max);
+                    sum += weights[j];
+                }
+                java.util.Arrays.fill(context, 0);
+                for (int j = 0; j < length; j++) {
+                    vs.get(cached + j * headDim, row);
+                    double p = weights[j] / sum;
+                    for (int d = 0; d < headDim; d++) {
+                        context[d] += p * row[d];
+                    }
+                }
+                for (int d = 0; d < headDim; d++) {
+                    o.put(at + d, (float) context[d]);
+                }
+            }
+        }
     }
 
     /**
@@ -90,11 +306,54 @@ final class EagerLayers {
             throw new IllegalArgumentException("attention mask of shape " + java.util.Arrays.toString(attentionMask.shape())
                     + " where [" + batch + ", " + seq + "] is expected");
         }
-        return attentionMask.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).toFloatMatrix();
+        return attentionMask.castTo(DataType.FLOAT).toFloatMatrix();
     }
 
     /** What the graphs' padding mask adds for a key with mask value {@code m}: {@code (1 - m) * MASKED}. */
     static float padding(float m) {
         return (1 - m) * (float) Layers.MASKED;
+    }
+
+    /**
+     * The array's elements in row-major order from its first one (a view's offset included), for the loops to
+     * index directly: only contiguous float arrays qualify.
+     */
+    static FloatBuffer floats(INDArray array) {
+        if (array.dataType() != DataType.FLOAT || array.ordering() != 'c' || array.elementWiseStride() != 1) {
+            throw new IllegalArgumentException("expected a contiguous row-major float array, got "
+                    + array.shapeInfoToString());
+        }
+        // asNioFloat() starts at the buffer's origin, not at a view's offset (unlike addressPointer(), see Blas)
+        return array.data().asNioFloat().position((int) array.offset()).slice();
+    }
+
+    /** A parameter vector (a bias, a LayerNorm weight) read into the loop's own array: small, and read once per call. */
+    private static float[] copy(INDArray vector) {
+        float[] values = new float[(int) vector.length()];
+        floats(vector).get(0, values);
+        return values;
+    }
+
+    private interface Rows {
+        void run(int from, int until);
+    }
+
+    /**
+     * Runs the body over all rows, in two halves in parallel for large arrays (the machines this targets have few
+     * cores, and ND4J's ops use them all as well); small ones run on the calling thread, where waking a second one
+     * would cost more than it saves.
+     */
+    private static void forRows(INDArray x, Rows body) {
+        int rows = (int) x.size(0);
+        if (x.length() < PARALLEL_FROM) {
+            body.run(0, rows);
+            return;
+        }
+        int half = rows / 2;
+        IntStream.range(0, 2).parallel().forEach(part -> body.run(part == 0 ? 0 : half, part == 0 ? half : rows));
+    }
+
+    private static INDArray firstPositions(INDArray cache, int length) {
+        return cache.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, length), NDArrayIndex.all());
     }
 }

@@ -33,19 +33,8 @@ public final class EagerOpt {
 
     private static final String DECODER = "language_model.model.decoder.";
 
-    private record Layer(Norm attnNorm, Linear q, Linear k, Linear v, Linear out,
-                         Norm mlpNorm, Linear fc1, Linear fc2) {
-    }
-
-    /** A LayerNorm's parameters. */
-    private record Norm(INDArray weight, INDArray bias) {
-        static Norm of(Weights weights, String prefix) {
-            return new Norm(weights.get(prefix + ".weight"), weights.get(prefix + ".bias"));
-        }
-
-        void apply(INDArray x, INDArray out) {
-            EagerLayers.layerNorm(x, weight, bias, OptConfig.LAYER_NORM_EPS, out);
-        }
+    private record Layer(LayerNorm attnNorm, Linear q, Linear k, Linear v, Linear out,
+                         LayerNorm mlpNorm, Linear fc1, Linear fc2) {
     }
 
     private final OptConfig config;
@@ -53,7 +42,7 @@ public final class EagerOpt {
     private final INDArray embedPositions;
     private final Linear projectIn;
     private final Linear projectOut;
-    private final Norm finalNorm;
+    private final LayerNorm finalNorm;
     private final Layer[] layers;
     private final Linear head;
     private final Workspace work = new Workspace();
@@ -68,14 +57,14 @@ public final class EagerOpt {
         embedPositions = weights.get(DECODER + "embed_positions.weight");
         projectIn = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_in") : null;
         projectOut = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_out") : null;
-        finalNorm = config.hasFinalLayerNorm() ? Norm.of(weights, DECODER + "final_layer_norm") : null;
+        finalNorm = config.hasFinalLayerNorm() ? norm(weights, DECODER + "final_layer_norm") : null;
         layers = new Layer[config.numHiddenLayers()];
         for (int i = 0; i < layers.length; i++) {
             String p = DECODER + "layers." + i + ".";
-            layers[i] = new Layer(Norm.of(weights, p + "self_attn_layer_norm"),
+            layers[i] = new Layer(norm(weights, p + "self_attn_layer_norm"),
                     Linear.of(weights, p + "self_attn.q_proj"), Linear.of(weights, p + "self_attn.k_proj"),
                     Linear.of(weights, p + "self_attn.v_proj"), Linear.of(weights, p + "self_attn.out_proj"),
-                    Norm.of(weights, p + "final_layer_norm"), Linear.of(weights, p + "fc1"), Linear.of(weights, p + "fc2"));
+                    norm(weights, p + "final_layer_norm"), Linear.of(weights, p + "fc1"), Linear.of(weights, p + "fc2"));
         }
         head = config.tieWordEmbeddings() ? new Linear(embedTokens, null) : Linear.of(weights, "language_model.lm_head");
     }
@@ -101,6 +90,10 @@ public final class EagerOpt {
             throw new IllegalStateException("prefill starts a sequence, but the cache already holds "
                     + cache.length() + " positions");
         }
+        if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.wordEmbedProjDim()) {
+            throw new IllegalArgumentException("inputs embeds of shape " + java.util.Arrays.toString(inputsEmbeds.shape())
+                    + " where [batch, seq, " + config.wordEmbedProjDim() + "] is expected");
+        }
         int batch = (int) inputsEmbeds.size(0);
         int seq = (int) inputsEmbeds.size(1);
         INDArray embeds = inputsEmbeds.reshape('c', (long) batch * seq, config.wordEmbedProjDim());
@@ -119,14 +112,15 @@ public final class EagerOpt {
             throw new IllegalStateException("step continues a sequence: prefill the cache first");
         }
         int[] ids = tokenIds.toIntVector();
-        return forward(cache, Nd4j.pullRows(embedTokens, 1, ids), ids.length, 1, attentionMask, Logits.LAST);
+        INDArray embeds = work.get("embeds", ids.length, config.wordEmbedProjDim());
+        EagerLayers.gatherRows(embedTokens, ids, embeds, false);
+        return forward(cache, embeds, ids.length, 1, attentionMask, Logits.LAST);
     }
 
     /** {@code embeds [batch * seq, word_embed_proj_dim]}: the new positions of every row. */
     private INDArray forward(KvCache cache, INDArray embeds, int batch, int seq, INDArray attentionMask, Logits logits) {
         int at = cache.reserve(batch, seq);
-        int total = at + seq;
-        float[][] mask = EagerLayers.maskRows(attentionMask, batch, total);
+        float[][] mask = EagerLayers.maskRows(attentionMask, batch, at + seq);
         long rows = (long) batch * seq;
         int hidden = config.hiddenSize();
 
@@ -136,11 +130,11 @@ public final class EagerOpt {
         } else {
             x.assign(embeds);
         }
-        x.addi(Nd4j.pullRows(embedPositions, 1, positions(mask, at, seq)));
+        EagerLayers.gatherRows(embedPositions, positions(mask, at, seq), x, true);
         INDArray additive = additiveMask(mask, at, seq);
 
         for (int i = 0; i < layers.length; i++) {
-            decoderLayer(i, layers[i], cache, x, batch, seq, at, additive);
+            decoderLayer(i, layers[i], cache, x, seq, at, additive);
         }
         cache.advance(seq);
 
@@ -159,9 +153,11 @@ public final class EagerOpt {
             for (int b = 0; b < batch; b++) {
                 last[b] = b * seq + seq - 1;
             }
-            h = Nd4j.pullRows(h, 1, last);
+            INDArray lastRows = work.get("last", batch, h.size(1));
+            EagerLayers.gatherRows(h, last, lastRows, false);
+            h = lastRows;
         }
-        INDArray out = Nd4j.create(DataType.FLOAT, h.size(0), config.vocabSize());
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, h.size(0), config.vocabSize());
         head.apply(h, out);
         return logits == Logits.ALL ? out.reshape(batch, seq, config.vocabSize()) : out;
     }
@@ -205,8 +201,7 @@ public final class EagerOpt {
     }
 
     /** Pre-LN (post-LN when do_layer_norm_before is false): attention, then the MLP, each around a residual. */
-    private void decoderLayer(int index, Layer layer, KvCache cache, INDArray x, int batch, int seq, int at,
-                              INDArray additive) {
+    private void decoderLayer(int index, Layer layer, KvCache cache, INDArray x, int seq, int at, INDArray additive) {
         long rows = x.size(0);
         boolean preLn = config.doLayerNormBefore();
         INDArray normed = work.get("normed", rows, config.hiddenSize());
@@ -214,8 +209,8 @@ public final class EagerOpt {
         if (preLn) {
             layer.attnNorm().apply(x, normed);
         }
-        selfAttention(index, layer, cache, preLn ? normed : x, batch, seq, at, additive, attended);
-        x.addi(attended);
+        selfAttention(index, layer, cache, preLn ? normed : x, seq, at, additive, attended);
+        EagerLayers.add(x, attended);
         if (!preLn) {
             layer.attnNorm().apply(x, x);
         }
@@ -228,33 +223,35 @@ public final class EagerOpt {
         layer.fc1().apply(preLn ? normed : x, inner);
         EagerLayers.activation(config.activationFunction(), inner, work);
         layer.fc2().apply(inner, mlp);
-        x.addi(mlp);
+        EagerLayers.add(x, mlp);
         if (!preLn) {
             layer.mlpNorm().apply(x, x);
         }
     }
 
-    private void selfAttention(int index, Layer layer, KvCache cache, INDArray h, int batch, int seq, int at,
-                               INDArray additive, INDArray out) {
+    private void selfAttention(int index, Layer layer, KvCache cache, INDArray h, int seq, int at, INDArray additive,
+                               INDArray out) {
         long rows = h.size(0);
-        int heads = config.numAttentionHeads();
-        int headDim = config.headDim();
         INDArray q = work.get("q", rows, config.hiddenSize());
         INDArray k = work.get("k", rows, config.hiddenSize());
         INDArray v = work.get("v", rows, config.hiddenSize());
         layer.q().apply(h, q);
         // transformers scales q before the product, not the scores: keep its rounding
-        q.muli(Math.pow(headDim, -0.5));
+        EagerLayers.scale(q, Math.pow(config.headDim(), -0.5));
         layer.k().apply(h, k);
         layer.v().apply(h, v);
-        cache.store(index, at, EagerLayers.splitHeads(k, batch, seq, heads, headDim),
-                EagerLayers.splitHeads(v, batch, seq, heads, headDim));
+        cache.store(index, at, seq, k, v);
 
-        INDArray context = work.get("context", batch, heads, seq, headDim);
-        EagerLayers.attention(EagerLayers.splitHeads(q, batch, seq, heads, headDim), cache.keys(index, at + seq),
-                cache.values(index, at + seq), additive, context);
         INDArray merged = work.get("merged", rows, config.hiddenSize());
-        EagerLayers.mergeHeads(context, merged);
+        if (seq == 1) {
+            EagerLayers.attendOne(q, cache.keys(index), cache.values(index), at + 1, additive, merged);
+        } else {
+            EagerLayers.attention(q, seq, cache.keys(index), cache.values(index), at + seq, additive, merged);
+        }
         layer.out().apply(merged, out);
+    }
+
+    private static LayerNorm norm(Weights weights, String prefix) {
+        return LayerNorm.of(weights, prefix, OptConfig.LAYER_NORM_EPS);
     }
 }

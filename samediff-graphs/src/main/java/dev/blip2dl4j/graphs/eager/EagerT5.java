@@ -105,6 +105,10 @@ public final class EagerT5 {
         if (cache.isEncoded()) {
             throw new IllegalStateException("prefill starts a sequence, but the cache already holds an encoded input");
         }
+        if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.dModel()) {
+            throw new IllegalArgumentException("inputs embeds of shape " + java.util.Arrays.toString(inputsEmbeds.shape())
+                    + " where [batch, seq, " + config.dModel() + "] is expected");
+        }
         int batch = (int) inputsEmbeds.size(0);
         int seq = (int) inputsEmbeds.size(1);
         float[][] mask = EagerLayers.maskRows(attentionMask, batch, seq);
@@ -148,40 +152,44 @@ public final class EagerT5 {
         int inner = config.innerDim();
 
         INDArray x = work.get("x", batch, d);
-        x.assign(Nd4j.pullRows(shared, 1, ids));
+        EagerLayers.gatherRows(shared, ids, x, false);
         INDArray selfBias = decoderBias(at);
         INDArray normed = work.get("normed", batch, d);
         INDArray attended = work.get("attended", batch, d);
         INDArray q = work.get("q", batch, inner);
         INDArray k = work.get("k", batch, inner);
         INDArray v = work.get("v", batch, inner);
+        INDArray context = work.get("context", batch, inner);
         for (int i = 0; i < decoder.length; i++) {
             DecoderBlock block = decoder[i];
             rmsNorm(x, block.selfNorm(), normed);
             block.self().q().apply(normed, q);
             block.self().k().apply(normed, k);
             block.self().v().apply(normed, v);
-            self.store(i, at, split(k, batch, 1), split(v, batch, 1));
-            attend(block.self().o(), q, self.keys(i, at + 1), self.values(i, at + 1), selfBias, batch, 1, attended);
-            x.addi(attended);
+            self.store(i, at, 1, k, v);
+            EagerLayers.attendOne(q, self.keys(i), self.values(i), at + 1, selfBias, context);
+            block.self().o().apply(context, attended);
+            EagerLayers.add(x, attended);
 
             rmsNorm(x, block.crossNorm(), normed);
             block.cross().q().apply(normed, q);
-            attend(block.cross().o(), q, cache.crossKeys(i), cache.crossValues(i), cache.crossMask(), batch, 1, attended);
-            x.addi(attended);
+            INDArray crossKeys = cache.crossKeys(i);
+            EagerLayers.attendOne(q, crossKeys, cache.crossValues(i), (int) crossKeys.size(2), cache.crossMask(), context);
+            block.cross().o().apply(context, attended);
+            EagerLayers.add(x, attended);
 
             rmsNorm(x, block.feedForwardNorm(), normed);
             feedForward(block.feedForward(), normed, attended);
-            x.addi(attended);
+            EagerLayers.add(x, attended);
         }
         self.advance(1);
 
         rmsNorm(x, decoderFinalNorm, normed);
         if (config.tieWordEmbeddings()) {
             // a tied head reads the embedding table, whose scale T5 sets for inputs, not outputs
-            normed.muli(Math.pow(d, -0.5));
+            EagerLayers.scale(normed, Math.pow(d, -0.5));
         }
-        INDArray logits = Nd4j.create(DataType.FLOAT, batch, config.vocabSize());
+        INDArray logits = Nd4j.createUninitialized(DataType.FLOAT, batch, config.vocabSize());
         head.apply(normed, logits);
         return logits;
     }
@@ -199,31 +207,23 @@ public final class EagerT5 {
         INDArray q = work.get("q", rows, inner);
         INDArray k = work.get("k", rows, inner);
         INDArray v = work.get("v", rows, inner);
+        INDArray context = work.get("context", rows, inner);
         for (EncoderBlock block : encoder) {
             rmsNorm(x, block.attentionNorm(), normed);
             block.attention().q().apply(normed, q);
             block.attention().k().apply(normed, k);
             block.attention().v().apply(normed, v);
-            attend(block.attention().o(), q, split(k, batch, seq), split(v, batch, seq), bias, batch, seq, attended);
-            x.addi(attended);
+            EagerLayers.attention(q, seq, heads(k, batch, seq), heads(v, batch, seq), seq, bias, context);
+            block.attention().o().apply(context, attended);
+            EagerLayers.add(x, attended);
 
             rmsNorm(x, block.feedForwardNorm(), normed);
             feedForward(block.feedForward(), normed, attended);
-            x.addi(attended);
+            EagerLayers.add(x, attended);
         }
         INDArray out = Nd4j.create(DataType.FLOAT, rows, d);
         rmsNorm(x, encoderFinalNorm, out);
         return out;
-    }
-
-    /** Unscaled attention of {@code q [batch * seq, inner]} over {@code keys, values [batch, heads, seqK, d_kv]}, then o. */
-    private void attend(Linear o, INDArray q, INDArray keys, INDArray values, INDArray additive, int batch, int seq,
-                        INDArray out) {
-        INDArray context = work.get("context", batch, config.numHeads(), seq, config.dKv());
-        EagerLayers.attention(split(q, batch, seq), keys, values, additive, context);
-        INDArray merged = work.get("merged", (long) batch * seq, config.innerDim());
-        EagerLayers.mergeHeads(context, merged);
-        o.apply(merged, out);
     }
 
     private void feedForward(FeedForward ff, INDArray x, INDArray out) {
@@ -233,7 +233,7 @@ public final class EagerT5 {
         if (ff.wi1() != null) {
             INDArray gate = work.get("gate", x.size(0), config.dFf());
             ff.wi1().apply(x, gate);
-            hidden.muli(gate);
+            EagerLayers.multiply(hidden, gate);
         }
         ff.wo().apply(hidden, out);
     }
@@ -242,15 +242,16 @@ public final class EagerT5 {
         EagerLayers.rmsNorm(x, weight, config.layerNormEpsilon(), out);
     }
 
-    private INDArray split(INDArray x, int batch, int seq) {
-        return EagerLayers.splitHeads(x, batch, seq, config.numHeads(), config.dKv());
+    /** {@code [batch * seq, heads * d_kv]} rows seen as {@code [batch, heads, seq, d_kv]} (a view). */
+    private INDArray heads(INDArray x, int batch, int seq) {
+        return x.reshape(batch, seq, config.numHeads(), config.dKv()).permute(0, 2, 1, 3);
     }
 
     /** {@code linear(x)} for {@code x [batch * seq, d_model]}, as a new array {@code [batch, heads, seq, d_kv]}. */
     private INDArray projectHeads(Linear linear, INDArray x, int batch, int seq) {
         INDArray projected = Nd4j.create(DataType.FLOAT, x.size(0), config.innerDim());
         linear.apply(x, projected);
-        INDArray heads = split(projected, batch, seq).dup('c');
+        INDArray heads = heads(projected, batch, seq).dup('c');
         projected.close();
         return heads;
     }

@@ -7,6 +7,8 @@ import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.indexing.SpecifiedIndex;
 
+import java.nio.FloatBuffer;
+
 /**
  * The keys and values of every position a batch of sequences has run through self-attention, per layer
  * {@code [batch, heads, capacity, headDim]}, so that a decode step computes K and V for its new position
@@ -80,7 +82,9 @@ public final class KvCache {
             index[i] = NDArrayIndex.all();
         }
         INDArray selected = array.get(index).dup('c');
-        array.close();
+        if (array.closeable()) {
+            array.close();
+        }
         return selected;
     }
 
@@ -118,21 +122,23 @@ public final class KvCache {
         return length;
     }
 
-    /** Writes {@code k, v [batch, heads, n, headDim]} at positions {@code at .. at + n - 1} of a layer. */
-    void store(int layer, int at, INDArray k, INDArray v) {
-        INDArrayIndex[] where = {NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(at, at + k.size(2)), NDArrayIndex.all()};
-        keys[layer].get(where).assign(k);
-        values[layer].get(where).assign(v);
+    /**
+     * Writes the keys and values of {@code seq} new positions per row, {@code k, v [batch * seq, heads * headDim]}
+     * (row-major, as the projections produce them), at positions {@code at .. at + seq - 1} of a layer.
+     */
+    void store(int layer, int at, int seq, INDArray k, INDArray v) {
+        copyIn(k, keys[layer], at, seq);
+        copyIn(v, values[layer], at, seq);
     }
 
-    /** A layer's keys at positions {@code 0 .. upTo - 1}, {@code [batch, heads, upTo, headDim]} (a view). */
-    INDArray keys(int layer, int upTo) {
-        return stored(keys[layer], upTo);
+    /** A layer's keys {@code [batch, heads, capacity, headDim]}; positions from {@link #length} on are not set. */
+    INDArray keys(int layer) {
+        return keys[layer];
     }
 
-    /** A layer's values at positions {@code 0 .. upTo - 1} (a view). */
-    INDArray values(int layer, int upTo) {
-        return stored(values[layer], upTo);
+    /** A layer's values, laid out as {@link #keys}. */
+    INDArray values(int layer) {
+        return values[layer];
     }
 
     /** Counts the positions a forward pass has stored in every layer. */
@@ -146,6 +152,20 @@ public final class KvCache {
             arrays[layer] = Nd4j.create(DataType.FLOAT, batch, heads, positions, headDim);
         }
         return arrays;
+    }
+
+    private void copyIn(INDArray rows, INDArray cache, int at, int seq) {
+        FloatBuffer from = EagerLayers.floats(rows);
+        FloatBuffer to = EagerLayers.floats(cache);
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < seq; t++) {
+                for (int h = 0; h < heads; h++) {
+                    int source = ((b * seq + t) * heads + h) * headDim;
+                    int target = ((b * heads + h) * capacity + at + t) * headDim;
+                    to.put(target, from, source, headDim);
+                }
+            }
+        }
     }
 
     private static INDArray stored(INDArray array, int upTo) {

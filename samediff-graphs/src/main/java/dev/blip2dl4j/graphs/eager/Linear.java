@@ -1,9 +1,9 @@
 package dev.blip2dl4j.graphs.eager;
 
+import dev.blip2dl4j.graphs.Layers;
 import dev.blip2dl4j.graphs.Weights;
-import org.nd4j.linalg.api.blas.params.MMulTranspose;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -12,9 +12,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Many rows go to one GEMM with the weight as the transposed operand. One row (a decode step of one
  * sequence) goes to a matrix-vector product instead: OpenBLAS runs a one-row GEMM at about a third of
- * the memory bandwidth a GEMV reaches, and only a rank-1 operand takes libnd4j's {@code Mmul} to
- * cblas_sgemv (DESIGN.md "Graph vs eager"; every {@code [1, K]} form, {@code Nd4j.gemm} and
- * {@code level2().gemv} included, stays on the slow path).
+ * the memory bandwidth a GEMV reaches (DESIGN.md "Graph vs eager").
  *
  * @param weight {@code [out, in]}
  * @param bias   {@code [out]}, or null
@@ -27,15 +25,44 @@ public record Linear(INDArray weight, INDArray bias) {
         return new Linear(weights.get(prefix + ".weight"), weights.contains(bias) ? weights.get(bias) : null);
     }
 
-    /** {@code out [rows, out] = x [rows, in] W^T + b}; {@code out} must be contiguous (it is written through views). */
-    public void apply(INDArray x, INDArray out) {
+    /** {@code out [rows, out] = x [rows, in] W^T + b}; x may be a view of a wider array's columns. */
+    public INDArray apply(INDArray x, INDArray out) {
+        product(x, out, 0.0);
+        return addBias(out);
+    }
+
+    /** {@code residual += x W^T + b}: the layer's output added onto the residual stream in place. */
+    public INDArray addTo(INDArray x, INDArray residual) {
+        product(x, residual, 1.0);
+        return addBias(residual);
+    }
+
+    /**
+     * {@code out = gelu(x W^T + b)} with GELU's exact erf form {@code 0.5 v (1 + erf(v / sqrt 2))} as
+     * {@link Layers#gelu} has it: ND4J's erf (exact to float precision), the rest in two passes that also add
+     * the bias. {@code scratch} is a buffer of out's shape.
+     */
+    public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch) {
+        product(x, out, 0.0);
+        EagerLayers.biasAndScale(out, bias, scratch);
+        Nd4j.exec(new Erf(scratch, scratch));
+        EagerLayers.geluFromErf(out, scratch);
+        return out;
+    }
+
+    /** {@code out = x W^T + beta out}. */
+    private void product(INDArray x, INDArray out, double beta) {
         if (x.size(0) == 1) {
-            Nd4j.exec(new Mmul(weight, x.reshape(x.size(1)), out.reshape(out.size(1)), MMulTranspose.allFalse()));
+            Blas.gemv(weight, x, out, beta);
         } else {
-            Nd4j.gemm(x, weight, out, false, true, 1.0, 0.0);
+            Blas.gemm(x, false, weight, true, out, 1.0, beta);
         }
+    }
+
+    private INDArray addBias(INDArray out) {
         if (bias != null) {
-            out.addiRowVector(bias);
+            EagerLayers.addToEveryRow(out, bias);
         }
+        return out;
     }
 }

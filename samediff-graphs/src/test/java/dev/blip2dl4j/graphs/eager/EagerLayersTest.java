@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -56,37 +57,66 @@ class EagerLayersTest {
     @Test
     void cacheGrowsKeepingWhatItHolds() {
         KvCache cache = new KvCache(1, 2, 3, 2);
-        INDArray first = Nd4j.rand(DataType.FLOAT, 1, 2, 2, 3);
+        // positions as the projections give them: [batch * seq, heads * headDim]
+        INDArray first = Nd4j.rand(DataType.FLOAT, 2, 6);
         assertEquals(0, cache.reserve(1, 2));
-        cache.store(0, 0, first, first.mul(2));
+        cache.store(0, 0, 2, first, first.mul(2));
         cache.advance(2);
-        INDArray second = Nd4j.rand(DataType.FLOAT, 1, 2, 1, 3);
+        INDArray second = Nd4j.rand(DataType.FLOAT, 1, 6);
         assertEquals(2, cache.reserve(1, 1), "new positions go after the stored ones");
         assertEquals(4, cache.capacity(), "doubled");
-        cache.store(0, 2, second, second.mul(2));
+        cache.store(0, 2, 1, second, second.mul(2));
         cache.advance(1);
 
-        INDArray all = Nd4j.concat(2, first, second);
-        assertClose(all, cache.keys(0, 3));
-        assertClose(all.mul(2), cache.values(0, 3));
+        // [batch, heads, positions, headDim]
+        INDArray all = Nd4j.concat(0, first, second).reshape(1, 3, 2, 3).permute(0, 2, 1, 3);
+        assertClose(all, positions(cache.keys(0), 3));
+        assertClose(all.mul(2), positions(cache.values(0), 3));
     }
 
     @Test
     void selectReordersAndRepeatsRows() {
         KvCache cache = new KvCache(2, 1, 2, 4);
-        INDArray rows = Nd4j.createFromArray(new float[]{1, 2, 3, 4, 5, 6}).reshape(3, 1, 1, 2);
+        INDArray rows = Nd4j.createFromArray(new float[][]{{1, 2}, {3, 4}, {5, 6}});
         cache.reserve(3, 1);
         for (int layer = 0; layer < 2; layer++) {
-            cache.store(layer, 0, rows, rows.neg());
+            cache.store(layer, 0, 1, rows, rows.neg());
         }
         cache.advance(1);
         cache.select(2, 2, 0);
         for (int layer = 0; layer < 2; layer++) {
-            assertArrayEquals(new float[]{5, 6, 5, 6, 1, 2}, cache.keys(layer, 1).dup().data().asFloat());
-            assertArrayEquals(new float[]{-5, -6, -5, -6, -1, -2}, cache.values(layer, 1).dup().data().asFloat());
+            assertArrayEquals(new float[]{5, 6, 5, 6, 1, 2}, positions(cache.keys(layer), 1).dup().data().asFloat());
+            assertArrayEquals(new float[]{-5, -6, -5, -6, -1, -2}, positions(cache.values(layer), 1).dup().data().asFloat());
         }
         assertEquals(3, cache.batch());
         assertEquals(1, cache.length());
+    }
+
+    /** One query per row over a cache (the decode loop) equals the batched products over the same positions. */
+    @Test
+    void attentionOfOneQueryEqualsTheBatchedProducts() {
+        Nd4j.getRandom().setSeed(3);
+        int batch = 2;
+        int heads = 3;
+        int headDim = 4;
+        int capacity = 7;
+        int length = 5;
+        INDArray keys = Nd4j.randn(DataType.FLOAT, batch, heads, capacity, headDim);
+        INDArray values = Nd4j.randn(DataType.FLOAT, batch, heads, capacity, headDim);
+        INDArray q = Nd4j.randn(DataType.FLOAT, batch, heads * headDim);
+        INDArray padding = Nd4j.createFromArray(new float[][]{{0, 0, 0, 0, 0}, {-1e9f, -1e9f, 0, 0, 0}}).reshape(batch, 1, 1, length);
+        INDArray bias = Nd4j.randn(DataType.FLOAT, 1, heads, 1, length);
+        for (INDArray additive : new INDArray[]{padding, bias}) {
+            INDArray batched = Nd4j.create(DataType.FLOAT, batch, heads * headDim);
+            INDArray looped = Nd4j.create(DataType.FLOAT, batch, heads * headDim);
+            EagerLayers.attention(q, 1, keys, values, length, additive, batched);
+            EagerLayers.attendOne(q, keys, values, length, additive, looped);
+            assertClose(batched, looped);
+        }
+    }
+
+    private static INDArray positions(INDArray cache, int upTo) {
+        return cache.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, upTo), NDArrayIndex.all());
     }
 
     private static void assertClose(INDArray expected, INDArray actual) {

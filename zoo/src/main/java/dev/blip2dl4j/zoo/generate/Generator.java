@@ -255,7 +255,7 @@ public final class Generator {
     }
 
     /** The first index of the maximum, as torch.argmax. */
-    private static int argmax(float[] scores) {
+    public static int argmax(float[] scores) {
         int best = 0;
         for (int i = 1; i < scores.length; i++) {
             if (scores[i] > scores[best]) {

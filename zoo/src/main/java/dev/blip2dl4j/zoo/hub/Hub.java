@@ -101,7 +101,9 @@ public final class Hub {
         List<String> missing = new ArrayList<>();
         List<Path> inputs = new ArrayList<>();
         for (RemoteSource source : entry.sources()) {
-            inputs.add(cache.source(entry, source));
+            if (!source.isCompanionConfig()) {
+                inputs.add(cache.source(entry, source));
+            }
             for (RemoteFile file : source.files()) {
                 Path target = cache.file(entry, source, file);
                 if (Files.isRegularFile(target)) {

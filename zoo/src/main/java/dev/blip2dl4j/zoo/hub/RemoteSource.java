@@ -41,6 +41,16 @@ public record RemoteSource(String repo, String revision, String url, List<Remote
     }
 
     /**
+     * A URL source named {@code config.json} is the BLIP-2 config of the LAVIS checkpoint beside it (a
+     * {@code .pth} carries none; a catalogue of one's own LAVIS models may not match a built-in LAVIS type):
+     * it is downloaded into the same folder, where the converter finds it, and is not a checkpoint input.
+     */
+    @JsonIgnore
+    public boolean isCompanionConfig() {
+        return !isRepo() && files.get(0).path().equals("config.json");
+    }
+
+    /**
      * Where the source goes in an entry's download folder: a repository gets a folder (the converter reads it
      * as one checkpoint folder), a URL's file lies directly in the entry's folder.
      */

@@ -25,12 +25,12 @@ import static dev.blip2dl4j.zoo.Fixture.ACTIVATION_TOLERANCE;
 import static dev.blip2dl4j.zoo.Fixture.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
-class VisionTransformerTest {
+public class VisionTransformerTest {
     /** Rows of a batch must not see each other: only float32 summation order may differ. */
     private static final double BATCH_TOLERANCE = 1e-5;
 
     /** The encoder's outputs for one batch of pixel values. */
-    record Result(INDArray lastHiddenState, INDArray pooledOutput, List<INDArray> hiddenStates) {
+    public record Result(INDArray lastHiddenState, INDArray pooledOutput, List<INDArray> hiddenStates) {
         Result row(int i) {
             return new Result(slice(lastHiddenState, i), slice(pooledOutput, i),
                     hiddenStates.stream().map(h -> slice(h, i)).toList());
@@ -41,7 +41,7 @@ class VisionTransformerTest {
         }
     }
 
-    static Result run(Weights weights, VisionConfig config, INDArray pixelValues) {
+    public static Result run(Weights weights, VisionConfig config, INDArray pixelValues) {
         SameDiff sd = SameDiff.create();
         int size = config.imageSize();
         SDVariable pixels = sd.placeHolder("pixel_values", DataType.FLOAT, -1, 3, size, size);

@@ -18,6 +18,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -87,6 +89,26 @@ class HubPullTest {
             assertArrayEquals(expected, caption.sequences().get(0).ids(), "transformers' greedy ids, from the pulled model");
         }
         assertEquals(asked, server.requests().size(), "offline: no request");
+    }
+
+    @Test
+    void pullsALavisReleaseFromAFilesMirrorToTheSameTensorsAsTheHubsConversion() throws IOException {
+        Hub hub = server.hub(cache);
+        Path lavis = hub.pull("tiny-opt-lavis", listener);
+        assertEquals(1, server.requestsFor("blip2_opt_tiny.pth").size());
+        assertEquals(1, server.requestsFor("config.json").stream()
+                .filter(r -> r.path().startsWith("/sfr-vision-language-research/")).count(), "the companion config");
+        Path huggingFace = hub.pull("tiny-opt", listener);
+        try (Artifact fromLavis = Artifact.open(lavis); Artifact fromHub = Artifact.open(huggingFace)) {
+            assertEquals(hashes(fromHub), hashes(fromLavis), "LAVIS's .pth and the hub's safetensors, the same model");
+            assertTrue(fromLavis.manifest().source().format().contains("lavis"), fromLavis.manifest().source().format());
+        }
+    }
+
+    private static Map<String, String> hashes(Artifact artifact) {
+        Map<String, String> hashes = new TreeMap<>();
+        artifact.manifest().tensors().forEach(t -> hashes.put(t.name(), t.sha256()));
+        return hashes;
     }
 
     @Test

@@ -25,13 +25,16 @@ import java.util.regex.Pattern;
 
 /**
  * A Hugging Face hub on loopback, serving the tiny fixture models as {@code
- * /blip2-dl4j-tests/blip2-tiny-X/resolve/REVISION/FILE} with range requests, and misbehaving on demand: a
+ * /blip2-dl4j-tests/blip2-tiny-X/resolve/REVISION/FILE} with range requests (and, as a mirror of LAVIS's
+ * files, the tiny OPT model's LAVIS {@code .pth} and config), and misbehaving on demand: a
  * file can be cut mid-transfer, answered with an error status, stalled, corrupted, throttled or redirected
  * to another host name. It records every request, for tests to check what was asked for.
  */
 final class LoopbackHub implements AutoCloseable {
     static final String REVISION = "4b1d0c5e0f0b2a7c9d3e6f8a1b2c3d4e5f607182";
     private static final Pattern RESOLVE = Pattern.compile("/blip2-dl4j-tests/(blip2-tiny-[a-z0-9]+)/resolve/([^/]+)/(.+)");
+    /** LAVIS's files on Google Cloud Storage, as a mirror keeping their paths serves them: the tiny OPT model's. */
+    private static final Pattern LAVIS_FILES = Pattern.compile("/sfr-vision-language-research/LAVIS/models/BLIP2/tiny/([^/]+)");
     private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-");
 
     /** What one request for a file gets, in place of the file. */
@@ -97,7 +100,7 @@ final class LoopbackHub implements AutoCloseable {
     /** A hub pulling the tiny models from this server into {@code cache}, with the environment ignored. */
     Hub hub(Path cache) {
         return new Hub(catalogue(), HubSettings.fromEnvironment(Map.of(), cache.toString()).withCacheDir(cache)
-                .withEndpoint(endpoint()).withPolicy(quickPolicy()));
+                .withEndpoint(endpoint()).withFilesEndpoint(endpoint()).withPolicy(quickPolicy()));
     }
 
     /** The next request for {@code file} (a path in the repository) gets {@code trouble}; queued in order. */
@@ -137,20 +140,30 @@ final class LoopbackHub implements AutoCloseable {
             requests.add(new Request(exchange.getRequestHeaders().getFirst("Host"), path, range,
                     exchange.getRequestHeaders().getFirst("Authorization")));
             Matcher m = RESOLVE.matcher(path);
-            if (!m.matches() || !m.group(2).equals(REVISION)) {
+            Matcher lavis = LAVIS_FILES.matcher(path);
+            Path file;
+            String name;
+            if (m.matches() && m.group(2).equals(REVISION)) {
+                file = Fixture.root().resolve(m.group(1)).resolve(m.group(3));
+                name = m.group(3);
+            } else if (lavis.matches()) {
+                Path model = Fixture.root().resolve("blip2-tiny-opt");
+                name = lavis.group(1);
+                file = Files.isRegularFile(model.resolve("lavis").resolve(name)) ? model.resolve("lavis").resolve(name)
+                        : model.resolve(name);
+            } else {
                 exchange.sendResponseHeaders(404, -1);
                 return;
             }
-            Path file = Fixture.root().resolve(m.group(1)).resolve(m.group(3));
             if (!Files.isRegularFile(file)) {
                 exchange.getResponseHeaders().add("X-Error-Message", "Entry not found");
                 exchange.sendResponseHeaders(404, -1);
                 return;
             }
-            ConcurrentLinkedQueue<Trouble> queue = troubles.get(m.group(3));
+            ConcurrentLinkedQueue<Trouble> queue = troubles.get(name);
             Trouble trouble = queue == null ? null : queue.poll();
             byte[] bytes = Files.readAllBytes(file);
-            serve(exchange, bytes, range, trouble, bytesPerSecond.getOrDefault(m.group(3), 0L));
+            serve(exchange, bytes, range, trouble, bytesPerSecond.getOrDefault(name, 0L));
         } catch (IOException e) {
             // the client went away (a test aborting a transfer): nothing to answer
         }

@@ -1,0 +1,48 @@
+package dev.blip2dl4j.e2e;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code blip2 bench} runs every stage, eager and graph, and reports them as the peer's JSON lines. */
+class BenchCommandTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"opt", "t5"})
+    void everyStageReportsOneJsonLine(String model) throws Exception {
+        Path artifact = dir.resolve(model + ".b2z");
+        assertEquals(0, CliRun.of("convert", CliRun.fixtures().resolve("blip2-tiny-" + model).toString(), "-o",
+                artifact.toString(), "--quiet").exitCode());
+        for (String variant : new String[]{"--verbose", "--graph", "--resident"}) {
+            CliRun bench = CliRun.of("bench", artifact.toString(), "--repeats", "2", "--warmup", "0", variant);
+            assertEquals(0, bench.exitCode(), bench.toString());
+            Map<String, JsonNode> stages = new HashMap<>();
+            for (String line : bench.out().split("\n")) {
+                if (line.startsWith("{")) {
+                    JsonNode json = new ObjectMapper().readTree(line);
+                    stages.put(json.get("name").asText(), json);
+                }
+            }
+            for (String stage : new String[]{"load_weights", "vision", "qformer", "lm_prefill", "lm_decode_per_token",
+                    "caption_end_to_end", "full_forward"}) {
+                assertTrue(stages.containsKey(stage), stage + " missing: " + bench);
+                assertTrue(stages.get(stage).get("median_s").asDouble() > 0, stages.get(stage).toString());
+            }
+            assertEquals(variant.equals("--graph") ? "graph" : "eager", stages.get("vision").get("execution").asText());
+            assertEquals(variant.equals("--resident") ? "resident" : "mapped",
+                    stages.get("caption_end_to_end").get("weights").asText());
+            assertEquals(20, stages.get("lm_decode_per_token").get("step_median_s").size());
+        }
+    }
+}

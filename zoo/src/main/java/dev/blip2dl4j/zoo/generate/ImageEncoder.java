@@ -1,0 +1,42 @@
+package dev.blip2dl4j.zoo.generate;
+
+import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.graphs.eager.EagerQFormer;
+import dev.blip2dl4j.graphs.eager.EagerVision;
+import dev.blip2dl4j.graphs.eager.Linear;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The image as generation feeds it to the language model: pixels through the vision encoder, the Q-Former's
+ * queries over its output, and the language projection. Eager, as the language model runs: the same math as
+ * the graphs (tests hold them together) at OpenBLAS's speed rather than SameDiff's.
+ */
+public final class ImageEncoder {
+    private final Blip2Config config;
+    private final EagerVision vision;
+    private final EagerQFormer qformer;
+    private final Linear projection;
+
+    public ImageEncoder(Blip2Config config, Weights weights) {
+        this.config = config;
+        vision = new EagerVision(config.vision(), weights);
+        qformer = new EagerQFormer(config.qformer(), weights);
+        projection = Linear.of(weights, "language_projection");
+    }
+
+    /** {@code pixelValues [batch, 3, size, size]} to the projected queries {@code [batch, queries, lm_hidden]}. */
+    public INDArray languageInputs(INDArray pixelValues) {
+        return project(qformer.forward(vision.forward(pixelValues).lastHiddenState()).lastHiddenState());
+    }
+
+    /** The language projection of the Q-Former's output {@code [batch, queries, qformer_hidden]}. */
+    public INDArray project(INDArray queries) {
+        long rows = queries.size(0) * queries.size(1);
+        INDArray projected = Nd4j.create(DataType.FLOAT, rows, config.text().hiddenSize());
+        projection.apply(queries.reshape(rows, queries.size(2)), projected);
+        return projected.reshape(queries.size(0), queries.size(1), config.text().hiddenSize());
+    }
+}
