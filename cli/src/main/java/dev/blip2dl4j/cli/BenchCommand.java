@@ -1,5 +1,6 @@
 package dev.blip2dl4j.cli;
 
+import dev.blip2dl4j.finetune.TrainStepBenchmark;
 import dev.blip2dl4j.zoo.bench.StageBenchmark;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -9,13 +10,15 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Time BLIP-2's stages on an artifact: one JSON line per stage, named and defined as the "
                 + "PyTorch peer's (shared/bench/torch_peer.py), for ratios measured in the same run "
-                + "(bench/graphs.sh). A benchmark, not a test."})
+                + "(bench/graphs.sh). A benchmark, not a test.",
+                "Also train_step (not run by default): one stage-two optimizer step, batch 1, 16 tokens, as the peer's."})
 final class BenchCommand implements Callable<Integer> {
     @Parameters(paramLabel = "ARTIFACT", description = "A .b2z file.")
     Path artifact;
@@ -56,7 +59,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
-                graph, resident), spec.commandLine().getOut());
+                graph, resident), spec.commandLine().getOut(), Map.of("train_step", new TrainStepBenchmark()));
         return 0;
     }
 }

@@ -16,9 +16,10 @@ import java.io.PrintWriter;
  * {@code --verbose} adds the stack trace.
  */
 @Command(name = "blip2", mixinStandardHelpOptions = true, version = Converter.VERSION,
-        description = "BLIP-2 on Deeplearning4j: caption images, answer questions about them, match them with texts; pull pretrained models by name; convert, inspect and verify models.",
+        description = "BLIP-2 on Deeplearning4j: caption images, answer questions about them, match them with texts; pull pretrained models by name; convert, inspect and verify models; fine-tune them on your own VQA data.",
         subcommands = {ConvertCommand.class, InspectCommand.class, CaptionCommand.class, VqaCommand.class, MatchCommand.class, VerifyCommand.class, BenchCommand.class,
-                ModelsCommand.class, PullCommand.class, RmCommand.class, CommandLine.HelpCommand.class})
+                ModelsCommand.class, PullCommand.class, RmCommand.class, FinetuneCommand.class, EvalCommand.class, PlotCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Blip2Command {
     /** Shared by every command: how much to say when something goes wrong. */
     static final class Verbosity {
@@ -46,6 +47,7 @@ public final class Blip2Command {
     private static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Blip2Command());
         cli.setExecutionExceptionHandler(Blip2Command::handle);
+        cli.setCaseInsensitiveEnumValuesAllowed(true);   // --format vqav2, --on-bad-row skip
         return cli;
     }
 

@@ -51,18 +51,52 @@ final class ModelOption {
     }
 
     private Blip2 open() {
-        MemoryCheck memory = noMemoryCheck ? MemoryCheck.OFF : MemoryCheck.system();
-        if (model.size() == 1 && !Files.exists(model.get(0))) {
-            String name = model.get(0).toString();
-            Hub hub = hubOptions.hub();
-            if (hub.catalogue().find(name).isEmpty()) {
-                throw new BadInputException(model.get(0), "is neither a file nor a model name of the catalogue "
-                        + "(`blip2 models` lists them)");
-            }
+        if (isName()) {
             try (PullProgress progress = new PullProgress(command.commandLine().getErr(), false)) {
-                return Blip2.pretrained(name, hub, memory, progress);
+                return Blip2.pretrained(model.get(0).toString(), hub(), memory(), progress);
             }
         }
-        return Blip2.load(model, Converter.Options.defaults().withConfig(config).withLavisType(lavisType), memory);
+        return Blip2.load(model, Converter.Options.defaults().withConfig(config).withLavisType(lavisType), memory());
+    }
+
+    /**
+     * The model as a .b2z file, for what needs the artifact itself (fine-tuning copies its frozen tensors): a
+     * name is pulled into the cache; an original checkpoint is refused with the command that converts it.
+     */
+    Path artifact() {
+        if (isName()) {
+            try (PullProgress progress = new PullProgress(command.commandLine().getErr(), false)) {
+                return hub().pull(model.get(0).toString(), progress);
+            }
+        }
+        if (model.size() != 1 || !model.get(0).toString().endsWith(".b2z") || !Files.isRegularFile(model.get(0))) {
+            throw new BadInputException(model.get(0), "is not a .b2z artifact: this command starts from an artifact "
+                    + "or a model name. Convert the checkpoint first: blip2 convert " + model.get(0) + " -o model.b2z");
+        }
+        return model.get(0);
+    }
+
+    /** Loads the artifact {@link #artifact()} gave, with this option's memory check and --resident. */
+    Blip2 load(Path artifact) {
+        return Blip2.load(List.of(artifact), Converter.Options.defaults(), memory()).residentLanguageModel(resident);
+    }
+
+    private boolean isName() {
+        if (model.size() != 1 || Files.exists(model.get(0))) {
+            return false;
+        }
+        if (hub().catalogue().find(model.get(0).toString()).isEmpty()) {
+            throw new BadInputException(model.get(0), "is neither a file nor a model name of the catalogue "
+                    + "(`blip2 models` lists them)");
+        }
+        return true;
+    }
+
+    private Hub hub() {
+        return hubOptions.hub();
+    }
+
+    private MemoryCheck memory() {
+        return noMemoryCheck ? MemoryCheck.OFF : MemoryCheck.system();
     }
 }

@@ -27,7 +27,7 @@ final class VqaCommand implements Callable<Integer> {
     @Option(names = {"-q", "--question"}, required = true, paramLabel = "TEXT", description = "The question.")
     String question;
 
-    @Option(names = "--template", paramLabel = "TEXT", description = "Prompt template with %s for the question.")
+    @Option(names = "--template", paramLabel = "TEXT", description = "Prompt template with %%s for the question.")
     String template;
 
     @Mixin

@@ -123,6 +123,18 @@ public final class Blip2 implements AutoCloseable {
         return model.config();
     }
 
+    /**
+     * The same model with other weights under the same names (fine-tuned ones over the originals), sharing
+     * this one's files and settings. Its graphs bind {@code weights} when first used; closing it leaves this
+     * model open.
+     */
+    public Blip2 withWeights(dev.blip2dl4j.graphs.Weights weights) {
+        Blip2 other = new Blip2(new ModelFiles(model.config(), weights, model.files(), () -> { }));
+        other.exifTranspose = exifTranspose;
+        other.maxImagePixels = maxImagePixels;
+        return other;
+    }
+
     /** The model's generation settings (its generation_config.json over transformers' defaults). */
     public GenerationConfig generationDefaults() {
         return generationDefaults;

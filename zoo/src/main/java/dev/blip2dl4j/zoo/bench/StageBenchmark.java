@@ -43,7 +43,9 @@ import java.util.function.Supplier;
  * position's logits), {@code lm_decode_per_token} (after an untimed prefill, {@value #DECODE_STEPS}
  * cached single-token steps, each with the LM head and argmax; the mean per token),
  * {@code caption_end_to_end} (pixels to {@value #DECODE_STEPS} greedy tokens through {@link Blip2}), and
- * {@code full_forward} (image and prompt through the whole composed graph).
+ * {@code full_forward} (image and prompt through the whole composed graph); and stages defined where their
+ * code lives ({@link Stage}: the stage-two {@code train_step} is in the finetune module, which this one
+ * cannot see).
  *
  * <p>Every stage but the last times the eager execution that inference uses ({@link EagerVision},
  * {@link EagerQFormer}, the eager language model), or with {@link Options#graph} the SameDiff graph, so that
@@ -64,16 +66,35 @@ public final class StageBenchmark {
                           boolean graph, boolean resident) {
     }
 
+    /** A stage of another module: built once from the model, then one run of it is what is timed. */
+    public interface Stage {
+        /**
+         * @param pixels the benchmark's random image {@code [1, 3, size, size]}
+         * @return one run of the stage
+         */
+        Runnable prepare(Blip2Config config, ArtifactWeights weights, INDArray pixels, Options options);
+
+        /** What the stage's JSON line says besides the times (tokens, parameters). */
+        Map<String, Object> details(Blip2Config config, Options options);
+    }
+
     private final Options options;
     private final PrintWriter out;
+    private final Map<String, Stage> others;
 
-    private StageBenchmark(Options options, PrintWriter out) {
+    private StageBenchmark(Options options, PrintWriter out, Map<String, Stage> others) {
         this.options = options;
         this.out = out;
+        this.others = others;
     }
 
     public static void run(Path artifact, Options options, PrintWriter out) {
-        new StageBenchmark(options, out).run(artifact);
+        run(artifact, options, out, Map.of());
+    }
+
+    /** @param others stages of other modules by name, run after these ones when {@code options} names them */
+    public static void run(Path artifact, Options options, PrintWriter out, Map<String, Stage> others) {
+        new StageBenchmark(options, out, others).run(artifact);
     }
 
     private void run(Path artifact) {
@@ -123,6 +144,15 @@ public final class StageBenchmark {
                 }
                 emit("full_forward", time("full_forward", whole.sameDiff(), feed, "logits"),
                         Map.of("tokens", queries.size(1) + options.promptTokens()));
+            }
+            for (Map.Entry<String, Stage> other : others.entrySet()) {
+                if (options.stages().contains(other.getKey())) {
+                    Runnable stage = other.getValue().prepare(config, weights, pixels, options);
+                    emit(other.getKey(), measure(() -> {
+                        stage.run();
+                        return null;
+                    }), other.getValue().details(config, options));
+                }
             }
         }
     }

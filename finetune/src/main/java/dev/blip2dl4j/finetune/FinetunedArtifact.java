@@ -1,0 +1,95 @@
+package dev.blip2dl4j.finetune;
+
+import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.convert.Sha256;
+import dev.blip2dl4j.convert.artifact.Artifact;
+import dev.blip2dl4j.convert.artifact.ArtifactWriter;
+import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.convert.tensor.DType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A fine-tuned model as a new {@code .b2z} that every inference command loads: the base artifact with the
+ * trained tensors replaced (float32), everything else (the frozen vision encoder and language model, the
+ * Q-Former's untrained text branch, config, tokenizer and processor files) copied from it byte for byte,
+ * streaming through a small buffer. Each copied tensor is hashed as it is written and must equal the base
+ * manifest's SHA-256, so the new manifest itself shows the frozen tensors unchanged. The manifest's source
+ * lists the training data files; its notes say what was trained, from which model, for how long and how.
+ */
+public final class FinetunedArtifact {
+    private static final int CHUNK = 4 << 20;
+
+    private FinetunedArtifact() {
+    }
+
+    /** The SHA-256 of the base artifact's manifest: names the exact weights it holds, every tensor's hash included. */
+    public static String baseModelId(Artifact base) {
+        return Sha256.of(base.manifest().toJson());
+    }
+
+    /**
+     * @param trained the trained parameters by name; each must be a tensor of the base
+     * @param data    the training data files
+     * @param notes   what the run did, in words
+     */
+    public static Manifest write(Artifact base, Map<String, INDArray> trained, Path out, List<Manifest.SourceFile> data,
+                                 List<String> notes) {
+        for (String name : trained.keySet()) {
+            if (base.tensor(name).isEmpty()) {
+                throw new IllegalArgumentException(base.path() + " has no tensor '" + name + "' to replace");
+            }
+        }
+        try (ArtifactWriter writer = ArtifactWriter.create(out)) {
+            for (String file : base.fileNames()) {
+                if (!file.equals(ArtifactWriter.MANIFEST)) {
+                    writer.addFile(file, base.file(file).orElseThrow());
+                }
+            }
+            for (Manifest.Tensor t : base.manifest().tensors()) {
+                INDArray replaced = trained.get(t.name());
+                if (replaced != null) {
+                    Float32Tensors.write(writer, t.name(), replaced);
+                } else {
+                    copy(base, t, writer);
+                }
+            }
+            Manifest m = base.manifest();
+            List<String> allNotes = new ArrayList<>(m.notes() == null ? List.of() : m.notes());
+            allNotes.add("fine-tuned from " + base.path().getFileName() + " (manifest SHA-256 " + baseModelId(base)
+                    + "); " + trained.size() + " trained tensors replaced (float32), the other "
+                    + (m.tensors().size() - trained.size()) + " copied byte for byte (their SHA-256 equal the base's)");
+            allNotes.addAll(notes);
+            return writer.commit(new Manifest(m.format(), m.formatVersion(), m.modelClass(), m.languageModel(),
+                    Converter.VERSION + " finetune", new Manifest.Source("blip2-dl4j-finetune", data), m.dtype(),
+                    List.of(), allNotes));
+        }
+    }
+
+    private static void copy(Artifact base, Manifest.Tensor t, ArtifactWriter writer) {
+        DType dtype = base.dtype(t.name());
+        ByteBuffer bytes = base.map(t.name());
+        ArtifactWriter.TensorOutput out = writer.beginTensor(t.name(), dtype, t.shape());
+        MessageDigest digest = Sha256.newDigest();
+        byte[] buffer = new byte[(int) Math.min(CHUNK, bytes.remaining())];
+        while (bytes.hasRemaining()) {
+            int n = Math.min(buffer.length, bytes.remaining());
+            bytes.get(buffer, 0, n);
+            digest.update(buffer, 0, n);
+            out.write(buffer, 0, n);
+        }
+        String sha = Sha256.hex(digest);
+        if (!sha.equals(t.sha256())) {
+            throw new BadInputException(base.path(), "tensor '" + t.name() + "' does not match its SHA-256 in the "
+                    + "manifest: the base artifact is damaged");
+        }
+        out.finish(() -> sha);
+    }
+}

@@ -1,0 +1,298 @@
+package dev.blip2dl4j.finetune;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.finetune.data.BadRow;
+import dev.blip2dl4j.finetune.data.BadRowPolicy;
+import dev.blip2dl4j.finetune.data.SplitMix64;
+import dev.blip2dl4j.finetune.data.VqaExample;
+import dev.blip2dl4j.finetune.data.VqaPrompt;
+import dev.blip2dl4j.finetune.eval.VqaEvaluation;
+import dev.blip2dl4j.zoo.Blip2;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Stage-two fine-tuning on VQA examples, as LAVIS's runner trains: epochs over a seeded shuffle of the data,
+ * micro-batches accumulated into AdamW steps ({@link StageTwoTrainer}), the learning rate of LAVIS's
+ * warmup-cosine schedule at each step's last micro-batch, validation (loss, VQA accuracy and exact match of
+ * generated answers) before training, every so many steps and at the end, and a {@link TrainingCheckpoint}
+ * every so many steps and at the end.
+ *
+ * <p>A run is a function of its settings, data and base model: the data order of an epoch follows from the
+ * seed and the epoch, augmentation from a generator whose state the checkpoint keeps, so a run resumed from a
+ * checkpoint ends with the same weights, bit for bit, as one that was never stopped.
+ */
+public final class Finetuner {
+    /** What a run tells as it goes: the command line's progress bar and metrics log. */
+    public interface Listener {
+        default void started(int firstStep, int totalSteps) {
+        }
+
+        default void stepped(StepRecord step) {
+        }
+
+        default void validating(int examples) {
+        }
+
+        default void validated(ValidationRecord validation) {
+        }
+
+        default void checkpointed(Path file, int step) {
+        }
+
+        /** Tells each of {@code listeners} everything, in order. */
+        static Listener all(Listener... listeners) {
+            return new Listener() {
+                @Override
+                public void started(int firstStep, int totalSteps) {
+                    for (Listener l : listeners) {
+                        l.started(firstStep, totalSteps);
+                    }
+                }
+
+                @Override
+                public void stepped(StepRecord step) {
+                    for (Listener l : listeners) {
+                        l.stepped(step);
+                    }
+                }
+
+                @Override
+                public void validating(int examples) {
+                    for (Listener l : listeners) {
+                        l.validating(examples);
+                    }
+                }
+
+                @Override
+                public void validated(ValidationRecord validation) {
+                    for (Listener l : listeners) {
+                        l.validated(validation);
+                    }
+                }
+
+                @Override
+                public void checkpointed(Path file, int step) {
+                    for (Listener l : listeners) {
+                        l.checkpointed(file, step);
+                    }
+                }
+            };
+        }
+    }
+
+    /** One optimizer step: the mean loss of its micro-batches, the rate it used, the gradients' norm before clipping. */
+    public record StepRecord(int step, int totalSteps, int epoch, double loss, double learningRate, double gradientNorm,
+                             double seconds) {
+    }
+
+    /** Validation after {@code step} optimizer steps: the mean loss and the generated answers' scores. */
+    public record ValidationRecord(int step, int epoch, double loss, VqaEvaluation evaluation) {
+    }
+
+    /** @param parameters the trained parameters (the training graph's arrays) */
+    public record Result(Map<String, INDArray> parameters, int steps, ValidationRecord lastValidation) {
+    }
+
+    /** Data kept after the image check, and the rows left out. */
+    public record Prepared(List<VqaExample> examples, List<BadRow> skipped) {
+    }
+
+    /**
+     * What the run started from: recorded in checkpoints, required unchanged by resume.
+     *
+     * @param data      SHA-256 of the data files by name
+     * @param baseModel {@link FinetunedArtifact#baseModelId}
+     */
+    public record Provenance(Map<String, String> data, String baseModel) {
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Blip2 model;
+    private final FinetuneSettings settings;
+    private final Provenance provenance;
+    private final StageTwoGraph graph;
+    private final StageTwoTrainer trainer;
+    private final ImageFeatures features;
+    private final VqaPrompt prompt;
+    private final VqaBatchEncoder encoder;
+
+    public Finetuner(Blip2 model, FinetuneSettings settings, Provenance provenance) {
+        this.model = model;
+        this.settings = settings;
+        this.provenance = provenance;
+        this.graph = StageTwoGraph.build(model.config(), model.weights(), StageTwoGraph.ImageInput.EMBEDDINGS);
+        this.trainer = new StageTwoTrainer(graph, settings.adamW(), settings.maxGradientNorm());
+        this.features = new ImageFeatures(model, ImageEncoder.build(model.config().vision(), model.weights()));
+        this.prompt = VqaPrompt.of(model, settings.template(), settings.maxQuestionWords());
+        this.encoder = new VqaBatchEncoder(model.config(), model.tokenizer(), prompt);
+    }
+
+    public VqaPrompt prompt() {
+        return prompt;
+    }
+
+    /**
+     * Decodes every image of the examples once, leaving out (or, under {@link BadRowPolicy#FAIL}, stopping at)
+     * those that cannot be used; encodes them for the feature cache when {@code cacheFeatures}.
+     */
+    public Prepared prepare(List<VqaExample> examples, BadRowPolicy policy, boolean cacheFeatures) {
+        Map<Path, String> bad = features.prepare(examples.stream().map(VqaExample::image).toList(), cacheFeatures,
+                settings.batchSize());
+        List<VqaExample> kept = new ArrayList<>();
+        List<BadRow> skipped = new ArrayList<>();
+        for (VqaExample e : examples) {
+            String problem = bad.get(e.image());
+            if (problem == null) {
+                kept.add(e);
+            } else if (policy == BadRowPolicy.FAIL) {
+                throw new BadInputException(e.file(), e.position() + ": " + problem
+                        + " (--on-bad-row skip leaves such rows out and counts them)");
+            } else {
+                skipped.add(new BadRow(e.file(), e.position(), problem));
+            }
+        }
+        return new Prepared(kept, skipped);
+    }
+
+    /**
+     * Trains on {@code train}, validating on {@code validation} (may be empty), checkpointing to
+     * {@code checkpoint}; with {@code resume}, continues from it.
+     */
+    public Result train(List<VqaExample> train, List<VqaExample> validation, Path checkpoint, boolean resume,
+                        Listener listener) {
+        int microBatches = ceilDiv(train.size(), settings.batchSize());
+        int stepsPerEpoch = ceilDiv(microBatches, settings.accumulation());
+        int totalSteps = settings.epochs() * stepsPerEpoch;
+        if (settings.maxSteps() > 0) {
+            totalSteps = Math.min(totalSteps, settings.maxSteps());
+        }
+        LinearWarmupCosineSchedule schedule = new LinearWarmupCosineSchedule(settings.learningRate(),
+                settings.minLearningRate(), settings.epochs(), settings.warmupSteps(), settings.warmupStartRate());
+
+        TrainingCheckpoint.deleteUnfinished(checkpoint);
+        int step = 0;
+        int epoch = 0;
+        int microBatch = 0;
+        SplitMix64 random = new SplitMix64(settings.seed());
+        if (resume) {
+            TrainingCheckpoint.State state = restore(checkpoint);
+            step = state.step();
+            epoch = state.epoch();
+            microBatch = state.microBatch();
+            random = new SplitMix64(state.randomState());
+        }
+        listener.started(step, totalSteps);
+        ValidationRecord last = null;
+        if (step == 0 && !validation.isEmpty()) {
+            last = validate(0, 0, validation, listener);
+        }
+        int[] order = null;
+        int orderEpoch = -1;
+        while (step < totalSteps) {
+            long started = System.nanoTime();
+            if (orderEpoch != epoch) {
+                order = SplitMix64.permutation(train.size(), SplitMix64.derived(settings.seed(), epoch));
+                orderEpoch = epoch;
+            }
+            int end = Math.min(microBatch + settings.accumulation(), microBatches);
+            List<TrainingBatch> batches = new ArrayList<>();
+            for (int b = microBatch; b < end; b++) {
+                List<VqaExample> examples = new ArrayList<>();
+                for (int i = b * settings.batchSize(); i < Math.min((b + 1) * settings.batchSize(), train.size()); i++) {
+                    examples.add(train.get(order[i]));
+                }
+                batches.add(encoder.encode(examples, features.embeds(examples, settings.augment() ? random : null)));
+            }
+            StageTwoTrainer.Step result = trainer.step(batches, schedule.valueAt(end - 1, epoch));
+            step++;
+            int stepEpoch = epoch;
+            microBatch = end;
+            if (microBatch == microBatches) {
+                epoch++;
+                microBatch = 0;
+            }
+            listener.stepped(new StepRecord(step, totalSteps, stepEpoch, result.loss(), result.learningRate(),
+                    result.gradientNorm(), (System.nanoTime() - started) / 1e9));
+            boolean epochEnded = microBatch == 0;
+            boolean due = settings.evaluateEvery() > 0 ? step % settings.evaluateEvery() == 0 : epochEnded;
+            if (!validation.isEmpty() && (due || step == totalSteps)) {
+                last = validate(step, stepEpoch, validation, listener);
+            }
+            if (step % settings.checkpointEvery() == 0 || step == totalSteps) {
+                TrainingCheckpoint.write(checkpoint, model.config(), graph.parameters(), trainer.optimizer().state(),
+                        TrainingCheckpoint.state(step, epoch, microBatch, random.state(), trainer.optimizer().steps(),
+                                settings.training(), provenance.data(), provenance.baseModel()));
+                listener.checkpointed(checkpoint, step);
+            }
+        }
+        return new Result(graph.parameters(), step, last);
+    }
+
+    /** Restores the parameters and the optimizer from the checkpoint, after checking it belongs to this run. */
+    private TrainingCheckpoint.State restore(Path checkpoint) {
+        if (!Files.isRegularFile(checkpoint)) {
+            throw new BadInputException(checkpoint, "no checkpoint to resume from");
+        }
+        TrainingCheckpoint.Loaded loaded = TrainingCheckpoint.read(checkpoint, graph.trainableNames());
+        TrainingCheckpoint.State state = loaded.state();
+        if (!asRead(state.settings()).equals(asRead(settings.training()))) {
+            throw new BadInputException(checkpoint, "was made with other settings: " + state.settings()
+                    + "; this run has " + settings.training() + ". Resume with the same settings, or start afresh");
+        }
+        if (!state.data().equals(provenance.data())) {
+            throw new BadInputException(checkpoint, "was made with other data (" + state.data() + "); this run has "
+                    + provenance.data());
+        }
+        if (!state.baseModel().equals(provenance.baseModel())) {
+            throw new BadInputException(checkpoint, "was made from another base model");
+        }
+        Map<String, INDArray> parameters = graph.parameters();
+        loaded.parameters().forEach((name, saved) -> parameters.get(name).assign(saved));
+        trainer.optimizer().restore(loaded.optimizer());
+        return state;
+    }
+
+    /**
+     * The settings as the checkpoint file holds them: written and read back, so that a seed of type long
+     * compares equal to the integer JSON gives back.
+     */
+    private static com.fasterxml.jackson.databind.JsonNode asRead(Map<String, Object> settings) {
+        try {
+            return JSON.readTree(JSON.writeValueAsString(settings));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private ValidationRecord validate(int step, int epoch, List<VqaExample> validation, Listener listener) {
+        listener.validating(validation.size());
+        double loss = 0;
+        int batches = 0;
+        for (int start = 0; start < validation.size(); start += settings.batchSize()) {
+            List<VqaExample> examples = validation.subList(start, Math.min(start + settings.batchSize(), validation.size()));
+            loss += graph.loss(encoder.encode(examples, features.embeds(examples, null)));
+            batches++;
+        }
+        VqaEvaluation evaluation;
+        try (Blip2 tuned = model.withWeights(new TrainedWeights(model.weights(), graph.parameters()))) {
+            evaluation = VqaEvaluation.run(tuned, validation, prompt,
+                    VqaEvaluation.generation(model, settings.evalBeams(), settings.evalMaxNewTokens()),
+                    settings.batchSize(), done -> { });
+        }
+        ValidationRecord record = new ValidationRecord(step, epoch, loss / batches, evaluation);
+        listener.validated(record);
+        return record;
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+}

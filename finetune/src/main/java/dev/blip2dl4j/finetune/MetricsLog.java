@@ -1,0 +1,90 @@
+package dev.blip2dl4j.finetune;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The run's metrics as JSON lines, one per optimizer step ({@code "kind": "train"}: step, epoch, loss, lr,
+ * grad_norm, seconds) and one per validation ({@code "kind": "validation"}: step, epoch, loss, accuracy,
+ * exact_match, examples), flushed as they come so that a killed run leaves its log. A resumed run keeps
+ * the lines up to the checkpoint's step and drops those the killed run wrote after it, which it redoes.
+ */
+public final class MetricsLog implements Finetuner.Listener, AutoCloseable {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path file;
+    private BufferedWriter out;
+
+    public MetricsLog(Path file) {
+        this.file = file;
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    @Override
+    public void started(int firstStep, int totalSteps) {
+        try {
+            List<String> kept = new ArrayList<>();
+            if (firstStep > 0 && Files.exists(file)) {
+                for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                    if (!line.isBlank() && JSON.readTree(line).path("step").asInt(Integer.MAX_VALUE) <= firstStep) {
+                        kept.add(line);
+                    }
+                }
+            }
+            Files.write(file, kept, StandardCharsets.UTF_8);
+            out = Files.newBufferedWriter(file, StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the metrics log " + file, e);
+        }
+    }
+
+    @Override
+    public void stepped(Finetuner.StepRecord s) {
+        ObjectNode line = JSON.createObjectNode().put("kind", "train").put("step", s.step()).put("epoch", s.epoch())
+                .put("loss", s.loss()).put("lr", s.learningRate()).put("grad_norm", s.gradientNorm())
+                .put("seconds", s.seconds());
+        write(line);
+    }
+
+    @Override
+    public void validated(Finetuner.ValidationRecord v) {
+        ObjectNode line = JSON.createObjectNode().put("kind", "validation").put("step", v.step()).put("epoch", v.epoch())
+                .put("loss", v.loss()).put("accuracy", v.evaluation().accuracy())
+                .put("exact_match", v.evaluation().exactMatch()).put("examples", v.evaluation().predictions().size());
+        write(line);
+    }
+
+    private void write(JsonNode line) {
+        try {
+            out.write(line.toString());
+            out.newLine();
+            out.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the metrics log " + file, e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (out != null) {
+            try {
+                out.close();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write the metrics log " + file, e);
+            }
+        }
+    }
+}

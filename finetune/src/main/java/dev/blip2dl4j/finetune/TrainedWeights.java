@@ -1,0 +1,24 @@
+package dev.blip2dl4j.finetune;
+
+import dev.blip2dl4j.graphs.Weights;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.Map;
+
+/**
+ * A model's weights with the trained parameters in place of the originals: what inference sees of a model
+ * being fine-tuned (validation generates with it). The trained arrays are the training graph's own, not
+ * copies, so a graph built over these weights must be used while training waits.
+ */
+public record TrainedWeights(Weights base, Map<String, INDArray> trained) implements Weights {
+    @Override
+    public INDArray get(String name) {
+        INDArray t = trained.get(name);
+        return t != null ? t : base.get(name);
+    }
+
+    @Override
+    public boolean contains(String name) {
+        return trained.containsKey(name) || base.contains(name);
+    }
+}
