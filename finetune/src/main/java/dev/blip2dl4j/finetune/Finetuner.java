@@ -8,6 +8,7 @@ import dev.blip2dl4j.finetune.data.SplitMix64;
 import dev.blip2dl4j.finetune.data.VqaExample;
 import dev.blip2dl4j.finetune.data.VqaPrompt;
 import dev.blip2dl4j.finetune.eval.VqaEvaluation;
+import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.Blip2;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -128,9 +129,9 @@ public final class Finetuner {
         this.model = model;
         this.settings = settings;
         this.provenance = provenance;
-        this.graph = StageTwoGraph.build(model.config(), model.weights(), StageTwoGraph.ImageInput.EMBEDDINGS);
+        this.graph = StageTwoGraph.build(model.config(), model.weights());
         this.trainer = new StageTwoTrainer(graph, settings.adamW(), settings.maxGradientNorm());
-        this.features = new ImageFeatures(model, ImageEncoder.build(model.config().vision(), model.weights()));
+        this.features = new ImageFeatures(model, new EagerVision(model.config().vision(), model.weights()));
         this.prompt = VqaPrompt.of(model, settings.template(), settings.maxQuestionWords());
         this.encoder = new VqaBatchEncoder(model.config(), model.tokenizer(), prompt);
     }

@@ -4,6 +4,7 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.finetune.data.SplitMix64;
 import dev.blip2dl4j.finetune.data.TrainAugmentation;
 import dev.blip2dl4j.finetune.data.VqaExample;
+import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.image.DecodedImage;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -27,11 +28,11 @@ import java.util.Map;
  */
 final class ImageFeatures {
     private final Blip2 model;
-    private final ImageEncoder encoder;
+    private final EagerVision encoder;
     private final TrainAugmentation augmentation;
     private final Map<Path, INDArray> cache = new HashMap<>();
 
-    ImageFeatures(Blip2 model, ImageEncoder encoder) {
+    ImageFeatures(Blip2 model, EagerVision encoder) {
         this.model = model;
         this.encoder = encoder;
         var size = model.imageProcessor().config();
@@ -89,11 +90,11 @@ final class ImageFeatures {
         for (VqaExample e : examples) {
             images.add(augmentation.apply(model.loadImage(e.image()), random));
         }
-        return encoder.encode(model.imageProcessor().preprocess(images));
+        return encoder.forward(model.imageProcessor().preprocess(images)).lastHiddenState();
     }
 
     private void encodeInto(List<Path> paths, List<DecodedImage> images) {
-        INDArray out = encoder.encode(model.imageProcessor().preprocess(images));
+        INDArray out = encoder.forward(model.imageProcessor().preprocess(images)).lastHiddenState();
         for (int i = 0; i < paths.size(); i++) {
             cache.put(paths.get(i), out.get(NDArrayIndex.point(i), NDArrayIndex.all(), NDArrayIndex.all()).dup());
         }

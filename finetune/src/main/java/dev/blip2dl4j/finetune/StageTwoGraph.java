@@ -9,8 +9,8 @@ import dev.blip2dl4j.graphs.Layers;
 import dev.blip2dl4j.graphs.OptDecoder;
 import dev.blip2dl4j.graphs.QFormer;
 import dev.blip2dl4j.graphs.T5;
-import dev.blip2dl4j.graphs.VisionTransformer;
 import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.graphs.eager.EagerVision;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
@@ -42,52 +42,36 @@ import java.util.Map;
  * -100.
  */
 public final class StageTwoGraph {
-    /** {@code [batch, tokens, visionHidden]}: the frozen image encoder's output, with {@link ImageInput#EMBEDDINGS}. */
+    /**
+     * {@code [batch, tokens, visionHidden]}: the frozen image encoder's output ({@link EagerVision}), computed
+     * outside the graph: nothing trainable depends on the encoder, and inside the graph SameDiff would also
+     * differentiate it (its matrix products' backward computes the frozen weights' gradients too).
+     */
     public static final String IMAGE_EMBEDS = "image_embeds";
     /** {@code [batch, rows]} int64: the label each predicting position is scored against, -100 = not scored. */
     public static final String TARGETS = "targets";
     public static final String LOSS = "loss";
 
-    /** Where the image enters the graph. */
-    public enum ImageInput {
-        /**
-         * The frozen encoder's output, computed once per image by {@link ImageEncoder}: nothing trainable
-         * depends on the encoder, so it never needs to run again (at full size the ViT is most of the work).
-         */
-        EMBEDDINGS,
-        /** Pixel values, with the encoder inside the graph as constants. */
-        PIXELS
-    }
-
     private final Blip2Config config;
-    private final ImageInput imageInput;
     private final SameDiff sd;
     private final List<String> trainable;
 
-    private StageTwoGraph(Blip2Config config, ImageInput imageInput, SameDiff sd, List<String> trainable) {
+    private StageTwoGraph(Blip2Config config, SameDiff sd, List<String> trainable) {
         this.config = config;
-        this.imageInput = imageInput;
         this.sd = sd;
         this.trainable = trainable;
     }
 
-    public static StageTwoGraph build(Blip2Config config, Weights weights, ImageInput imageInput) {
+    public static StageTwoGraph build(Blip2Config config, Weights weights) {
         if (config.kind() != ModelKind.CONDITIONAL_GENERATION) {
             throw new IllegalArgumentException("stage-two training needs a Blip2ForConditionalGeneration model, not "
                     + config.kind().architecture());
         }
         SameDiff sd = Layers.newSameDiff();
         TrainableCopies copies = new TrainableCopies(weights);
-        Layers nn = new Layers(sd, copies);
-        SDVariable imageEmbeds;
-        if (imageInput == ImageInput.PIXELS) {
-            int size = config.vision().imageSize();
-            SDVariable pixels = sd.placeHolder(Blip2Graph.PIXEL_VALUES, DataType.FLOAT, -1, 3, size, size);
-            imageEmbeds = VisionTransformer.build(nn, config.vision(), pixels).lastHiddenState();
-        } else {
-            imageEmbeds = sd.placeHolder(IMAGE_EMBEDS, DataType.FLOAT, -1, config.vision().numPositions(),
-                    config.vision().hiddenSize());
-        }
+        Layers nn = new Layers(sd, copies, name -> !TrainableCopies.trains(name));
+        SDVariable imageEmbeds = sd.placeHolder(IMAGE_EMBEDS, DataType.FLOAT, -1, config.vision().numPositions(),
+                config.vision().hiddenSize());
         SDVariable ids = sd.placeHolder(Blip2Graph.INPUT_IDS, DataType.INT64, -1, -1);
         SDVariable mask = sd.placeHolder(Blip2Graph.ATTENTION_MASK, DataType.INT64, -1, -1);
         SDVariable targets = sd.placeHolder(TARGETS, DataType.INT64, -1, -1);
@@ -113,7 +97,7 @@ public final class StageTwoGraph {
         List<String> trainable = List.copyOf(copies.copied.keySet());
         sd.convertToVariables(trainable.stream().map(sd::getVariable).toList());
         createGradientFunction(sd);
-        return new StageTwoGraph(config, imageInput, sd, trainable);
+        return new StageTwoGraph(config, sd, trainable);
     }
 
     /**
@@ -133,10 +117,6 @@ public final class StageTwoGraph {
 
     public Blip2Config config() {
         return config;
-    }
-
-    public ImageInput imageInput() {
-        return imageInput;
     }
 
     public SameDiff sameDiff() {
@@ -180,7 +160,7 @@ public final class StageTwoGraph {
     /** The placeholders for {@code batch}: the labels become the targets (and T5's decoder input). */
     private Map<String, INDArray> feed(TrainingBatch batch) {
         Map<String, INDArray> feed = new HashMap<>();
-        feed.put(imageInput == ImageInput.PIXELS ? Blip2Graph.PIXEL_VALUES : IMAGE_EMBEDS, batch.image());
+        feed.put(IMAGE_EMBEDS, batch.image());
         feed.put(Blip2Graph.INPUT_IDS, batch.inputIds().castTo(DataType.INT64));
         feed.put(Blip2Graph.ATTENTION_MASK, batch.attentionMask().castTo(DataType.INT64));
         INDArray labels = batch.labels().castTo(DataType.INT64);

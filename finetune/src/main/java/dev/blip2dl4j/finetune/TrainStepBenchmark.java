@@ -3,6 +3,7 @@ package dev.blip2dl4j.finetune;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.convert.weights.ArtifactWeights;
+import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.bench.StageBenchmark;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -14,7 +15,7 @@ import java.util.Random;
 
 /**
  * {@code blip2 bench --stages train_step}: one stage-two optimizer step as the PyTorch peer's {@code train_step}
- * times it: the frozen ViT on the image (inside the graph, as constants), the Q-Former, projection and LM
+ * times it: the frozen ViT on the image (eager, as fine-tuning runs it), the Q-Former, projection and LM
  * loss, the backward pass and one AdamW update (lr 1e-4, weight decay 0.05), batch 1 with 16 random token
  * ids of which the first {@code --prompt-tokens} are the prompt (OPT: masked out of the labels; T5: the
  * encoder's input, the rest the decoder's labels).
@@ -28,11 +29,11 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
         if (options.promptTokens() >= TOKENS) {
             throw new IllegalArgumentException("train_step needs fewer than " + TOKENS + " prompt tokens");
         }
-        StageTwoGraph graph = StageTwoGraph.build(config, weights, StageTwoGraph.ImageInput.PIXELS);
+        EagerVision vision = new EagerVision(config.vision(), weights);
+        StageTwoGraph graph = StageTwoGraph.build(config, weights);
         StageTwoTrainer trainer = new StageTwoTrainer(graph,
                 AdamW.Settings.torchDefaults().withWeightDecay(0.05, WeightDecayGroups.ALL), 0);
-        TrainingBatch batch = batch(config, pixels, options);
-        return () -> trainer.step(List.of(batch), 1e-4);
+        return () -> trainer.step(List.of(batch(config, vision.forward(pixels).lastHiddenState(), options)), 1e-4);
     }
 
     @Override
@@ -40,7 +41,7 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
         return Map.of("tokens", TOKENS);
     }
 
-    private static TrainingBatch batch(Blip2Config config, INDArray pixels, StageBenchmark.Options options) {
+    private static TrainingBatch batch(Blip2Config config, INDArray imageEmbeds, StageBenchmark.Options options) {
         Random random = new Random(options.seed());
         long[] ids = new long[TOKENS];
         for (int i = 0; i < TOKENS; i++) {
@@ -51,10 +52,10 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
         if (config.text() instanceof OptConfig) {
             INDArray labels = all.dup();
             labels.get(NDArrayIndex.all(), NDArrayIndex.interval(0, prompt)).assign(TokenCrossEntropy.IGNORE_INDEX);
-            return new TrainingBatch(pixels, all, Nd4j.onesLike(all), labels);
+            return new TrainingBatch(imageEmbeds, all, Nd4j.onesLike(all), labels);
         }
         INDArray encoder = all.get(NDArrayIndex.all(), NDArrayIndex.interval(0, prompt)).dup();
-        return new TrainingBatch(pixels, encoder, Nd4j.onesLike(encoder),
+        return new TrainingBatch(imageEmbeds, encoder, Nd4j.onesLike(encoder),
                 all.get(NDArrayIndex.all(), NDArrayIndex.interval(prompt, TOKENS)).dup());
     }
 }

@@ -8,8 +8,7 @@ import java.util.Arrays;
  * One batch of stage-two examples, as transformers' {@code Blip2ForConditionalGeneration} takes them with
  * labels.
  *
- * @param image         what the graph's {@link StageTwoGraph.ImageInput} says: the frozen encoder's output
- *                      {@code [batch, tokens, visionHidden]}, or pixel values {@code [batch, 3, size, size]}
+ * @param image         the frozen image encoder's output {@code [batch, tokens, visionHidden]}
  * @param inputIds      {@code [batch, seq]} int64: for OPT prompt and answer, for T5 the encoder's prompt
  * @param attentionMask {@code [batch, seq]}, 1 = token, 0 = padding
  * @param labels        int64, -100 where a token does not count: for OPT {@code [batch, seq]} aligned with the

@@ -21,8 +21,8 @@ class TrainBatchingTest {
     @ValueSource(strings = {"opt", "t5"})
     void accumulatingHalvesEqualsTheWholeBatch(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights(), StageTwoGraph.ImageInput.EMBEDDINGS);
-        TrainingBatch one = f.batch(StageTwoGraph.ImageInput.EMBEDDINGS);
+        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights());
+        TrainingBatch one = f.batch();
         TrainingBatch twice = new TrainingBatch(Nd4j.concat(0, one.image(), one.image()),
                 Nd4j.concat(0, one.inputIds(), one.inputIds()), Nd4j.concat(0, one.attentionMask(), one.attentionMask()),
                 Nd4j.concat(0, one.labels(), one.labels()));
@@ -44,8 +44,8 @@ class TrainBatchingTest {
     @ValueSource(strings = {"opt", "t5"})
     void paddedBatchTakesTheMeanOverItsTokens(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights(), StageTwoGraph.ImageInput.EMBEDDINGS);
-        TrainingBatch full = f.batch(StageTwoGraph.ImageInput.EMBEDDINGS);
+        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights());
+        TrainingBatch full = f.batch();
         long seq = full.inputIds().size(1);
         TrainingBatch shorter;
         int fullTokens;

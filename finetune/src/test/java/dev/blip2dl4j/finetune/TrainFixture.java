@@ -5,6 +5,7 @@ import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.weights.CheckpointWeights;
 import dev.blip2dl4j.finetune.verify.SafetensorsArrays;
+import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.verify.ReferenceBundle;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -43,10 +44,9 @@ record TrainFixture(Path dir, CheckpointWeights weights, ReferenceBundle referen
     }
 
     /** The reference step's example: the fixture image, loss_input_ids, loss_attention_mask, loss_labels. */
-    TrainingBatch batch(StageTwoGraph.ImageInput input) {
-        INDArray pixels = reference.require("pixel_values");
-        INDArray image = input == StageTwoGraph.ImageInput.PIXELS ? pixels
-                : ImageEncoder.build(config().vision(), weights).encode(pixels);
+    TrainingBatch batch() {
+        INDArray image = new EagerVision(config().vision(), weights).forward(reference.require("pixel_values"))
+                .lastHiddenState();
         return new TrainingBatch(image, reference.require("loss_input_ids"), reference.require("loss_attention_mask"),
                 reference.require("loss_labels"));
     }

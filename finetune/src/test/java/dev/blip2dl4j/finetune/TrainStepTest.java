@@ -32,11 +32,11 @@ class TrainStepTest {
     @ValueSource(strings = {"opt", "t5"})
     void oneStepMatchesTransformers(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights(), StageTwoGraph.ImageInput.EMBEDDINGS);
+        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights());
         Set<String> expectedTrainable = new HashSet<>();
         f.trainStep().get("trainable_parameters").forEach(n -> expectedTrainable.add(n.asText()));
         assertEquals(expectedTrainable, Set.copyOf(graph.trainableNames()));
-        TrainingBatch batch = f.batch(StageTwoGraph.ImageInput.EMBEDDINGS);
+        TrainingBatch batch = f.batch();
         Map<String, String> before = hashes(f);
 
         StageTwoGraph.LossAndGradients result = graph.gradients(batch);

@@ -5,9 +5,12 @@ import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.XwPlusB;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
 
 /**
  * The building blocks every BLIP-2 part is made of, from SameDiff primitives only: several built-ins
@@ -31,10 +34,24 @@ public final class Layers {
 
     private final SameDiff sd;
     private final Weights weights;
+    private final Predicate<String> frozen;
 
+    /** For an inference graph: nothing is differentiated. */
     public Layers(SameDiff sd, Weights weights) {
+        this(sd, weights, name -> false);
+    }
+
+    /**
+     * For a training graph: products with the weights that {@code frozen} names run as {@code xw_plus_b}, whose
+     * backward is separate products, so that SameDiff computes only the input's gradient. The backward of
+     * M2.1's {@code matmul} is one op, {@code matmul_bp}, that always computes both operands' gradients, the
+     * frozen weight's too: for stage two at full size 10 GB of gradients that are thrown away, and as much work
+     * again as the input's.
+     */
+    public Layers(SameDiff sd, Weights weights, Predicate<String> frozen) {
         this.sd = sd;
         this.weights = weights;
+        this.frozen = frozen;
     }
 
     /**
@@ -58,10 +75,12 @@ public final class Layers {
      * trains into variables). Bound once: asking again returns the same variable.
      */
     public SDVariable param(String name) {
-        if (sd.hasVariable(name)) {
-            return sd.getVariable(name);
-        }
-        return sd.constant(name, weights.get(name));
+        return constant(name, () -> weights.get(name));
+    }
+
+    /** The graph's constant of that name, made from {@code value} the first time it is asked for. */
+    private SDVariable constant(String name, Supplier<INDArray> value) {
+        return sd.hasVariable(name) ? sd.getVariable(name) : sd.constant(name, value.get());
     }
 
     public boolean hasParam(String name) {
@@ -70,8 +89,21 @@ public final class Layers {
 
     /** {@code x W^T + b} for {@code x [rows, in]} and the weight {@code prefix.weight [out, in]}. */
     public SDVariable linear(SDVariable x, String prefix) {
-        SDVariable y = sd.mmul(x, param(prefix + ".weight"), false, true, false);
-        return hasParam(prefix + ".bias") ? y.add(param(prefix + ".bias")) : y;
+        return product(x, prefix + ".weight", hasParam(prefix + ".bias") ? prefix + ".bias" : null);
+    }
+
+    /** {@code x W^T (+ b)} for {@code x [rows, in]}, the parameter {@code weight [out, in]} and a bias or null. */
+    public SDVariable product(SDVariable x, String weight, String bias) {
+        if (frozen.test(weight)) {
+            // xw_plus_b takes the weight as [in, out]: the transposed view of the same memory, and a zero bias
+            // where the layer has none (both constants, so their gradients are never asked for)
+            SDVariable w = constant(weight + ".T", () -> weights.get(weight).transpose());
+            SDVariable b = bias != null ? param(bias)
+                    : constant(weight + ".zero_bias", () -> Nd4j.zeros(DataType.FLOAT, weights.get(weight).size(0)));
+            return new XwPlusB(sd, x, w, b).outputVariable();
+        }
+        SDVariable y = sd.mmul(x, param(weight), false, true, false);
+        return bias != null ? y.add(param(bias)) : y;
     }
 
     /** LayerNorm over the last axis of {@code x [rows, width]}, with PyTorch's biased variance. */

@@ -80,7 +80,7 @@ public final class OptDecoder {
      */
     public static SDVariable lmHead(Layers nn, OptConfig config, SDVariable rows) {
         return config.tieWordEmbeddings()
-                ? nn.sd().mmul(rows, nn.param(DECODER + "embed_tokens.weight"), false, true, false)
+                ? nn.product(rows, DECODER + "embed_tokens.weight", null)
                 : nn.linear(rows, LM_HEAD);
     }
 

@@ -122,7 +122,7 @@ public final class T5 {
         SDVariable logits;
         if (config.tieWordEmbeddings()) {
             // a tied head reads the embedding table, whose scale T5 sets for inputs, not outputs
-            logits = sd.mmul(h.mul(Math.pow(config.dModel(), -0.5)), nn.param(SHARED), false, true, false);
+            logits = nn.product(h.mul(Math.pow(config.dModel(), -0.5)), SHARED, null);
         } else {
             logits = nn.linear(h, PREFIX + "lm_head");
         }

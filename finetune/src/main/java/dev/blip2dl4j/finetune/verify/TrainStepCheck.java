@@ -5,12 +5,12 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.finetune.AdamW;
-import dev.blip2dl4j.finetune.ImageEncoder;
 import dev.blip2dl4j.finetune.StageTwoGraph;
 import dev.blip2dl4j.finetune.StageTwoTrainer;
 import dev.blip2dl4j.finetune.TrainingBatch;
 import dev.blip2dl4j.finetune.WeightDecayGroups;
 import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.verify.ReferenceBundle;
 import dev.blip2dl4j.zoo.verify.Verifier;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -66,8 +66,9 @@ public final class TrainStepCheck {
         Map<String, INDArray> gradients = references(bundle, step, "all_gradients_file", "grad__");
         Map<String, INDArray> after = references(bundle, step, "all_params_after_step_file", "after_adamw__");
 
-        StageTwoGraph graph = StageTwoGraph.build(config, weights, StageTwoGraph.ImageInput.EMBEDDINGS);
-        INDArray image = ImageEncoder.build(config.vision(), weights).encode(bundle.require("pixel_values"));
+        StageTwoGraph graph = StageTwoGraph.build(config, weights);
+        INDArray image = new EagerVision(config.vision(), weights).forward(bundle.require("pixel_values"))
+                .lastHiddenState();
         TrainingBatch batch = new TrainingBatch(image, bundle.require("loss_input_ids"),
                 bundle.require("loss_attention_mask"), bundle.require("loss_labels"));
         List<Verifier.Check> checks = new ArrayList<>();
