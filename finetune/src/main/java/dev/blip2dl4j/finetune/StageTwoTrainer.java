@@ -17,6 +17,7 @@ public final class StageTwoTrainer {
     private final StageTwoGraph graph;
     private final AdamW optimizer;
     private final double maxGradientNorm;
+    private long lastCollection = System.nanoTime();
 
     /** @param maxGradientNorm clip the global gradient norm to this; 0 or less: never clip (LAVIS's default) */
     public StageTwoTrainer(StageTwoGraph graph, AdamW.Settings settings, double maxGradientNorm) {
@@ -49,7 +50,23 @@ public final class StageTwoTrainer {
                 : GradientClipping.globalNorm(gradients.values());
         optimizer.step(gradients, learningRate);
         gradients.values().forEach(INDArray::close);
+        releaseNativeMemory();
         return new Step(mean.loss(), norm, learningRate);
+    }
+
+    /**
+     * A garbage collection at most once a second. SameDiff's backward leaves arrays whose native memory only
+     * the collector frees, and their Java objects are too small for the heap to ever ask for a collection:
+     * measured at full size, 2.2 GB more resident memory every step, each step paying the first touch of that
+     * fresh memory (a 12 s gradient pass took 23-30 s) until the machine ran out. Collected after each step,
+     * memory stays flat and the pass stays at 12 s; on a tiny model, whose steps take milliseconds, once a
+     * second costs little.
+     */
+    private void releaseNativeMemory() {
+        if (System.nanoTime() - lastCollection > 1_000_000_000L) {
+            System.gc();
+            lastCollection = System.nanoTime();
+        }
     }
 
     /** The mean over the micro-batches of their losses and gradients. */
