@@ -13,7 +13,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code blip2 bench} runs every stage, eager and graph, and reports them as the peer's JSON lines. */
+/** {@code blip2 bench} runs every stage, eager and graph, and the training step, and reports them as the peer's JSON lines. */
 class BenchCommandTest {
     @TempDir
     Path dir;
@@ -44,5 +44,12 @@ class BenchCommandTest {
                     stages.get("caption_end_to_end").get("weights").asText());
             assertEquals(20, stages.get("lm_decode_per_token").get("step_median_s").size());
         }
+        CliRun train = CliRun.of("bench", artifact.toString(), "--repeats", "1", "--warmup", "0", "--stages",
+                "train_step", "--batch", "2");
+        assertEquals(0, train.exitCode(), train.toString());
+        JsonNode step = new ObjectMapper().readTree(train.out().lines().filter(l -> l.contains("\"train_step\""))
+                .findFirst().orElseThrow(() -> new AssertionError(train.toString())));
+        assertEquals(2, step.get("batch").asInt());
+        assertTrue(step.get("median_s").asDouble() > 0);
     }
 }

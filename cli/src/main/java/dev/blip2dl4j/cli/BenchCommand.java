@@ -50,6 +50,10 @@ final class BenchCommand implements Callable<Integer> {
             + "memory (as --resident does for caption and vqa), not read through the file mapping.")
     boolean resident;
 
+    @Option(names = "--batch", defaultValue = "1", paramLabel = "N",
+            description = "Examples per train_step (the other stages run one; default: ${DEFAULT-VALUE}).")
+    int batch;
+
     @Mixin
     Blip2Command.Verbosity verbosity;
 
@@ -59,7 +63,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
-                graph, resident), spec.commandLine().getOut(), Map.of("train_step", new TrainStepBenchmark()));
+                graph, resident, batch), spec.commandLine().getOut(), Map.of("train_step", new TrainStepBenchmark()));
         return 0;
     }
 }

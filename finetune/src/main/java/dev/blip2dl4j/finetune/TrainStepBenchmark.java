@@ -16,8 +16,8 @@ import java.util.Random;
 /**
  * {@code blip2 bench --stages train_step}: one stage-two optimizer step as the PyTorch peer's {@code train_step}
  * times it: the frozen ViT on the image (eager, as fine-tuning runs it), the Q-Former, projection and LM
- * loss, the backward pass and one AdamW update (lr 1e-4, weight decay 0.05), batch 1 with 16 random token
- * ids of which the first {@code --prompt-tokens} are the prompt (OPT: masked out of the labels; T5: the
+ * loss, the backward pass and one AdamW update (lr 1e-4, weight decay 0.05), on 16 random token ids of which
+ * the first {@code --prompt-tokens} are the prompt, {@code --batch} times over (OPT: masked out of the labels; T5: the
  * encoder's input, the rest the decoder's labels).
  */
 public final class TrainStepBenchmark implements StageBenchmark.Stage {
@@ -33,12 +33,13 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
         StageTwoGraph graph = StageTwoGraph.build(config, weights);
         StageTwoTrainer trainer = new StageTwoTrainer(graph,
                 AdamW.Settings.torchDefaults().withWeightDecay(0.05, WeightDecayGroups.ALL), 0);
-        return () -> trainer.step(List.of(batch(config, vision.forward(pixels).lastHiddenState(), options)), 1e-4);
+        INDArray images = pixels.repeat(0, options.batch());
+        return () -> trainer.step(List.of(batch(config, vision.forward(images).lastHiddenState(), options)), 1e-4);
     }
 
     @Override
     public Map<String, Object> details(Blip2Config config, StageBenchmark.Options options) {
-        return Map.of("tokens", TOKENS);
+        return Map.of("tokens", TOKENS, "batch", options.batch());
     }
 
     private static TrainingBatch batch(Blip2Config config, INDArray imageEmbeds, StageBenchmark.Options options) {
@@ -48,7 +49,7 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
             ids[i] = 4 + random.nextInt(config.text().vocabSize() - 4);
         }
         int prompt = options.promptTokens();
-        INDArray all = Nd4j.createFromArray(ids).reshape(1, TOKENS);
+        INDArray all = Nd4j.createFromArray(ids).reshape(1, TOKENS).repeat(0, options.batch());
         if (config.text() instanceof OptConfig) {
             INDArray labels = all.dup();
             labels.get(NDArrayIndex.all(), NDArrayIndex.interval(0, prompt)).assign(TokenCrossEntropy.IGNORE_INDEX);

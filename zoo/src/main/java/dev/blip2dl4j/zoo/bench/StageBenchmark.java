@@ -61,9 +61,10 @@ public final class StageBenchmark {
      * @param profile after timing a stage, run it once more with an op profile, printed to stderr
      * @param graph    time the SameDiff graphs instead of the eager executions
      * @param resident decode and caption with the language model's weights copied into memory
+     * @param batch    examples per training step ({@code train_step}; the other stages run one)
      */
     public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile,
-                          boolean graph, boolean resident) {
+                          boolean graph, boolean resident, int batch) {
     }
 
     /** A stage of another module: built once from the model, then one run of it is what is timed. */
