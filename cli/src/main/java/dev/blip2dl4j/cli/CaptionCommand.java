@@ -30,11 +30,8 @@ final class CaptionCommand implements Callable<Integer> {
     @Mixin
     GenerationOptions generation;
 
-    @Option(names = "--batch-size", defaultValue = "1", paramLabel = "N", description = "Images per batch (default: ${DEFAULT-VALUE}).")
-    int batchSize;
-
-    @Option(names = "--json", description = "Print JSON: text, ids, scores and timings per image.")
-    boolean json;
+    @Mixin
+    CaptionOutputOptions output;
 
     @Mixin
     Blip2Command.Verbosity verbosity;
@@ -44,7 +41,7 @@ final class CaptionCommand implements Callable<Integer> {
         try (dev.blip2dl4j.zoo.Blip2 blip2 = model.load()) {
             blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
             return CaptionRun.run(blip2, images.files(), b -> prompt, generation.apply(blip2.generationDefaults()),
-                    batchSize, json, spec.commandLine().getOut(), spec.commandLine().getErr());
+                    output.batchSize, output.json, spec.commandLine().getOut(), spec.commandLine().getErr());
         }
     }
 }

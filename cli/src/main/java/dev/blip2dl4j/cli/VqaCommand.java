@@ -33,11 +33,8 @@ final class VqaCommand implements Callable<Integer> {
     @Mixin
     GenerationOptions generation;
 
-    @Option(names = "--batch-size", defaultValue = "1", paramLabel = "N", description = "Images per batch (default: ${DEFAULT-VALUE}).")
-    int batchSize;
-
-    @Option(names = "--json", description = "Print JSON: text, ids, scores and timings per image.")
-    boolean json;
+    @Mixin
+    CaptionOutputOptions output;
 
     @Mixin
     Blip2Command.Verbosity verbosity;
@@ -51,7 +48,7 @@ final class VqaCommand implements Callable<Integer> {
             blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
             return CaptionRun.run(blip2, images.files(),
                     b -> template != null ? String.format(template, question.trim()) : b.questionPrompt(question),
-                    generation.apply(blip2.generationDefaults()), batchSize, json,
+                    generation.apply(blip2.generationDefaults()), output.batchSize, output.json,
                     spec.commandLine().getOut(), spec.commandLine().getErr());
         }
     }
