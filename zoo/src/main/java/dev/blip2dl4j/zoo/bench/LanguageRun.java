@@ -21,9 +21,12 @@ final class LanguageRun implements AutoCloseable {
     private final ResidentWeights resident;
     private final long[] prompt;
 
-    /** @param resident the language model's weights copied into memory, as {@code Blip2.residentLanguageModel} does */
-    LanguageRun(Blip2Config config, Weights weights, long[] prompt, boolean resident) {
-        this.encoder = new ImageEncoder(config, weights);
+    /**
+     * @param encoder  the image path whose projection feeds the language model
+     * @param resident the language model's weights copied into memory, as {@code Blip2.residentLanguageModel} does
+     */
+    LanguageRun(Blip2Config config, Weights weights, ImageEncoder encoder, long[] prompt, boolean resident) {
+        this.encoder = encoder;
         this.resident = resident ? new ResidentWeights(weights) : null;
         this.lm = LanguageModel.of(config, resident ? this.resident : weights);
         this.prompt = prompt;

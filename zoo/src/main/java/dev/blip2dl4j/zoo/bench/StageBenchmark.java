@@ -10,10 +10,9 @@ import dev.blip2dl4j.graphs.OptDecoder;
 import dev.blip2dl4j.graphs.QFormer;
 import dev.blip2dl4j.graphs.T5;
 import dev.blip2dl4j.graphs.VisionTransformer;
-import dev.blip2dl4j.graphs.eager.EagerQFormer;
-import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
+import dev.blip2dl4j.zoo.generate.ImageEncoder;
 import dev.blip2dl4j.zoo.generate.Generator;
 import dev.blip2dl4j.zoo.generate.LanguageModel;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -47,8 +46,8 @@ import java.util.function.Supplier;
  * code lives ({@link Stage}: the stage-two {@code train_step} is in the finetune module, which this one
  * cannot see).
  *
- * <p>Every stage but the last times the eager execution that inference uses ({@link EagerVision},
- * {@link EagerQFormer}, the eager language model), or with {@link Options#graph} the SameDiff graph, so that
+ * <p>Every stage but the last times the eager execution that inference uses ({@link ImageEncoder}, the eager
+ * language model), or with {@link Options#graph} the SameDiff graph, so that
  * both can be reported; the graphs have no cache, so decoding is eager only.
  */
 public final class StageBenchmark {
@@ -103,8 +102,7 @@ public final class StageBenchmark {
         try (ArtifactWeights weights = ArtifactWeights.open(artifact)) {
             Blip2Config config = weights.config();
             // binding every weight (memory-mapped) into what runs the stages is what "loading" costs
-            EagerVision eagerVision = new EagerVision(config.vision(), weights);
-            EagerQFormer eagerQFormer = new EagerQFormer(config.qformer(), weights);
+            ImageEncoder encoder = new ImageEncoder(config, weights);
             Graphs graphs = new Graphs(config, weights, options.graph());
             emit("load_weights", List.of((System.nanoTime() - started) / 1e9), Map.of("rss_mib", rssMib("VmRSS")));
 
@@ -113,23 +111,24 @@ public final class StageBenchmark {
             INDArray pixels = Nd4j.randn(DataType.FLOAT, 1, 3, size, size);
             INDArray prompt = Nd4j.createFromArray(randomIds(config)).reshape(1, options.promptTokens());
             INDArray mask = Nd4j.ones(DataType.INT64, 1, options.promptTokens());
-            INDArray image = eagerVision.forward(pixels).lastHiddenState();
-            INDArray queries = eagerQFormer.forward(image).lastHiddenState();
+            INDArray image = encoder.imageEmbeds(pixels);
+            INDArray queries = encoder.queries(image);
 
             String execution = options.graph() ? "graph" : "eager";
             if (options.stages().contains("vision")) {
                 List<Double> times = options.graph()
                         ? time("vision", graphs.vision, Map.of("pixel_values", pixels), "image")
-                        : time("vision", () -> eagerVision.forward(pixels));
+                        : time("vision", () -> encoder.imageEmbeds(pixels));
                 emit("vision", times, Map.of("tokens", image.size(1), "execution", '"' + execution + '"'));
             }
             if (options.stages().contains("qformer")) {
                 List<Double> times = options.graph()
                         ? time("qformer", graphs.qformer, Map.of("image", image), "queries")
-                        : time("qformer", () -> eagerQFormer.forward(image));
+                        : time("qformer", () -> encoder.queries(image));
                 emit("qformer", times, Map.of("tokens", queries.size(1), "execution", '"' + execution + '"'));
             }
-            try (LanguageRun lm = new LanguageRun(config, weights, prompt.toLongVector(), options.resident())) {
+            try (LanguageRun lm = new LanguageRun(config, weights, encoder, prompt.toLongVector(),
+                    options.resident())) {
                 languageStages(lm, graphs, queries, prompt, mask);
             }
             if (options.stages().contains("caption_end_to_end")) {

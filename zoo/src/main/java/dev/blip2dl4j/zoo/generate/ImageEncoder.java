@@ -29,7 +29,17 @@ public final class ImageEncoder {
 
     /** {@code pixelValues [batch, 3, size, size]} to the projected queries {@code [batch, queries, lm_hidden]}. */
     public INDArray languageInputs(INDArray pixelValues) {
-        return project(qformer.forward(vision.forward(pixelValues).lastHiddenState()).lastHiddenState());
+        return project(queries(imageEmbeds(pixelValues)));
+    }
+
+    /** The vision encoder's last hidden state {@code [batch, tokens, vision_hidden]}. */
+    public INDArray imageEmbeds(INDArray pixelValues) {
+        return vision.forward(pixelValues).lastHiddenState();
+    }
+
+    /** The Q-Former's query outputs {@code [batch, queries, qformer_hidden]} over the image embeddings. */
+    public INDArray queries(INDArray imageEmbeds) {
+        return qformer.forward(imageEmbeds).lastHiddenState();
     }
 
     /** The language projection of the Q-Former's output {@code [batch, queries, qformer_hidden]}. */
