@@ -11,7 +11,8 @@ import java.util.Map;
  * page-cache pages at ~14 GB/s but process memory at ~25 GB/s: the file mapping's 4 KiB pages cost TLB misses
  * that process memory avoids with transparent huge pages (glibc gives malloc's large blocks huge pages under
  * {@code GLIBC_TUNABLES=glibc.malloc.hugetlb=1}, which the {@code blip2} launcher sets). The price is resident
- * memory the size of the weights copied, where the mapping costs almost none.
+ * memory the size of the weights copied, where the mapping costs almost none. The copies are read from the file
+ * without mapping it ({@link Weights#copy}), so they are all that the copied weights cost.
  */
 public final class ResidentWeights implements Weights, AutoCloseable {
     private final Weights mapped;
@@ -23,7 +24,13 @@ public final class ResidentWeights implements Weights, AutoCloseable {
 
     @Override
     public INDArray get(String name) {
-        return copies.computeIfAbsent(name, n -> mapped.get(n).dup());
+        return copies.computeIfAbsent(name, mapped::copy);
+    }
+
+    /** A fresh copy the caller owns, from the source (not a copy of this one's copy). */
+    @Override
+    public INDArray copy(String name) {
+        return mapped.copy(name);
     }
 
     @Override

@@ -13,4 +13,12 @@ public interface Weights {
     INDArray get(String name);
 
     boolean contains(String name);
+
+    /**
+     * The parameter as a copy in process memory that the caller owns. An artifact reads it from the file without
+     * mapping it, so that the copy is all the memory it costs (a mapped array stays resident beside its copy).
+     */
+    default INDArray copy(String name) {
+        return get(name).dup();
+    }
 }

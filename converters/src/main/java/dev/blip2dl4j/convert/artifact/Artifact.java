@@ -165,6 +165,34 @@ public final class Artifact implements Closeable {
         }
     }
 
+    /**
+     * Reads the tensor's bytes into {@code target} from its position, which must have exactly the tensor's length
+     * remaining: a copy without a mapping, so the process holds only the copy (page-cache pages a mapping touched
+     * would count towards its resident memory as long as the mapping lives).
+     */
+    public void read(String name, ByteBuffer target) {
+        Located located = tensors.get(name);
+        if (located == null) {
+            throw new IllegalArgumentException(path + " has no tensor '" + name + "'");
+        }
+        if (target.remaining() != located.length) {
+            throw new IllegalArgumentException("tensor '" + name + "' has " + located.length + " bytes, the target "
+                    + target.remaining());
+        }
+        try {
+            long at = located.offset;
+            while (target.hasRemaining()) {
+                int read = channel.read(target, at);
+                if (read < 0) {
+                    throw new BadInputException(path, "ends inside tensor '" + name + "': the artifact is truncated");
+                }
+                at += read;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read tensor '" + name + "' of " + path, e);
+        }
+    }
+
     /** The element type of a tensor. */
     public DType dtype(String name) {
         Located located = tensors.get(name);

@@ -3,10 +3,14 @@ package dev.blip2dl4j.convert.weights;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.convert.artifact.Artifact;
 import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.convert.tensor.DType;
 import dev.blip2dl4j.graphs.Weights;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.Closeable;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Map;
@@ -49,6 +53,19 @@ public final class ArtifactWeights implements Weights, Closeable {
                     artifact.path() + " has no tensor '" + n + "'"));
             return NdArrays.float32(artifact.map(n), artifact.dtype(n), t.shape());
         });
+    }
+
+    /** Read from the file into process memory, never mapped (F32 tensors; others are converted from a mapping). */
+    @Override
+    public INDArray copy(String name) {
+        Manifest.Tensor t = artifact.tensor(name).orElseThrow(() -> new IllegalArgumentException(
+                artifact.path() + " has no tensor '" + name + "'"));
+        if (artifact.dtype(name) != DType.F32) {
+            return NdArrays.float32(artifact.map(name), artifact.dtype(name), t.shape());
+        }
+        INDArray copy = Nd4j.createUninitialized(DataType.FLOAT, t.shape(), 'c');
+        artifact.read(name, copy.data().asNio().order(ByteOrder.LITTLE_ENDIAN));
+        return copy;
     }
 
     @Override

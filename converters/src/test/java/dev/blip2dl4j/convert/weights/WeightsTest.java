@@ -41,6 +41,11 @@ class WeightsTest {
                 assertArrayEquals(values, mapped.dup().data().asFloat(), t.name());
                 assertArrayEquals(values, fromLavis.get(t.name()).dup().data().asFloat(), t.name() + " via LAVIS");
                 assertSame(mapped, weights.get(t.name()), "bound once");
+                INDArray copy = weights.copy(t.name());
+                assertArrayEquals(t.shape(), copy.shape(), t.name() + " copied");
+                assertArrayEquals(values, copy.data().asFloat(), t.name() + " copied");
+                copy.addi(1);
+                assertArrayEquals(values, mapped.dup().data().asFloat(), t.name() + ": the copy is not the mapping");
             }
             assertEquals(DType.F32.name(), weights.artifact().manifest().dtype());
         }
