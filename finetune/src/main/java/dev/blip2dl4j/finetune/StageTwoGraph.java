@@ -6,17 +6,17 @@ import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.graphs.Blip2Graph;
 import dev.blip2dl4j.graphs.Layers;
-import dev.blip2dl4j.graphs.OptDecoder;
 import dev.blip2dl4j.graphs.QFormer;
 import dev.blip2dl4j.graphs.T5;
 import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.graphs.eager.EagerOpt;
+import dev.blip2dl4j.graphs.eager.EagerOptLoss;
 import dev.blip2dl4j.graphs.eager.EagerVision;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -30,16 +30,23 @@ import java.util.Map;
  * (transformers 4.45, called with labels), with the image encoder and the language model frozen and the
  * Q-Former's query path, {@code query_tokens} and {@code language_projection} trained.
  *
- * <p>The frozen parts are graph constants bound to the model's weights as they are (memory-mapped from an
- * artifact); the trained parameters are graph variables holding copies, so that optimizer steps never
- * write into the model's arrays. Which parameters train is decided by what the graph reads: every
- * parameter under {@code qformer.}, {@code query_tokens} or {@code language_projection.} that the query path
- * uses. The Q-Former's text branch (only in retrieval checkpoints) is never read, so it never trains.
+ * <p>The frozen parts are bound to the model's weights as they are (memory-mapped from an artifact); the trained
+ * parameters are graph variables holding copies, so that optimizer steps never write into the model's arrays.
+ * Which parameters train is decided by what the graph reads: every parameter under {@code qformer.},
+ * {@code query_tokens} or {@code language_projection.} that the query path uses. The Q-Former's text branch (only
+ * in retrieval checkpoints) is never read, so it never trains.
  *
  * <p>The loss, as transformers computes it: OPT's logits of the text positions predict the next label
  * (position t predicts label t+1); T5's decoder reads the labels shifted right (start token, -100 read as
  * padding) and predicts them. Both take the mean cross-entropy over every label of the batch that is not
  * -100.
+ *
+ * <p>With OPT the graph ends at the projected queries and the language model runs eagerly ({@link EagerOptLoss}):
+ * its loss and the gradient with respect to the projected queries, and no gradient of its frozen weights (a
+ * graph's matrix products would compute them anyway: measured at full size, the whole step took 2.6 times the
+ * PyTorch peer's). The graph's objective is then {@code sum(projected * upstream)} with that gradient as
+ * {@code upstream}, whose gradients with respect to the trained parameters are the loss's (the chain rule). T5's
+ * language model stays in the graph, loss included.
  */
 public final class StageTwoGraph {
     /**
@@ -48,20 +55,34 @@ public final class StageTwoGraph {
      * differentiate it (its matrix products' backward computes the frozen weights' gradients too).
      */
     public static final String IMAGE_EMBEDS = "image_embeds";
-    /** {@code [batch, rows]} int64: the label each predicting position is scored against, -100 = not scored. */
+    /** T5: {@code [batch, rows]} int64, the label each decoder position is scored against, -100 = not scored. */
     public static final String TARGETS = "targets";
     public static final String LOSS = "loss";
+    /** OPT: the projected queries {@code [batch, queries, width]}, the language model's prefix. */
+    static final String PROJECTED = "language_projection";
+    /** OPT: d loss / d {@link #PROJECTED}, from the eager language model. */
+    static final String UPSTREAM = "projected_gradient";
+    /** OPT: {@code sum(PROJECTED * UPSTREAM)}, the graph's loss variable. */
+    static final String OBJECTIVE = "projected_objective";
 
     private final Blip2Config config;
     private final SameDiff sd;
     private final List<String> trainable;
+    /** OPT's language model; null for T5, whose loss is in the graph. */
+    private final EagerOptLoss languageModel;
 
-    private StageTwoGraph(Blip2Config config, SameDiff sd, List<String> trainable) {
+    private StageTwoGraph(Blip2Config config, SameDiff sd, List<String> trainable, EagerOptLoss languageModel) {
         this.config = config;
         this.sd = sd;
         this.trainable = trainable;
+        this.languageModel = languageModel;
     }
 
+    /**
+     * @param weights the model's; a step reads every frozen weight, so {@link dev.blip2dl4j.graphs.ResidentWeights}
+     *                over an artifact's make steps faster (process memory on huge pages instead of file pages)
+     *                at no cost in resident memory (the mapped pages a step touches stay resident too)
+     */
     public static StageTwoGraph build(Blip2Config config, Weights weights) {
         if (config.kind() != ModelKind.CONDITIONAL_GENERATION) {
             throw new IllegalArgumentException("stage-two training needs a Blip2ForConditionalGeneration model, not "
@@ -72,32 +93,29 @@ public final class StageTwoGraph {
         Layers nn = new Layers(sd, copies, name -> !TrainableCopies.trains(name));
         SDVariable imageEmbeds = sd.placeHolder(IMAGE_EMBEDS, DataType.FLOAT, -1, config.vision().numPositions(),
                 config.vision().hiddenSize());
-        SDVariable ids = sd.placeHolder(Blip2Graph.INPUT_IDS, DataType.INT64, -1, -1);
-        SDVariable mask = sd.placeHolder(Blip2Graph.ATTENTION_MASK, DataType.INT64, -1, -1);
-        SDVariable targets = sd.placeHolder(TARGETS, DataType.INT64, -1, -1);
         QFormer.Output qformer = QFormer.build(nn, config.qformer(), imageEmbeds);
-        Blip2Graph.LanguageModelInput input = Blip2Graph.languageModelInput(nn, config, qformer.lastHiddenState(), ids, mask);
-
-        SDVariable logits;
+        EagerOptLoss languageModel = null;
         if (config.text() instanceof OptConfig opt) {
-            OptDecoder.Output lm = OptDecoder.build(nn, opt, input.embeds(), input.attentionMask());
-            // the rows that predict a label: text positions 0 .. seq-2 (transformers' logits[:, -seq:][:, :-1]);
-            // selecting them before the lm_head spares the head the query rows
-            SDVariable predicting = sd.stridedSlice(lm.lastHiddenState(), new long[]{0, config.numQueryTokens(), 0},
-                    new long[]{0, -1, 0}, new long[]{1, 1, 1}, 0b101, 0b101, 0, 0, 0);
-            logits = OptDecoder.lmHead(nn, opt, sd.reshape(predicting, -1, opt.wordEmbedProjDim()));
+            languageModel = new EagerOptLoss(new EagerOpt(opt, weights));
+            SDVariable projected = sd.identity(PROJECTED, Blip2Graph.projectQueries(nn, config, qformer.lastHiddenState()));
+            SDVariable upstream = sd.placeHolder(UPSTREAM, DataType.FLOAT, -1, config.numQueryTokens(), opt.hiddenSize());
+            sd.setLossVariables(sd.identity(OBJECTIVE, projected.mul(upstream).sum()));
         } else {
+            SDVariable ids = sd.placeHolder(Blip2Graph.INPUT_IDS, DataType.INT64, -1, -1);
+            SDVariable mask = sd.placeHolder(Blip2Graph.ATTENTION_MASK, DataType.INT64, -1, -1);
+            SDVariable targets = sd.placeHolder(TARGETS, DataType.INT64, -1, -1);
             SDVariable decoderIds = sd.placeHolder(Blip2Graph.DECODER_INPUT_IDS, DataType.INT64, -1, -1);
+            Blip2Graph.LanguageModelInput input = Blip2Graph.languageModelInput(nn, config, qformer.lastHiddenState(),
+                    ids, mask);
             T5.Output lm = T5.build(nn, (T5Config) config.text(), input.embeds(), input.attentionMask(), decoderIds);
-            logits = sd.reshape(lm.logits(), -1, config.text().vocabSize());
+            SDVariable logits = sd.reshape(lm.logits(), -1, config.text().vocabSize());
+            sd.setLossVariables(sd.identity(LOSS, TokenCrossEntropy.mean(sd, logits, sd.reshape(targets, -1),
+                    config.text().vocabSize())));
         }
-        SDVariable loss = sd.identity(LOSS, TokenCrossEntropy.mean(sd, logits, sd.reshape(targets, -1),
-                config.text().vocabSize()));
-        sd.setLossVariables(loss);
         List<String> trainable = List.copyOf(copies.copied.keySet());
         sd.convertToVariables(trainable.stream().map(sd::getVariable).toList());
         createGradientFunction(sd);
-        return new StageTwoGraph(config, sd, trainable);
+        return new StageTwoGraph(config, sd, trainable, languageModel);
     }
 
     /**
@@ -119,10 +137,6 @@ public final class StageTwoGraph {
         return config;
     }
 
-    public SameDiff sameDiff() {
-        return sd;
-    }
-
     /** The trained parameters' canonical names, in the order the graph first reads them. */
     public List<String> trainableNames() {
         return trainable;
@@ -142,7 +156,12 @@ public final class StageTwoGraph {
 
     /** The mean loss of the batch. */
     public double loss(TrainingBatch batch) {
-        return sd.output(feed(batch), LOSS).get(LOSS).getDouble(0);
+        if (languageModel != null) {
+            Map<String, INDArray> feed = Map.of(IMAGE_EMBEDS, batch.image());
+            INDArray projected = sd.output(feed, PROJECTED).get(PROJECTED);
+            return languageModel.loss(projected, batch.inputIds(), batch.attentionMask(), batch.labels());
+        }
+        return sd.output(t5Feed(batch), LOSS).get(LOSS).getDouble(0);
     }
 
     /**
@@ -153,28 +172,30 @@ public final class StageTwoGraph {
     }
 
     public LossAndGradients gradients(TrainingBatch batch) {
-        OutAndGrad result = sd.calculateGradientsAndOutputs(feed(batch), List.of(LOSS), trainable);
+        if (languageModel != null) {
+            Map<String, INDArray> feed = new HashMap<>(Map.of(IMAGE_EMBEDS, batch.image()));
+            INDArray projected = sd.output(feed, PROJECTED).get(PROJECTED);
+            EagerOptLoss.Result lm = languageModel.lossAndGradient(projected, batch.inputIds(), batch.attentionMask(),
+                    batch.labels());
+            feed.put(UPSTREAM, lm.gradient());
+            Map<String, INDArray> gradients = sd.calculateGradients(feed, trainable);
+            lm.gradient().close();
+            return new LossAndGradients(lm.loss(), gradients);
+        }
+        OutAndGrad result = sd.calculateGradientsAndOutputs(t5Feed(batch), List.of(LOSS), trainable);
         return new LossAndGradients(result.getOutputs().get(LOSS).getDouble(0), result.getGradients());
     }
 
-    /** The placeholders for {@code batch}: the labels become the targets (and T5's decoder input). */
-    private Map<String, INDArray> feed(TrainingBatch batch) {
+    /** T5's placeholders for {@code batch}: the labels become the targets and, shifted, the decoder's input. */
+    private Map<String, INDArray> t5Feed(TrainingBatch batch) {
         Map<String, INDArray> feed = new HashMap<>();
         feed.put(IMAGE_EMBEDS, batch.image());
         feed.put(Blip2Graph.INPUT_IDS, batch.inputIds().castTo(DataType.INT64));
         feed.put(Blip2Graph.ATTENTION_MASK, batch.attentionMask().castTo(DataType.INT64));
         INDArray labels = batch.labels().castTo(DataType.INT64);
-        if (config.text() instanceof T5Config t5) {
-            feed.put(Blip2Graph.DECODER_INPUT_IDS, T5.shiftRight(labels, t5));
-            feed.put(TARGETS, labels);
-        } else {
-            if (labels.size(1) != batch.inputIds().size(1) || labels.size(1) < 2) {
-                throw new IllegalArgumentException("OPT labels must be aligned with the input ids, at least 2 long; got "
-                        + labels.size(1) + " labels for " + batch.inputIds().size(1) + " ids");
-            }
-            feed.put(TARGETS, labels.get(NDArrayIndex.all(), NDArrayIndex.interval(1, labels.size(1))).dup());
-        }
-        if (feed.get(TARGETS).neq(TokenCrossEntropy.IGNORE_INDEX).castTo(DataType.INT32).sumNumber().longValue() == 0) {
+        feed.put(Blip2Graph.DECODER_INPUT_IDS, T5.shiftRight(labels, (T5Config) config.text()));
+        feed.put(TARGETS, labels);
+        if (labels.neq(TokenCrossEntropy.IGNORE_INDEX).castTo(DataType.INT32).sumNumber().longValue() == 0) {
             throw new IllegalArgumentException("the batch has no label to learn from: every label is "
                     + TokenCrossEntropy.IGNORE_INDEX);
         }
@@ -199,7 +220,7 @@ public final class StageTwoGraph {
 
         @Override
         public INDArray get(String name) {
-            return trains(name) ? copied.computeIfAbsent(name, n -> weights.get(n).dup()) : weights.get(name);
+            return trains(name) ? copied.computeIfAbsent(name, weights::copy) : weights.get(name);
         }
 
         @Override

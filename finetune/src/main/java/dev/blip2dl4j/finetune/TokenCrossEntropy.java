@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.graphs.eager.EagerOptLoss;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -13,7 +14,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  */
 final class TokenCrossEntropy {
     /** transformers' label for a position that does not count towards the loss. */
-    static final long IGNORE_INDEX = -100;
+    static final long IGNORE_INDEX = EagerOptLoss.IGNORE_INDEX;
 
     private TokenCrossEntropy() {
     }

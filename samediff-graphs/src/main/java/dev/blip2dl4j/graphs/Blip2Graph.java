@@ -99,14 +99,23 @@ public final class Blip2Graph {
     public static LanguageModelInput languageModelInput(Layers nn, Blip2Config config, SDVariable qformerOutput,
                                                         SDVariable ids, SDVariable mask) {
         SameDiff sd = nn.sd();
-        SDVariable projected = sd.reshape(nn.linear(sd.reshape(qformerOutput, -1, config.qformer().hiddenSize()),
-                "language_projection"), -1, config.numQueryTokens(), config.text().hiddenSize());
+        SDVariable projected = projectQueries(nn, config, qformerOutput);
         SDVariable queryMask = sd.onesLike(projected).mean(false, 2);
         SDVariable fullMask = sd.concat(1, queryMask, mask.castTo(DataType.FLOAT));
         SDVariable embeds = config.text() instanceof OptConfig
                 ? OptDecoder.prependQueries(nn, projected, OptDecoder.embedTokens(nn, ids))
                 : sd.concat(1, projected, T5.embedTokens(nn, ids));
         return new LanguageModelInput(projected, embeds, fullMask);
+    }
+
+    /**
+     * {@code language_projection} of the Q-Former's query outputs {@code [batch, queries, qformerHidden]}: the
+     * prefix the language model reads, {@code [batch, queries, width]}.
+     */
+    public static SDVariable projectQueries(Layers nn, Blip2Config config, SDVariable qformerOutput) {
+        SameDiff sd = nn.sd();
+        return sd.reshape(nn.linear(sd.reshape(qformerOutput, -1, config.qformer().hiddenSize()), "language_projection"),
+                -1, config.numQueryTokens(), config.text().hiddenSize());
     }
 
     private void retrieval(Layers nn, SDVariable imageEmbeds, SDVariable ids, SDVariable mask) {

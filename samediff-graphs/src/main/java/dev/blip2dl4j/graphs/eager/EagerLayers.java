@@ -62,6 +62,52 @@ final class EagerLayers {
         });
     }
 
+    /**
+     * The backward pass of {@link #layerNorm} with respect to its input: {@code dx += invStd (g - mean(g) - xhat
+     * mean(g xhat))} with {@code g = dOut * weight} and {@code xhat} the normalised {@code x}, row by row; the
+     * result is added to {@code dx} (the residual stream's gradient), which must not be {@code dOut}.
+     */
+    static void layerNormBackward(INDArray x, INDArray weight, double eps, INDArray dOut, INDArray dx) {
+        int width = (int) x.size(1);
+        FloatBuffer in = floats(x);
+        FloatBuffer upstream = floats(dOut);
+        FloatBuffer to = floats(dx);
+        float[] gain = copy(weight);
+        forRows(x, (from, until) -> {
+            float[] row = new float[width];
+            float[] g = new float[width];
+            for (int r = from; r < until; r++) {
+                in.get(r * width, row);
+                upstream.get(r * width, g);
+                double sum = 0;
+                for (float value : row) {
+                    sum += value;
+                }
+                float mean = (float) (sum / width);
+                double squares = 0;
+                for (float value : row) {
+                    float centred = value - mean;
+                    squares += centred * centred;
+                }
+                float invStd = (float) (1 / Math.sqrt(squares / width + eps));
+                double gSum = 0;
+                double gxSum = 0;
+                for (int i = 0; i < width; i++) {
+                    row[i] = (row[i] - mean) * invStd;
+                    g[i] *= gain[i];
+                    gSum += g[i];
+                    gxSum += (double) g[i] * row[i];
+                }
+                float gMean = (float) (gSum / width);
+                float gxMean = (float) (gxSum / width);
+                int at = r * width;
+                for (int i = 0; i < width; i++) {
+                    to.put(at + i, to.get(at + i) + invStd * (g[i] - gMean - row[i] * gxMean));
+                }
+            }
+        });
+    }
+
     /** T5's RMSNorm over the last axis: no mean subtraction, no bias; {@code out} may be {@code x}. */
     static void rmsNorm(INDArray x, INDArray weight, double eps, INDArray out) {
         FloatBuffer in = floats(x);

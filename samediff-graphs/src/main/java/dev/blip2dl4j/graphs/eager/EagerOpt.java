@@ -33,8 +33,8 @@ public final class EagerOpt {
 
     private static final String DECODER = "language_model.model.decoder.";
 
-    private record Layer(LayerNorm attnNorm, Linear q, Linear k, Linear v, Linear out,
-                         LayerNorm mlpNorm, Linear fc1, Linear fc2) {
+    record Layer(LayerNorm attnNorm, Linear q, Linear k, Linear v, Linear out,
+                 LayerNorm mlpNorm, Linear fc1, Linear fc2) {
     }
 
     private final OptConfig config;
@@ -71,6 +71,23 @@ public final class EagerOpt {
 
     public OptConfig config() {
         return config;
+    }
+
+    Layer layer(int index) {
+        return layers[index];
+    }
+
+    /** The final LayerNorm, or null where the model has none. */
+    LayerNorm finalNorm() {
+        return finalNorm;
+    }
+
+    Linear head() {
+        return head;
+    }
+
+    INDArray embedTokens() {
+        return embedTokens;
     }
 
     /** An empty cache with room for {@code capacity} positions (prompt and new tokens); it grows past that. */
@@ -119,6 +136,27 @@ public final class EagerOpt {
 
     /** {@code embeds [batch * seq, word_embed_proj_dim]}: the new positions of every row. */
     private INDArray forward(KvCache cache, INDArray embeds, int batch, int seq, INDArray attentionMask, Logits logits) {
+        INDArray h = lastHiddenState(cache, embeds, batch, seq, attentionMask, null);
+        if (logits == Logits.LAST && seq > 1) {
+            int[] last = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                last[b] = b * seq + seq - 1;
+            }
+            INDArray lastRows = work.get("last", batch, h.size(1));
+            EagerLayers.gatherRows(h, last, lastRows, false);
+            h = lastRows;
+        }
+        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, h.size(0), config.vocabSize());
+        head.apply(h, out);
+        return logits == Logits.ALL ? out.reshape(batch, seq, config.vocabSize()) : out;
+    }
+
+    /**
+     * The decoder's output before the lm_head, {@code [batch * seq, word_embed_proj_dim]} in a work buffer (valid
+     * until the next call), recording on {@code tape} (when not null) what a backward pass needs.
+     */
+    INDArray lastHiddenState(KvCache cache, INDArray embeds, int batch, int seq, INDArray attentionMask,
+                             OptTape tape) {
         int at = cache.reserve(batch, seq);
         float[][] mask = EagerLayers.maskRows(attentionMask, batch, at + seq);
         long rows = (long) batch * seq;
@@ -133,12 +171,18 @@ public final class EagerOpt {
         EagerLayers.gatherRows(embedPositions, positions(mask, at, seq), x, true);
         INDArray additive = additiveMask(mask, at, seq);
 
+        if (tape != null) {
+            tape.start(additive);
+        }
         for (int i = 0; i < layers.length; i++) {
-            decoderLayer(i, layers[i], cache, x, seq, at, additive);
+            decoderLayer(i, layers[i], cache, x, seq, at, additive, tape);
         }
         cache.advance(seq);
 
         INDArray h = x;
+        if (tape != null) {
+            tape.finalInput(x);
+        }
         if (finalNorm != null) {
             h = work.get("normed", rows, hidden);
             finalNorm.apply(x, h);
@@ -148,18 +192,7 @@ public final class EagerOpt {
             projectOut.apply(h, projected);
             h = projected;
         }
-        if (logits == Logits.LAST && seq > 1) {
-            int[] last = new int[batch];
-            for (int b = 0; b < batch; b++) {
-                last[b] = b * seq + seq - 1;
-            }
-            INDArray lastRows = work.get("last", batch, h.size(1));
-            EagerLayers.gatherRows(h, last, lastRows, false);
-            h = lastRows;
-        }
-        INDArray out = Nd4j.createUninitialized(DataType.FLOAT, h.size(0), config.vocabSize());
-        head.apply(h, out);
-        return logits == Logits.ALL ? out.reshape(batch, seq, config.vocabSize()) : out;
+        return h;
     }
 
     /**
@@ -201,16 +234,26 @@ public final class EagerOpt {
     }
 
     /** Pre-LN (post-LN when do_layer_norm_before is false): attention, then the MLP, each around a residual. */
-    private void decoderLayer(int index, Layer layer, KvCache cache, INDArray x, int seq, int at, INDArray additive) {
+    private void decoderLayer(int index, Layer layer, KvCache cache, INDArray x, int seq, int at, INDArray additive,
+                              OptTape tape) {
         long rows = x.size(0);
         boolean preLn = config.doLayerNormBefore();
         INDArray normed = work.get("normed", rows, config.hiddenSize());
         INDArray attended = work.get("attended", rows, config.hiddenSize());
+        if (tape != null) {
+            tape.layerInput(index, x);
+        }
         if (preLn) {
             layer.attnNorm().apply(x, normed);
         }
         selfAttention(index, layer, cache, preLn ? normed : x, seq, at, additive, attended);
+        if (tape != null) {
+            tape.scaledQueries(index, work.get("q", rows, config.hiddenSize()));
+        }
         EagerLayers.add(x, attended);
+        if (tape != null) {
+            tape.attentionOutput(index, x);
+        }
         if (!preLn) {
             layer.attnNorm().apply(x, x);
         }
@@ -222,6 +265,9 @@ public final class EagerOpt {
         INDArray mlp = work.get("mlp", rows, config.hiddenSize());
         layer.fc1().apply(preLn ? normed : x, inner);
         EagerLayers.activation(config.activationFunction(), inner, work);
+        if (tape != null) {
+            tape.activated(index, inner);
+        }
         layer.fc2().apply(inner, mlp);
         EagerLayers.add(x, mlp);
         if (!preLn) {

@@ -19,7 +19,7 @@ import java.nio.FloatBuffer;
  * the capacity asked for, and doubled, copying, when a pass needs more. One cache per sequence batch;
  * not for use from several threads.
  */
-public final class KvCache {
+public final class KvCache implements AutoCloseable {
     private final int layers;
     private final int heads;
     private final int headDim;
@@ -144,6 +144,20 @@ public final class KvCache {
     /** Counts the positions a forward pass has stored in every layer. */
     void advance(int positions) {
         length += positions;
+    }
+
+    /** Frees the keys and values now rather than whenever the garbage collector gets to them; the cache is then empty. */
+    @Override
+    public void close() {
+        if (keys != null) {
+            for (int layer = 0; layer < layers; layer++) {
+                keys[layer].close();
+                values[layer].close();
+            }
+            keys = null;
+            values = null;
+            length = 0;
+        }
     }
 
     private INDArray[] allocate(int positions) {
