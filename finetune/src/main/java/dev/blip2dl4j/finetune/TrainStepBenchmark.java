@@ -3,6 +3,7 @@ package dev.blip2dl4j.finetune;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.convert.weights.ArtifactWeights;
+import dev.blip2dl4j.graphs.ResidentWeights;
 import dev.blip2dl4j.graphs.eager.EagerVision;
 import dev.blip2dl4j.zoo.bench.StageBenchmark;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -29,8 +30,10 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
         if (options.promptTokens() >= TOKENS) {
             throw new IllegalArgumentException("train_step needs fewer than " + TOKENS + " prompt tokens");
         }
-        EagerVision vision = new EagerVision(config.vision(), weights);
-        StageTwoGraph graph = StageTwoGraph.build(config, weights);
+        // as fine-tuning runs (Finetuner): the frozen weights copied into memory, as the peer holds them too
+        ResidentWeights resident = new ResidentWeights(weights);
+        EagerVision vision = new EagerVision(config.vision(), resident);
+        StageTwoGraph graph = StageTwoGraph.build(config, resident);
         StageTwoTrainer trainer = new StageTwoTrainer(graph,
                 AdamW.Settings.torchDefaults().withWeightDecay(0.05, WeightDecayGroups.ALL), 0);
         INDArray images = pixels.repeat(0, options.batch());
