@@ -11,6 +11,9 @@ import dev.blip2dl4j.graphs.T5;
 import dev.blip2dl4j.graphs.Weights;
 import dev.blip2dl4j.graphs.eager.EagerOpt;
 import dev.blip2dl4j.graphs.eager.EagerOptLoss;
+import dev.blip2dl4j.graphs.eager.EagerQFormer;
+import dev.blip2dl4j.graphs.eager.EagerQFormerBackward;
+import dev.blip2dl4j.graphs.eager.Linear;
 import dev.blip2dl4j.graphs.eager.EagerVision;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -41,12 +44,11 @@ import java.util.Map;
  * padding) and predicts them. Both take the mean cross-entropy over every label of the batch that is not
  * -100.
  *
- * <p>With OPT the graph ends at the projected queries and the language model runs eagerly ({@link EagerOptLoss}):
- * its loss and the gradient with respect to the projected queries, and no gradient of its frozen weights (a
- * graph's matrix products would compute them anyway: measured at full size, the whole step took 2.6 times the
- * PyTorch peer's). The graph's objective is then {@code sum(projected * upstream)} with that gradient as
- * {@code upstream}, whose gradients with respect to the trained parameters are the loss's (the chain rule). T5's
- * language model stays in the graph, loss included.
+ * <p>With OPT (BLIP-2's OPT-2.7b and 6.7b) the step runs eagerly, without a graph: the Q-Former and projection
+ * forward and backward ({@link EagerQFormerBackward}), the language model's loss and its gradient with respect to
+ * the projected queries only ({@link EagerOptLoss}): no gradient of the frozen weights, which a graph's matrix
+ * products compute anyway (M2.1's {@code matmul_bp}; measured at full size, the graph's step took 2.6 times the
+ * PyTorch peer's). With T5 the whole loss is a SameDiff graph.
  */
 public final class StageTwoGraph {
     /**
@@ -58,23 +60,22 @@ public final class StageTwoGraph {
     /** T5: {@code [batch, rows]} int64, the label each decoder position is scored against, -100 = not scored. */
     public static final String TARGETS = "targets";
     public static final String LOSS = "loss";
-    /** OPT: the projected queries {@code [batch, queries, width]}, the language model's prefix. */
-    static final String PROJECTED = "language_projection";
-    /** OPT: d loss / d {@link #PROJECTED}, from the eager language model. */
-    static final String UPSTREAM = "projected_gradient";
-    /** OPT: {@code sum(PROJECTED * UPSTREAM)}, the graph's loss variable. */
-    static final String OBJECTIVE = "projected_objective";
 
     private final Blip2Config config;
+    /** The trained parameters by name, in the order they are first read. */
+    private final Map<String, INDArray> parameters;
+    /** T5's graph; null for OPT. */
     private final SameDiff sd;
-    private final List<String> trainable;
-    /** OPT's language model; null for T5, whose loss is in the graph. */
+    /** OPT's trained part and language model; null for T5. */
+    private final EagerQFormerBackward queryPath;
     private final EagerOptLoss languageModel;
 
-    private StageTwoGraph(Blip2Config config, SameDiff sd, List<String> trainable, EagerOptLoss languageModel) {
+    private StageTwoGraph(Blip2Config config, Map<String, INDArray> parameters, SameDiff sd,
+                          EagerQFormerBackward queryPath, EagerOptLoss languageModel) {
         this.config = config;
+        this.parameters = parameters;
         this.sd = sd;
-        this.trainable = trainable;
+        this.queryPath = queryPath;
         this.languageModel = languageModel;
     }
 
@@ -88,34 +89,34 @@ public final class StageTwoGraph {
             throw new IllegalArgumentException("stage-two training needs a Blip2ForConditionalGeneration model, not "
                     + config.kind().architecture());
         }
-        SameDiff sd = Layers.newSameDiff();
         TrainableCopies copies = new TrainableCopies(weights);
+        if (config.text() instanceof OptConfig opt) {
+            EagerQFormerBackward queryPath = new EagerQFormerBackward(new EagerQFormer(config.qformer(), copies),
+                    Linear.of(copies, "language_projection"));
+            return new StageTwoGraph(config, copies.copied, null, queryPath,
+                    new EagerOptLoss(new EagerOpt(opt, weights)));
+        }
+        SameDiff sd = Layers.newSameDiff();
         Layers nn = new Layers(sd, copies, name -> !TrainableCopies.trains(name));
         SDVariable imageEmbeds = sd.placeHolder(IMAGE_EMBEDS, DataType.FLOAT, -1, config.vision().numPositions(),
                 config.vision().hiddenSize());
         QFormer.Output qformer = QFormer.build(nn, config.qformer(), imageEmbeds);
-        EagerOptLoss languageModel = null;
-        if (config.text() instanceof OptConfig opt) {
-            languageModel = new EagerOptLoss(new EagerOpt(opt, weights));
-            SDVariable projected = sd.identity(PROJECTED, Blip2Graph.projectQueries(nn, config, qformer.lastHiddenState()));
-            SDVariable upstream = sd.placeHolder(UPSTREAM, DataType.FLOAT, -1, config.numQueryTokens(), opt.hiddenSize());
-            sd.setLossVariables(sd.identity(OBJECTIVE, projected.mul(upstream).sum()));
-        } else {
-            SDVariable ids = sd.placeHolder(Blip2Graph.INPUT_IDS, DataType.INT64, -1, -1);
-            SDVariable mask = sd.placeHolder(Blip2Graph.ATTENTION_MASK, DataType.INT64, -1, -1);
-            SDVariable targets = sd.placeHolder(TARGETS, DataType.INT64, -1, -1);
-            SDVariable decoderIds = sd.placeHolder(Blip2Graph.DECODER_INPUT_IDS, DataType.INT64, -1, -1);
-            Blip2Graph.LanguageModelInput input = Blip2Graph.languageModelInput(nn, config, qformer.lastHiddenState(),
-                    ids, mask);
-            T5.Output lm = T5.build(nn, (T5Config) config.text(), input.embeds(), input.attentionMask(), decoderIds);
-            SDVariable logits = sd.reshape(lm.logits(), -1, config.text().vocabSize());
-            sd.setLossVariables(sd.identity(LOSS, TokenCrossEntropy.mean(sd, logits, sd.reshape(targets, -1),
-                    config.text().vocabSize())));
-        }
-        List<String> trainable = List.copyOf(copies.copied.keySet());
-        sd.convertToVariables(trainable.stream().map(sd::getVariable).toList());
+        SDVariable ids = sd.placeHolder(Blip2Graph.INPUT_IDS, DataType.INT64, -1, -1);
+        SDVariable mask = sd.placeHolder(Blip2Graph.ATTENTION_MASK, DataType.INT64, -1, -1);
+        SDVariable targets = sd.placeHolder(TARGETS, DataType.INT64, -1, -1);
+        SDVariable decoderIds = sd.placeHolder(Blip2Graph.DECODER_INPUT_IDS, DataType.INT64, -1, -1);
+        Blip2Graph.LanguageModelInput input = Blip2Graph.languageModelInput(nn, config, qformer.lastHiddenState(),
+                ids, mask);
+        T5.Output lm = T5.build(nn, (T5Config) config.text(), input.embeds(), input.attentionMask(), decoderIds);
+        SDVariable logits = sd.reshape(lm.logits(), -1, config.text().vocabSize());
+        sd.setLossVariables(sd.identity(LOSS, TokenCrossEntropy.mean(sd, logits, sd.reshape(targets, -1),
+                config.text().vocabSize())));
+        sd.convertToVariables(copies.copied.keySet().stream().map(sd::getVariable).toList());
         createGradientFunction(sd);
-        return new StageTwoGraph(config, sd, trainable, languageModel);
+        // the graph's variables are its own arrays: those are what training updates
+        Map<String, INDArray> parameters = new LinkedHashMap<>();
+        copies.copied.keySet().forEach(name -> parameters.put(name, sd.getVariable(name).getArr()));
+        return new StageTwoGraph(config, parameters, sd, null, null);
     }
 
     /**
@@ -137,29 +138,25 @@ public final class StageTwoGraph {
         return config;
     }
 
-    /** The trained parameters' canonical names, in the order the graph first reads them. */
+    /** The trained parameters' canonical names, in the order the model first reads them. */
     public List<String> trainableNames() {
-        return trainable;
+        return List.copyOf(parameters.keySet());
     }
 
     /**
-     * The trained parameters by name: the graph's own arrays, so that updating them in place is what
-     * trains the graph.
+     * The trained parameters by name: the arrays the model reads, so that updating them in place is what
+     * trains it.
      */
     public Map<String, INDArray> parameters() {
-        Map<String, INDArray> parameters = new LinkedHashMap<>();
-        for (String name : trainable) {
-            parameters.put(name, sd.getVariable(name).getArr());
-        }
-        return parameters;
+        return java.util.Collections.unmodifiableMap(parameters);
     }
 
     /** The mean loss of the batch. */
     public double loss(TrainingBatch batch) {
         if (languageModel != null) {
-            Map<String, INDArray> feed = Map.of(IMAGE_EMBEDS, batch.image());
-            INDArray projected = sd.output(feed, PROJECTED).get(PROJECTED);
-            return languageModel.loss(projected, batch.inputIds(), batch.attentionMask(), batch.labels());
+            try (EagerQFormerBackward.Pass pass = queryPath.forward(batch.image())) {
+                return languageModel.loss(pass.projected(), batch.inputIds(), batch.attentionMask(), batch.labels());
+            }
         }
         return sd.output(t5Feed(batch), LOSS).get(LOSS).getDouble(0);
     }
@@ -173,16 +170,17 @@ public final class StageTwoGraph {
 
     public LossAndGradients gradients(TrainingBatch batch) {
         if (languageModel != null) {
-            Map<String, INDArray> feed = new HashMap<>(Map.of(IMAGE_EMBEDS, batch.image()));
-            INDArray projected = sd.output(feed, PROJECTED).get(PROJECTED);
-            EagerOptLoss.Result lm = languageModel.lossAndGradient(projected, batch.inputIds(), batch.attentionMask(),
-                    batch.labels());
-            feed.put(UPSTREAM, lm.gradient());
-            Map<String, INDArray> gradients = sd.calculateGradients(feed, trainable);
-            lm.gradient().close();
-            return new LossAndGradients(lm.loss(), gradients);
+            try (EagerQFormerBackward.Pass pass = queryPath.forward(batch.image())) {
+                EagerOptLoss.Result lm = languageModel.lossAndGradient(pass.projected(), batch.inputIds(),
+                        batch.attentionMask(), batch.labels());
+                Map<INDArray, INDArray> byArray = queryPath.backward(pass, lm.gradient());
+                lm.gradient().close();
+                Map<String, INDArray> gradients = new LinkedHashMap<>();
+                parameters.forEach((name, array) -> gradients.put(name, byArray.get(array)));
+                return new LossAndGradients(lm.loss(), gradients);
+            }
         }
-        OutAndGrad result = sd.calculateGradientsAndOutputs(t5Feed(batch), List.of(LOSS), trainable);
+        OutAndGrad result = sd.calculateGradientsAndOutputs(t5Feed(batch), List.of(LOSS), trainableNames());
         return new LossAndGradients(result.getOutputs().get(LOSS).getDouble(0), result.getGradients());
     }
 

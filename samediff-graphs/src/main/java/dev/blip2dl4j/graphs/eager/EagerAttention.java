@@ -8,6 +8,7 @@ import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.lang.ref.Reference;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 
 /**
@@ -26,6 +27,8 @@ final class EagerAttention implements AutoCloseable {
     private final int queryLength;
     private final int keyLength;
     private final INDArray scores;
+    /** The backward pass's second scores-shaped buffer; allocated by the first backward pass. */
+    private INDArray gradientScores;
 
     EagerAttention(int heads, int headDim, int queryLength, int keyLength) {
         this.heads = heads;
@@ -82,6 +85,79 @@ final class EagerAttention implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The backward pass of {@link #apply} with the same arguments: from {@code dOut}, the gradient of its output, the
+     * gradients of the queries, keys and values (written into {@code dQueries, dKeys, dValues}, shaped as their
+     * arrays). The probabilities are recomputed as apply computes them; then per head {@code dP = dOut v^T},
+     * {@code dV = P^T dOut}, {@code dS = P (dP - rowsum(dP P))}, {@code dQ = scale dS k}, {@code dK = scale dS^T q}.
+     */
+    void backward(INDArray queries, INDArray keys, INDArray values, double scale, INDArray dOut, INDArray dQueries,
+                  INDArray dKeys, INDArray dValues) {
+        long batch = queries.size(0) / queryLength;
+        for (INDArray rows : new INDArray[]{queries, dOut, dQueries}) {
+            requireShape(rows, batch * queryLength);
+        }
+        for (INDArray rows : new INDArray[]{keys, values, dKeys, dValues}) {
+            requireShape(rows, batch * keyLength);
+        }
+        if (gradientScores == null) {
+            gradientScores = Nd4j.create(DataType.FLOAT, heads, queryLength, keyLength);
+        }
+        long ldq = Blas.rowStride(queries);
+        long ldk = Blas.rowStride(keys);
+        long ldv = Blas.rowStride(values);
+        long ldo = Blas.rowStride(dOut);
+        long lddq = Blas.rowStride(dQueries);
+        long lddk = Blas.rowStride(dKeys);
+        long lddv = Blas.rowStride(dValues);
+        FloatPointer s = Blas.pointer(scores.reshape((long) heads * queryLength, keyLength));
+        FloatPointer ds = Blas.pointer(gradientScores.reshape((long) heads * queryLength, keyLength));
+        FloatBuffer p = EagerLayers.floats(scores);
+        FloatBuffer dp = EagerLayers.floats(gradientScores);
+        long scoresPerHead = (long) queryLength * keyLength;
+        for (long b = 0; b < batch; b++) {
+            FloatPointer q = at(Blas.pointer(queries), b * queryLength * ldq);
+            FloatPointer k = at(Blas.pointer(keys), b * keyLength * ldk);
+            FloatPointer v = at(Blas.pointer(values), b * keyLength * ldv);
+            FloatPointer o = at(Blas.pointer(dOut), b * queryLength * ldo);
+            FloatPointer dq = at(Blas.pointer(dQueries), b * queryLength * lddq);
+            FloatPointer dk = at(Blas.pointer(dKeys), b * keyLength * lddk);
+            FloatPointer dv = at(Blas.pointer(dValues), b * keyLength * lddv);
+            for (int h = 0; h < heads; h++) {
+                Blas.gemm(false, true, queryLength, keyLength, headDim, scale, at(q, (long) h * headDim), ldq,
+                        at(k, (long) h * headDim), ldk, 0.0, at(s, h * scoresPerHead), keyLength);
+            }
+            Nd4j.exec(new SoftMax(scores, scores, 2));
+            for (int h = 0; h < heads; h++) {
+                long column = (long) h * headDim;
+                Blas.gemm(false, true, queryLength, keyLength, headDim, 1.0, at(o, column), ldo, at(v, column), ldv,
+                        0.0, at(ds, h * scoresPerHead), keyLength);
+                Blas.gemm(true, false, keyLength, headDim, queryLength, 1.0, at(s, h * scoresPerHead), keyLength,
+                        at(o, column), ldo, 0.0, at(dv, column), lddv);
+            }
+            for (int row = 0; row < heads * queryLength; row++) {
+                int from = row * keyLength;
+                double dot = 0;
+                for (int j = 0; j < keyLength; j++) {
+                    dot += dp.get(from + j) * p.get(from + j);
+                }
+                for (int j = 0; j < keyLength; j++) {
+                    dp.put(from + j, p.get(from + j) * (dp.get(from + j) - (float) dot));
+                }
+            }
+            for (int h = 0; h < heads; h++) {
+                long column = (long) h * headDim;
+                Blas.gemm(false, false, queryLength, headDim, keyLength, scale, at(ds, h * scoresPerHead), keyLength,
+                        at(k, column), ldk, 0.0, at(dq, column), lddq);
+                Blas.gemm(true, false, keyLength, headDim, queryLength, scale, at(ds, h * scoresPerHead), keyLength,
+                        at(q, column), ldq, 0.0, at(dk, column), lddk);
+            }
+        }
+        for (INDArray kept : new INDArray[]{queries, keys, values, dOut, dQueries, dKeys, dValues}) {
+            Reference.reachabilityFence(kept);
+        }
+    }
+
     private void requireShape(INDArray rows, long expectedRows) {
         if (rows.rank() != 2 || rows.size(0) != expectedRows || rows.size(1) != (long) heads * headDim) {
             throw new IllegalArgumentException("attention over sequences of " + queryLength + " queries and "
@@ -98,5 +174,8 @@ final class EagerAttention implements AutoCloseable {
     @Override
     public void close() {
         scores.close();
+        if (gradientScores != null) {
+            gradientScores.close();
+        }
     }
 }

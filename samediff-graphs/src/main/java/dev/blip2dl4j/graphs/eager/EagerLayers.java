@@ -63,17 +63,21 @@ final class EagerLayers {
     }
 
     /**
-     * The backward pass of {@link #layerNorm} with respect to its input: {@code dx += invStd (g - mean(g) - xhat
-     * mean(g xhat))} with {@code g = dOut * weight} and {@code xhat} the normalised {@code x}, row by row; the
-     * result is added to {@code dx} (the residual stream's gradient), which must not be {@code dOut}.
+     * The backward pass of {@link #layerNorm}: {@code dx += invStd (g - mean(g) - xhat mean(g xhat))} with
+     * {@code g = dOut * weight} and {@code xhat} the normalised {@code x}, row by row, added to {@code dx} (the
+     * residual stream's gradient), which must not be {@code dOut}. Where {@code dWeight} and {@code dBias} are
+     * given (trained norms), {@code sum(dOut * xhat)} and {@code sum(dOut)} over the rows are added to them.
      */
-    static void layerNormBackward(INDArray x, INDArray weight, double eps, INDArray dOut, INDArray dx) {
+    static void layerNormBackward(INDArray x, INDArray weight, double eps, INDArray dOut, INDArray dx,
+                                  INDArray dWeight, INDArray dBias) {
         int width = (int) x.size(1);
         FloatBuffer in = floats(x);
         FloatBuffer upstream = floats(dOut);
         FloatBuffer to = floats(dx);
         float[] gain = copy(weight);
-        forRows(x, (from, until) -> {
+        double[] weightSums = dWeight == null ? null : new double[width];
+        double[] biasSums = dWeight == null ? null : new double[width];
+        Rows body = (from, until) -> {
             float[] row = new float[width];
             float[] g = new float[width];
             for (int r = from; r < until; r++) {
@@ -94,6 +98,10 @@ final class EagerLayers {
                 double gxSum = 0;
                 for (int i = 0; i < width; i++) {
                     row[i] = (row[i] - mean) * invStd;
+                    if (weightSums != null) {
+                        weightSums[i] += (double) g[i] * row[i];
+                        biasSums[i] += g[i];
+                    }
                     g[i] *= gain[i];
                     gSum += g[i];
                     gxSum += (double) g[i] * row[i];
@@ -105,7 +113,22 @@ final class EagerLayers {
                     to.put(at + i, to.get(at + i) + invStd * (g[i] - gMean - row[i] * gxMean));
                 }
             }
-        });
+        };
+        if (weightSums == null) {
+            forRows(x, body);
+            return;
+        }
+        // the parameter sums run over all rows: one thread (trained norms are the Q-Former's, a few dozen rows)
+        body.run(0, (int) x.size(0));
+        addSums(dWeight, weightSums);
+        addSums(dBias, biasSums);
+    }
+
+    private static void addSums(INDArray target, double[] sums) {
+        FloatBuffer t = floats(target);
+        for (int i = 0; i < sums.length; i++) {
+            t.put(i, t.get(i) + (float) sums[i]);
+        }
     }
 
     /** T5's RMSNorm over the last axis: no mean subtraction, no bias; {@code out} may be {@code x}. */

@@ -127,7 +127,8 @@ public final class EagerOptLoss {
             INDArray gradient = Nd4j.zeros(DataType.FLOAT, (long) batch * seq, width);
             LayerNorm finalNorm = model.finalNorm();
             if (finalNorm != null) {
-                EagerLayers.layerNormBackward(tape.finalInput, finalNorm.weight(), finalNorm.eps(), dHidden, gradient);
+                EagerLayers.layerNormBackward(tape.finalInput, finalNorm.weight(), finalNorm.eps(), dHidden, gradient,
+                        null, null);
             } else {
                 gradient.assign(dHidden);
             }
@@ -193,7 +194,7 @@ public final class EagerOptLoss {
         reluBackward(dInner, tape.activated[index]);
         Blas.gemm(dInner, false, layer.fc1().weight(), false, dNormed, 1.0, 0.0);
         EagerLayers.layerNormBackward(tape.attended[index], layer.mlpNorm().weight(), layer.mlpNorm().eps(), dNormed,
-                gradient);
+                gradient, null, null);
 
         INDArray dMerged = work.get("dMerged", rows, width);
         Blas.gemm(gradient, false, layer.out().weight(), false, dMerged, 1.0, 0.0);
@@ -205,7 +206,7 @@ public final class EagerOptLoss {
         Blas.gemm(dQkv[2], false, layer.v().weight(), false, dNormed, 1.0, 1.0);
         Arrays.stream(dQkv).forEach(INDArray::close);
         EagerLayers.layerNormBackward(tape.inputs[index], layer.attnNorm().weight(), layer.attnNorm().eps(), dNormed,
-                gradient);
+                gradient, null, null);
     }
 
     /**

@@ -28,7 +28,7 @@ public final class EagerQFormer {
     }
 
     /** {@code Blip2QFormerAttention}: query, key, value, then output.dense, the residual and output.LayerNorm. */
-    private record Attention(Linear query, Linear key, Linear value, Linear dense, LayerNorm norm) {
+    record Attention(Linear query, Linear key, Linear value, Linear dense, LayerNorm norm) {
         static Attention of(Weights weights, String prefix, double eps) {
             String a = prefix + ".attention.";
             return new Attention(Linear.of(weights, a + "query"), Linear.of(weights, a + "key"),
@@ -38,14 +38,15 @@ public final class EagerQFormer {
     }
 
     /** The query FFN: {@code intermediate_query.dense}, GELU, {@code output_query.dense}, residual, LayerNorm. */
-    private record FeedForward(Linear intermediate, Linear output, LayerNorm norm) {
+    record FeedForward(Linear intermediate, Linear output, LayerNorm norm) {
     }
 
     /** {@code Blip2QFormerLayer} as the queries use it; crossAttention is null in layers without one. */
-    private record Layer(Attention selfAttention, Attention crossAttention, FeedForward feedForward) {
+    record Layer(Attention selfAttention, Attention crossAttention, FeedForward feedForward) {
     }
 
     private final QFormerConfig config;
+    private final INDArray queryTokensParameter;
     private final INDArray queryTokens;
     private final LayerNorm embeddingNorm;
     private final List<Layer> layers = new ArrayList<>();
@@ -58,8 +59,8 @@ public final class EagerQFormer {
         }
         this.config = config;
         double eps = config.layerNormEps();
-        INDArray tokens = weights.get("query_tokens");
-        queryTokens = tokens.reshape(tokens.size(1), tokens.size(2));
+        queryTokensParameter = weights.get("query_tokens");
+        queryTokens = queryTokensParameter.reshape(queryTokensParameter.size(1), queryTokensParameter.size(2));
         embeddingNorm = LayerNorm.of(weights, "qformer.layernorm", eps);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             String p = "qformer.encoder.layer." + i + ".";
@@ -69,6 +70,28 @@ public final class EagerQFormer {
                             Linear.of(weights, p + "output_query.dense"),
                             LayerNorm.of(weights, p + "output_query.LayerNorm", eps))));
         }
+    }
+
+    QFormerConfig config() {
+        return config;
+    }
+
+    /** {@code query_tokens} as {@code [queries, hidden]}. */
+    INDArray queryTokens() {
+        return queryTokens;
+    }
+
+    /** {@code query_tokens} as the weights gave it, {@code [1, queries, hidden]}. */
+    INDArray queryTokensParameter() {
+        return queryTokensParameter;
+    }
+
+    LayerNorm embeddingNorm() {
+        return embeddingNorm;
+    }
+
+    List<Layer> layers() {
+        return layers;
     }
 
     /** The queries reading {@code imageEmbeds [batch, imageSeq, encoderHidden]}, without the per-layer states. */
