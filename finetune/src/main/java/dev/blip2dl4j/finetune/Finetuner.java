@@ -98,7 +98,7 @@ public final class Finetuner {
     public record ValidationRecord(int step, int epoch, double loss, VqaEvaluation evaluation) {
     }
 
-    /** @param parameters the trained parameters (the training graph's arrays) */
+    /** @param parameters the trained parameters (the training model's arrays) */
     public record Result(Map<String, INDArray> parameters, int steps, ValidationRecord lastValidation) {
     }
 
@@ -125,7 +125,7 @@ public final class Finetuner {
      * (huge pages) they are read faster than through the artifact's file mapping, for the same resident memory.
      */
     private final ResidentWeights weights;
-    private final StageTwoGraph graph;
+    private final StageTwoModel stageTwo;
     private final StageTwoTrainer trainer;
     private final ImageFeatures features;
     private final VqaPrompt prompt;
@@ -136,8 +136,8 @@ public final class Finetuner {
         this.settings = settings;
         this.provenance = provenance;
         this.weights = new ResidentWeights(model.weights());
-        this.graph = StageTwoGraph.build(model.config(), weights);
-        this.trainer = new StageTwoTrainer(graph, settings.adamW(), settings.maxGradientNorm());
+        this.stageTwo = StageTwoModel.build(model.config(), weights);
+        this.trainer = new StageTwoTrainer(stageTwo, settings.adamW(), settings.maxGradientNorm());
         this.features = new ImageFeatures(model, new EagerVision(model.config().vision(), weights));
         this.prompt = VqaPrompt.of(model, settings.template(), settings.maxQuestionWords());
         this.encoder = new VqaBatchEncoder(model.config(), model.tokenizer(), prompt);
@@ -235,13 +235,13 @@ public final class Finetuner {
                 last = validate(step, stepEpoch, validation, listener);
             }
             if (step % settings.checkpointEvery() == 0 || step == totalSteps) {
-                TrainingCheckpoint.write(checkpoint, model.config(), graph.parameters(), trainer.optimizer().state(),
+                TrainingCheckpoint.write(checkpoint, model.config(), stageTwo.parameters(), trainer.optimizer().state(),
                         TrainingCheckpoint.state(step, epoch, microBatch, random.state(), trainer.optimizer().steps(),
                                 settings.training(), provenance.data(), provenance.baseModel()));
                 listener.checkpointed(checkpoint, step);
             }
         }
-        return new Result(graph.parameters(), step, last);
+        return new Result(stageTwo.parameters(), step, last);
     }
 
     /** Restores the parameters and the optimizer from the checkpoint, after checking it belongs to this run. */
@@ -249,7 +249,7 @@ public final class Finetuner {
         if (!Files.isRegularFile(checkpoint)) {
             throw new BadInputException(checkpoint, "no checkpoint to resume from");
         }
-        TrainingCheckpoint.Loaded loaded = TrainingCheckpoint.read(checkpoint, graph.trainableNames());
+        TrainingCheckpoint.Loaded loaded = TrainingCheckpoint.read(checkpoint, stageTwo.trainableNames());
         TrainingCheckpoint.State state = loaded.state();
         if (!asRead(state.settings()).equals(asRead(settings.training()))) {
             throw new BadInputException(checkpoint, "was made with other settings: " + state.settings()
@@ -262,7 +262,7 @@ public final class Finetuner {
         if (!state.baseModel().equals(provenance.baseModel())) {
             throw new BadInputException(checkpoint, "was made from another base model");
         }
-        Map<String, INDArray> parameters = graph.parameters();
+        Map<String, INDArray> parameters = stageTwo.parameters();
         loaded.parameters().forEach((name, saved) -> parameters.get(name).assign(saved));
         trainer.optimizer().restore(loaded.optimizer());
         return state;
@@ -286,11 +286,11 @@ public final class Finetuner {
         int batches = 0;
         for (int start = 0; start < validation.size(); start += settings.batchSize()) {
             List<VqaExample> examples = validation.subList(start, Math.min(start + settings.batchSize(), validation.size()));
-            loss += graph.loss(encoder.encode(examples, features.embeds(examples, null)));
+            loss += stageTwo.loss(encoder.encode(examples, features.embeds(examples, null)));
             batches++;
         }
         VqaEvaluation evaluation;
-        try (Blip2 tuned = model.withWeights(new TrainedWeights(weights, graph.parameters()))) {
+        try (Blip2 tuned = model.withWeights(new TrainedWeights(weights, stageTwo.parameters()))) {
             evaluation = VqaEvaluation.run(tuned, validation, prompt,
                     VqaEvaluation.generation(model, settings.evalBeams(), settings.evalMaxNewTokens()),
                     settings.batchSize(), done -> { });

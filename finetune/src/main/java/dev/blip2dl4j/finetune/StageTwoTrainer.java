@@ -9,25 +9,21 @@ import java.util.Map;
 /**
  * One optimizer step of stage two as LAVIS trains: the gradients of several micro-batches averaged
  * (LAVIS divides each micro-batch's loss by the number of them), optionally clipped to a global norm,
- * then one {@link AdamW} update of the graph's parameters. The caller owns the loop (epochs, data, the
- * learning-rate schedule, checkpoints); a checkpoint holds the graph's {@link StageTwoGraph#parameters()}
+ * then one {@link AdamW} update of the model's parameters. The caller owns the loop (epochs, data, the
+ * learning-rate schedule, checkpoints); a checkpoint holds the model's {@link StageTwoModel#parameters()}
  * and the optimizer's {@link AdamW#state()}.
  */
 public final class StageTwoTrainer {
-    private final StageTwoGraph graph;
+    private final StageTwoModel stageTwo;
     private final AdamW optimizer;
     private final double maxGradientNorm;
     private long lastCollection = System.nanoTime();
 
     /** @param maxGradientNorm clip the global gradient norm to this; 0 or less: never clip (LAVIS's default) */
-    public StageTwoTrainer(StageTwoGraph graph, AdamW.Settings settings, double maxGradientNorm) {
-        this.graph = graph;
-        this.optimizer = new AdamW(graph.parameters(), settings);
+    public StageTwoTrainer(StageTwoModel stageTwo, AdamW.Settings settings, double maxGradientNorm) {
+        this.stageTwo = stageTwo;
+        this.optimizer = new AdamW(stageTwo.parameters(), settings);
         this.maxGradientNorm = maxGradientNorm;
-    }
-
-    public StageTwoGraph graph() {
-        return graph;
     }
 
     public AdamW optimizer() {
@@ -44,7 +40,7 @@ public final class StageTwoTrainer {
 
     /** Averages the micro-batches' gradients, clips them if asked, and takes one AdamW step at {@code learningRate}. */
     public Step step(List<TrainingBatch> microBatches, double learningRate) {
-        StageTwoGraph.LossAndGradients mean = accumulate(microBatches);
+        StageTwoModel.LossAndGradients mean = accumulate(microBatches);
         Map<String, INDArray> gradients = mean.gradients();
         double norm = maxGradientNorm > 0 ? GradientClipping.clipGlobalNorm(gradients.values(), maxGradientNorm)
                 : GradientClipping.globalNorm(gradients.values());
@@ -69,21 +65,21 @@ public final class StageTwoTrainer {
         }
     }
 
-    /** The mean over the micro-batches of their losses and gradients: use them before the graph runs again. */
-    public StageTwoGraph.LossAndGradients accumulate(List<TrainingBatch> microBatches) {
+    /** The mean over the micro-batches of their losses and gradients: use them before the model runs again. */
+    public StageTwoModel.LossAndGradients accumulate(List<TrainingBatch> microBatches) {
         if (microBatches.isEmpty()) {
             throw new IllegalArgumentException("a step needs at least one micro-batch");
         }
         if (microBatches.size() == 1) {
-            // the caller is done with them before the graph runs again: no copy needed (at full size 430 MB)
-            return graph.gradients(microBatches.get(0));
+            // the caller is done with them before the model runs again: no copy needed (at full size 430 MB)
+            return stageTwo.gradients(microBatches.get(0));
         }
         Map<String, INDArray> sum = new LinkedHashMap<>();
         double lossSum = 0;
         for (TrainingBatch batch : microBatches) {
-            StageTwoGraph.LossAndGradients result = graph.gradients(batch);
+            StageTwoModel.LossAndGradients result = stageTwo.gradients(batch);
             lossSum += result.loss();
-            // copied: the graph may hand out the same arrays again on its next run
+            // copied: the model may hand out the same arrays again on its next run
             result.gradients().forEach((name, g) -> {
                 INDArray total = sum.get(name);
                 if (total == null) {
@@ -94,6 +90,6 @@ public final class StageTwoTrainer {
             });
         }
         sum.values().forEach(g -> g.divi(microBatches.size()));
-        return new StageTwoGraph.LossAndGradients(lossSum / microBatches.size(), sum);
+        return new StageTwoModel.LossAndGradients(lossSum / microBatches.size(), sum);
     }
 }

@@ -33,8 +33,8 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
         // as fine-tuning runs (Finetuner): the frozen weights copied into memory, as the peer holds them too
         ResidentWeights resident = new ResidentWeights(weights);
         EagerVision vision = new EagerVision(config.vision(), resident);
-        StageTwoGraph graph = StageTwoGraph.build(config, resident);
-        StageTwoTrainer trainer = new StageTwoTrainer(graph,
+        StageTwoModel stageTwo = StageTwoModel.build(config, resident);
+        StageTwoTrainer trainer = new StageTwoTrainer(stageTwo,
                 AdamW.Settings.torchDefaults().withWeightDecay(0.05, WeightDecayGroups.ALL), 0);
         INDArray images = pixels.repeat(0, options.batch());
         return () -> trainer.step(List.of(batch(config, vision.forward(images).lastHiddenState(), options)), 1e-4);

@@ -7,8 +7,8 @@ import java.util.Map;
 
 /**
  * A model's weights with the trained parameters in place of the originals: what inference sees of a model
- * being fine-tuned (validation generates with it). The trained arrays are the training graph's own, not
- * copies, so a graph built over these weights must be used while training waits.
+ * being fine-tuned (validation generates with it). The trained arrays are the ones training updates, not
+ * copies, so a model built over these weights must be used while training waits.
  */
 public record TrainedWeights(Weights base, Map<String, INDArray> trained) implements Weights {
     @Override

@@ -21,13 +21,13 @@ class TrainBatchingTest {
     @ValueSource(strings = {"opt", "t5"})
     void accumulatingHalvesEqualsTheWholeBatch(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights());
+        StageTwoModel stageTwo = StageTwoModel.build(f.config(), f.weights());
         TrainingBatch one = f.batch();
         TrainingBatch twice = new TrainingBatch(Nd4j.concat(0, one.image(), one.image()),
                 Nd4j.concat(0, one.inputIds(), one.inputIds()), Nd4j.concat(0, one.attentionMask(), one.attentionMask()),
                 Nd4j.concat(0, one.labels(), one.labels()));
-        StageTwoGraph.LossAndGradients whole = graph.gradients(twice);
-        StageTwoGraph.LossAndGradients accumulated = new StageTwoTrainer(graph, TrainStepTest.FIXTURE_ADAMW, 0)
+        StageTwoModel.LossAndGradients whole = stageTwo.gradients(twice);
+        StageTwoModel.LossAndGradients accumulated = new StageTwoTrainer(stageTwo, TrainStepTest.FIXTURE_ADAMW, 0)
                 .accumulate(List.of(one, one));
         assertEquals(whole.loss(), accumulated.loss(), TrainFixture.LOSS_TOLERANCE);
         for (Map.Entry<String, INDArray> g : whole.gradients().entrySet()) {
@@ -44,7 +44,7 @@ class TrainBatchingTest {
     @ValueSource(strings = {"opt", "t5"})
     void paddedBatchTakesTheMeanOverItsTokens(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights());
+        StageTwoModel stageTwo = StageTwoModel.build(f.config(), f.weights());
         TrainingBatch full = f.batch();
         long seq = full.inputIds().size(1);
         TrainingBatch shorter;
@@ -70,8 +70,8 @@ class TrainBatchingTest {
                 Nd4j.concat(0, full.attentionMask(), padRight(shorter.attentionMask(), seq, 0)),
                 Nd4j.concat(0, full.labels(), padRight(shorter.labels(), full.labels().size(1), TokenCrossEntropy.IGNORE_INDEX)));
 
-        double expected = (graph.loss(full) * fullTokens + graph.loss(shorter) * shorterTokens) / (fullTokens + shorterTokens);
-        assertEquals(expected, graph.loss(batch), TrainFixture.LOSS_TOLERANCE);
+        double expected = (stageTwo.loss(full) * fullTokens + stageTwo.loss(shorter) * shorterTokens) / (fullTokens + shorterTokens);
+        assertEquals(expected, stageTwo.loss(batch), TrainFixture.LOSS_TOLERANCE);
     }
 
     private static INDArray prefix(INDArray rows, long length) {

@@ -32,14 +32,14 @@ class TrainStepTest {
     @ValueSource(strings = {"opt", "t5"})
     void oneStepMatchesTransformers(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoGraph graph = StageTwoGraph.build(f.config(), f.weights());
+        StageTwoModel stageTwo = StageTwoModel.build(f.config(), f.weights());
         Set<String> expectedTrainable = new HashSet<>();
         f.trainStep().get("trainable_parameters").forEach(n -> expectedTrainable.add(n.asText()));
-        assertEquals(expectedTrainable, Set.copyOf(graph.trainableNames()));
+        assertEquals(expectedTrainable, Set.copyOf(stageTwo.trainableNames()));
         TrainingBatch batch = f.batch();
         Map<String, String> before = hashes(f);
 
-        StageTwoGraph.LossAndGradients result = graph.gradients(batch);
+        StageTwoModel.LossAndGradients result = stageTwo.gradients(batch);
         double lossDiff = Math.abs(result.loss() - f.trainStep().get("loss").asDouble());
         assertEquals(f.trainStep().get("loss").asDouble(), result.loss(), TrainFixture.LOSS_TOLERANCE, "loss");
         Map<String, INDArray> referenceGradients = f.referenceGradients();
@@ -50,16 +50,16 @@ class TrainStepTest {
                     reference.getValue(), result.gradients().get(reference.getKey())));
         }
 
-        StageTwoTrainer trainer = new StageTwoTrainer(graph, FIXTURE_ADAMW, 0);
+        StageTwoTrainer trainer = new StageTwoTrainer(stageTwo, FIXTURE_ADAMW, 0);
         StageTwoTrainer.Step step = trainer.step(List.of(batch), LEARNING_RATE);
         assertEquals(result.loss(), step.loss(), 0, "the step's loss is the loss before it");
         Map<String, INDArray> referenceAfter = f.referenceParametersAfterStep();
-        assertEquals(referenceAfter.keySet(), graph.parameters().keySet());
+        assertEquals(referenceAfter.keySet(), stageTwo.parameters().keySet());
         double parameterDiff = 0;
         double keyBiasDiff = 0;
         for (Map.Entry<String, INDArray> reference : referenceAfter.entrySet()) {
             String name = reference.getKey();
-            INDArray ours = graph.parameters().get(name);
+            INDArray ours = stageTwo.parameters().get(name);
             if (hasRoundingNoiseGradient(name)) {
                 // a first Adam step moves every element by at most lr (|m^| <= sqrt(v^)), whatever the sign
                 keyBiasDiff = Math.max(keyBiasDiff, TrainFixture.maxAbsDiff(reference.getValue(), ours));
@@ -69,7 +69,7 @@ class TrainStepTest {
                         reference.getValue(), ours));
             }
         }
-        double lossAfter = graph.loss(batch);
+        double lossAfter = stageTwo.loss(batch);
         double expectedAfter = f.trainStep().get("loss_after_one_adamw_step").asDouble();
         assertEquals(expectedAfter, lossAfter, TrainFixture.LOSS_TOLERANCE, "loss after one step");
         // frozen weights, and the model's own copies of the trained ones, untouched
@@ -110,7 +110,7 @@ class TrainStepTest {
         return name.endsWith("attention.key.bias");
     }
 
-    /** SHA-256 of every weight of the model, read through the weights the graph was built from. */
+    /** SHA-256 of every weight of the model, read through the weights the stageTwo was built from. */
     private static Map<String, String> hashes(TrainFixture f) {
         Map<String, String> hashes = new LinkedHashMap<>();
         for (SourceTensor t : SafetensorsFile.open(f.dir().resolve("model.safetensors")).tensors()) {

@@ -5,7 +5,7 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.finetune.AdamW;
-import dev.blip2dl4j.finetune.StageTwoGraph;
+import dev.blip2dl4j.finetune.StageTwoModel;
 import dev.blip2dl4j.finetune.StageTwoTrainer;
 import dev.blip2dl4j.finetune.TrainingBatch;
 import dev.blip2dl4j.finetune.WeightDecayGroups;
@@ -66,14 +66,14 @@ public final class TrainStepCheck {
         Map<String, INDArray> gradients = references(bundle, step, "all_gradients_file", "grad__");
         Map<String, INDArray> after = references(bundle, step, "all_params_after_step_file", "after_adamw__");
 
-        StageTwoGraph graph = StageTwoGraph.build(config, weights);
+        StageTwoModel stageTwo = StageTwoModel.build(config, weights);
         INDArray image = new EagerVision(config.vision(), weights).forward(bundle.require("pixel_values"))
                 .lastHiddenState();
         TrainingBatch batch = new TrainingBatch(image, bundle.require("loss_input_ids"),
                 bundle.require("loss_attention_mask"), bundle.require("loss_labels"));
         List<Verifier.Check> checks = new ArrayList<>();
 
-        StageTwoGraph.LossAndGradients ours = graph.gradients(batch);
+        StageTwoModel.LossAndGradients ours = stageTwo.gradients(batch);
         checks.add(new Verifier.Check("train_step loss", SCALAR,
                 Math.abs(ours.loss() - step.path("loss").asDouble()), LOSS_TOLERANCE));
         checks.add(new Verifier.Check("train_step gradients |d|/(1+100|ref|)", new long[]{gradients.size()},
@@ -85,9 +85,9 @@ public final class TrainStepCheck {
         checks.add(new Verifier.Check("train_step AdamW step |d|/(1+100|ref|)", new long[]{after.size()},
                 worstScaledDiff(after, fromReference), SCALED_TOLERANCE));
 
-        new StageTwoTrainer(graph, settings, 0).step(List.of(batch), lr);
+        new StageTwoTrainer(stageTwo, settings, 0).step(List.of(batch), lr);
         checks.add(new Verifier.Check("train_step loss after the step", SCALAR,
-                Math.abs(graph.loss(batch) - step.path("loss_after_one_adamw_step").asDouble()), LOSS_TOLERANCE));
+                Math.abs(stageTwo.loss(batch) - step.path("loss_after_one_adamw_step").asDouble()), LOSS_TOLERANCE));
         return checks;
     }
 

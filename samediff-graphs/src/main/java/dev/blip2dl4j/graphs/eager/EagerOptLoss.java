@@ -82,14 +82,15 @@ public final class EagerOptLoss {
                     + ", seq >= 2]; got " + Arrays.toString(textShape) + ", " + Arrays.toString(attentionMask.shape())
                     + " and " + Arrays.toString(labels.shape()));
         }
-        int text = (int) textShape[1];
+        // the last text position predicts no label and, attention being causal, no other position reads it: not run
+        int text = (int) textShape[1] - 1;
         int seq = prefixLength + text;
         long[][] label = labels.castTo(DataType.INT64).toLongMatrix();
-        // position prefix + t predicts label t + 1; the prefix and the last position predict nothing
+        // position prefix + t predicts label t + 1; the prefix predicts nothing
         long[] targets = new long[batch * seq];
         Arrays.fill(targets, IGNORE_INDEX);
         for (int b = 0; b < batch; b++) {
-            for (int t = 0; t + 1 < text; t++) {
+            for (int t = 0; t < text; t++) {
                 targets[b * seq + prefixLength + t] = label[b][t + 1];
             }
         }
@@ -102,12 +103,12 @@ public final class EagerOptLoss {
                 NDArrayIndex.all()).assign(prefix);
         long[][] ids = inputIds.castTo(DataType.INT64).toLongMatrix();
         for (int b = 0; b < batch; b++) {
-            int[] tokens = Arrays.stream(ids[b]).mapToInt(Math::toIntExact).toArray();
+            int[] tokens = Arrays.stream(ids[b], 0, text).mapToInt(Math::toIntExact).toArray();
             EagerLayers.gatherRows(model.embedTokens(), tokens, embeds.get(NDArrayIndex.interval(
                     (long) b * seq + prefixLength, (long) (b + 1) * seq), NDArrayIndex.all()), false);
         }
         INDArray mask = Nd4j.concat(1, Nd4j.ones(DataType.FLOAT, batch, prefixLength),
-                attentionMask.castTo(DataType.FLOAT));
+                attentionMask.castTo(DataType.FLOAT).get(NDArrayIndex.all(), NDArrayIndex.interval(0, text)));
         KvCache cache = model.newCache(seq);
         try (OptTape tape = backward ? new OptTape(config.numHiddenLayers()) : null) {
             INDArray hidden = model.lastHiddenState(cache, embeds, batch, seq, mask, tape);

@@ -234,7 +234,12 @@ public final class EagerQFormerBackward {
         if (dInput != null) {
             Blas.gemm(dOutput, false, linear.weight(), false, dInput, 1.0, accumulate ? 1.0 : 0.0);
         }
-        Blas.gemm(dOutput, true, input, false, gradient(gradients, linear.weight()), 1.0, 1.0);
+        // each weight is read once per pass: its gradient is this one product (no zeros to add onto)
+        INDArray dWeight = Nd4j.createUninitialized(DataType.FLOAT, linear.weight().shape(), 'c');
+        if (gradients.put(linear.weight(), dWeight) != null) {
+            throw new IllegalStateException("a weight read twice in one pass: its gradient would need a sum");
+        }
+        Blas.gemm(dOutput, true, input, false, dWeight, 1.0, 0.0);
         if (linear.bias() != null) {
             FloatBuffer d = EagerLayers.floats(dOutput);
             FloatBuffer db = EagerLayers.floats(gradient(gradients, linear.bias()));

@@ -29,13 +29,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * BLIP-2's stage-two training graph: the language-modelling loss of {@code Blip2ForConditionalGeneration}
+ * BLIP-2's stage-two training model: the language-modelling loss of {@code Blip2ForConditionalGeneration}
  * (transformers 4.45, called with labels), with the image encoder and the language model frozen and the
  * Q-Former's query path, {@code query_tokens} and {@code language_projection} trained.
  *
- * <p>The frozen parts are bound to the model's weights as they are (memory-mapped from an artifact); the trained
- * parameters are graph variables holding copies, so that optimizer steps never write into the model's arrays.
- * Which parameters train is decided by what the graph reads: every parameter under {@code qformer.},
+ * <p>The frozen parts are bound to the model's weights as they are; the trained parameters are copies, so that
+ * optimizer steps never write into the model's arrays. Which parameters train is decided by what the model reads: every parameter under {@code qformer.},
  * {@code query_tokens} or {@code language_projection.} that the query path uses. The Q-Former's text branch (only
  * in retrieval checkpoints) is never read, so it never trains.
  *
@@ -50,7 +49,7 @@ import java.util.Map;
  * products compute anyway (M2.1's {@code matmul_bp}; measured at full size, the graph's step took 2.6 times the
  * PyTorch peer's). With T5 the whole loss is a SameDiff graph.
  */
-public final class StageTwoGraph {
+public final class StageTwoModel {
     /**
      * {@code [batch, tokens, visionHidden]}: the frozen image encoder's output ({@link EagerVision}), computed
      * outside the graph: nothing trainable depends on the encoder, and inside the graph SameDiff would also
@@ -70,7 +69,7 @@ public final class StageTwoGraph {
     private final EagerQFormerBackward queryPath;
     private final EagerOptLoss languageModel;
 
-    private StageTwoGraph(Blip2Config config, Map<String, INDArray> parameters, SameDiff sd,
+    private StageTwoModel(Blip2Config config, Map<String, INDArray> parameters, SameDiff sd,
                           EagerQFormerBackward queryPath, EagerOptLoss languageModel) {
         this.config = config;
         this.parameters = parameters;
@@ -84,7 +83,7 @@ public final class StageTwoGraph {
      *                over an artifact's make steps faster (process memory on huge pages instead of file pages)
      *                at no cost in resident memory (the mapped pages a step touches stay resident too)
      */
-    public static StageTwoGraph build(Blip2Config config, Weights weights) {
+    public static StageTwoModel build(Blip2Config config, Weights weights) {
         if (config.kind() != ModelKind.CONDITIONAL_GENERATION) {
             throw new IllegalArgumentException("stage-two training needs a Blip2ForConditionalGeneration model, not "
                     + config.kind().architecture());
@@ -93,7 +92,7 @@ public final class StageTwoGraph {
         if (config.text() instanceof OptConfig opt) {
             EagerQFormerBackward queryPath = new EagerQFormerBackward(new EagerQFormer(config.qformer(), copies),
                     Linear.of(copies, "language_projection"));
-            return new StageTwoGraph(config, copies.copied, null, queryPath,
+            return new StageTwoModel(config, copies.copied, null, queryPath,
                     new EagerOptLoss(new EagerOpt(opt, weights)));
         }
         SameDiff sd = Layers.newSameDiff();
@@ -116,7 +115,7 @@ public final class StageTwoGraph {
         // the graph's variables are its own arrays: those are what training updates
         Map<String, INDArray> parameters = new LinkedHashMap<>();
         copies.copied.keySet().forEach(name -> parameters.put(name, sd.getVariable(name).getArr()));
-        return new StageTwoGraph(config, parameters, sd, null, null);
+        return new StageTwoModel(config, parameters, sd, null, null);
     }
 
     /**
@@ -201,8 +200,8 @@ public final class StageTwoGraph {
     }
 
     /**
-     * The model's weights as the graph binds them: the stage-two parameters as copies (remembered, in the
-     * order the graph reads them), everything else as it is.
+     * The model's weights as training binds them: the stage-two parameters as copies (remembered, in the
+     * order they are first read), everything else as it is.
      */
     private static final class TrainableCopies implements Weights {
         private final Weights weights;
