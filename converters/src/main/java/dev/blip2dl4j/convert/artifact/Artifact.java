@@ -31,6 +31,8 @@ public final class Artifact implements Closeable {
     private final boolean privateMappings;
     private final Manifest manifest;
     private final Map<String, Located> tensors;
+    /** Opened on the first {@link #read}; empty where the file system does no direct I/O. */
+    private java.util.Optional<UncachedReads> uncached;
 
     private record Located(Manifest.Tensor tensor, DType dtype, long offset, long length) {
     }
@@ -168,9 +170,10 @@ public final class Artifact implements Closeable {
     /**
      * Reads the tensor's bytes into {@code target} from its position, which must have exactly the tensor's length
      * remaining: a copy without a mapping, so the process holds only the copy (page-cache pages a mapping touched
-     * would count towards its resident memory as long as the mapping lives).
+     * would count towards its resident memory as long as the mapping lives), read around the page cache where the
+     * file system allows ({@link UncachedReads}).
      */
-    public void read(String name, ByteBuffer target) {
+    public synchronized void read(String name, ByteBuffer target) {
         Located located = tensors.get(name);
         if (located == null) {
             throw new IllegalArgumentException(path + " has no tensor '" + name + "'");
@@ -180,6 +183,13 @@ public final class Artifact implements Closeable {
                     + target.remaining());
         }
         try {
+            if (uncached == null) {
+                uncached = UncachedReads.open(path);
+            }
+            if (uncached.isPresent()) {
+                uncached.get().read(located.offset, target);
+                return;
+            }
             long at = located.offset;
             while (target.hasRemaining()) {
                 int read = channel.read(target, at);
@@ -188,6 +198,8 @@ public final class Artifact implements Closeable {
                 }
                 at += read;
             }
+        } catch (java.io.EOFException e) {
+            throw new BadInputException(path, "ends inside tensor '" + name + "': the artifact is truncated");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read tensor '" + name + "' of " + path, e);
         }
@@ -209,7 +221,7 @@ public final class Artifact implements Closeable {
 
     @Override
     public void close() {
-        closeQuietly(zip, channel);
+        closeQuietly(zip, channel, uncached == null ? null : uncached.orElse(null));
     }
 
     private static void closeQuietly(Closeable... closeables) {
