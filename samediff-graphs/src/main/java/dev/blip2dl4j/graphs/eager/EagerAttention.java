@@ -69,12 +69,12 @@ final class EagerAttention implements AutoCloseable {
             for (int h = 0; h < heads; h++) {
                 // scores_h = q_h k_h^T * scale
                 Blas.gemm(false, true, queryLength, keyLength, headDim, scale, at(q, (long) h * headDim), ldq,
-                        at(k, (long) h * headDim), ldk, 0.0, at(s, h * scoresPerHead), keyLength);
+                        at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
             for (int h = 0; h < heads; h++) {
                 // out_h = p_h v_h
-                Blas.gemm(false, false, queryLength, headDim, keyLength, 1.0, at(s, h * scoresPerHead), keyLength,
+                Blas.gemm(false, false, queryLength, headDim, keyLength, 1.0, at(s, (long) h * scoresPerHead), keyLength,
                         at(v, (long) h * headDim), ldv, 0.0, at(o, (long) h * headDim), ldo);
             }
         }
@@ -90,9 +90,12 @@ final class EagerAttention implements AutoCloseable {
      * gradients of the queries, keys and values (written into {@code dQueries, dKeys, dValues}, shaped as their
      * arrays). The probabilities are recomputed as apply computes them; then per head {@code dP = dOut v^T},
      * {@code dV = P^T dOut}, {@code dS = P (dP - rowsum(dP P))}, {@code dQ = scale dS k}, {@code dK = scale dS^T q}.
+     *
+     * @param additiveMask null, or {@code [batch, 1, queryLength, keyLength]} added to every head's scores before the
+     *                     softmax (a causal or padding mask, as the forward pass that is differentiated added it)
      */
     void backward(INDArray queries, INDArray keys, INDArray values, double scale, INDArray dOut, INDArray dQueries,
-                  INDArray dKeys, INDArray dValues) {
+                  INDArray dKeys, INDArray dValues, INDArray additiveMask) {
         long batch = queries.size(0) / queryLength;
         for (INDArray rows : new INDArray[]{queries, dOut, dQueries}) {
             requireShape(rows, batch * queryLength);
@@ -114,7 +117,8 @@ final class EagerAttention implements AutoCloseable {
         FloatPointer ds = Blas.pointer(gradientScores.reshape((long) heads * queryLength, keyLength));
         FloatBuffer p = EagerLayers.floats(scores);
         FloatBuffer dp = EagerLayers.floats(gradientScores);
-        long scoresPerHead = (long) queryLength * keyLength;
+        FloatBuffer mask = additiveMask == null ? null : EagerLayers.floats(additiveMask);
+        int scoresPerHead = queryLength * keyLength;
         for (long b = 0; b < batch; b++) {
             FloatPointer q = at(Blas.pointer(queries), b * queryLength * ldq);
             FloatPointer k = at(Blas.pointer(keys), b * keyLength * ldk);
@@ -125,14 +129,20 @@ final class EagerAttention implements AutoCloseable {
             FloatPointer dv = at(Blas.pointer(dValues), b * keyLength * lddv);
             for (int h = 0; h < heads; h++) {
                 Blas.gemm(false, true, queryLength, keyLength, headDim, scale, at(q, (long) h * headDim), ldq,
-                        at(k, (long) h * headDim), ldk, 0.0, at(s, h * scoresPerHead), keyLength);
+                        at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
+            }
+            if (mask != null) {
+                int from = (int) b * scoresPerHead;
+                for (int i = 0; i < heads * scoresPerHead; i++) {
+                    p.put(i, p.get(i) + mask.get(from + i % scoresPerHead));
+                }
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
             for (int h = 0; h < heads; h++) {
                 long column = (long) h * headDim;
                 Blas.gemm(false, true, queryLength, keyLength, headDim, 1.0, at(o, column), ldo, at(v, column), ldv,
-                        0.0, at(ds, h * scoresPerHead), keyLength);
-                Blas.gemm(true, false, keyLength, headDim, queryLength, 1.0, at(s, h * scoresPerHead), keyLength,
+                        0.0, at(ds, (long) h * scoresPerHead), keyLength);
+                Blas.gemm(true, false, keyLength, headDim, queryLength, 1.0, at(s, (long) h * scoresPerHead), keyLength,
                         at(o, column), ldo, 0.0, at(dv, column), lddv);
             }
             for (int row = 0; row < heads * queryLength; row++) {
@@ -147,9 +157,9 @@ final class EagerAttention implements AutoCloseable {
             }
             for (int h = 0; h < heads; h++) {
                 long column = (long) h * headDim;
-                Blas.gemm(false, false, queryLength, headDim, keyLength, scale, at(ds, h * scoresPerHead), keyLength,
+                Blas.gemm(false, false, queryLength, headDim, keyLength, scale, at(ds, (long) h * scoresPerHead), keyLength,
                         at(k, column), ldk, 0.0, at(dq, column), lddq);
-                Blas.gemm(true, false, keyLength, headDim, queryLength, scale, at(ds, h * scoresPerHead), keyLength,
+                Blas.gemm(true, false, keyLength, headDim, queryLength, scale, at(ds, (long) h * scoresPerHead), keyLength,
                         at(q, column), ldq, 0.0, at(dk, column), lddk);
             }
         }

@@ -248,7 +248,8 @@ public final class EagerOpt {
         }
         selfAttention(index, layer, cache, preLn ? normed : x, seq, at, additive, attended);
         if (tape != null) {
-            tape.scaledQueries(index, work.get("q", rows, config.hiddenSize()));
+            tape.projections(index, work.get("q", rows, config.hiddenSize()), work.get("k", rows, config.hiddenSize()),
+                    work.get("v", rows, config.hiddenSize()));
         }
         EagerLayers.add(x, attended);
         if (tape != null) {

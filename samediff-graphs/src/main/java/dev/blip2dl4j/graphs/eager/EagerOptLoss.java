@@ -3,7 +3,6 @@ package dev.blip2dl4j.graphs.eager;
 import dev.blip2dl4j.config.OptConfig;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
@@ -110,7 +109,9 @@ public final class EagerOptLoss {
         INDArray mask = Nd4j.concat(1, Nd4j.ones(DataType.FLOAT, batch, prefixLength),
                 attentionMask.castTo(DataType.FLOAT).get(NDArrayIndex.all(), NDArrayIndex.interval(0, text)));
         KvCache cache = model.newCache(seq);
-        try (OptTape tape = backward ? new OptTape(config.numHiddenLayers()) : null) {
+        try (OptTape tape = backward ? new OptTape(config.numHiddenLayers()) : null;
+             EagerAttention attention = backward ? new EagerAttention(config.numAttentionHeads(), config.headDim(), seq,
+                     seq) : null) {
             INDArray hidden = model.lastHiddenState(cache, embeds, batch, seq, mask, tape);
             INDArray scoredHidden = work.get("scored", scored.length, width);
             EagerLayers.gatherRows(hidden, scored, scoredHidden, false);
@@ -135,7 +136,7 @@ public final class EagerOptLoss {
             }
             dHidden.close();
             for (int i = config.numHiddenLayers() - 1; i >= 0; i--) {
-                layerBackward(i, tape, cache, gradient, batch, seq);
+                layerBackward(i, tape, attention, gradient);
             }
             INDArray prefixGradient = gradient.reshape(batch, seq, width)
                     .get(NDArrayIndex.all(), NDArrayIndex.interval(0, prefixLength), NDArrayIndex.all()).dup('c');
@@ -185,7 +186,7 @@ public final class EagerOptLoss {
      * One pre-LN layer backwards, {@code gradient} (d loss / d the layer's output, the residual stream) becoming
      * d loss / d its input in place: the MLP's branch, then attention's, each added onto the residual's.
      */
-    private void layerBackward(int index, OptTape tape, KvCache cache, INDArray gradient, int batch, int seq) {
+    private void layerBackward(int index, OptTape tape, EagerAttention attention, INDArray gradient) {
         EagerOpt.Layer layer = model.layer(index);
         long rows = gradient.size(0);
         int width = config.hiddenSize();
@@ -199,49 +200,17 @@ public final class EagerOptLoss {
 
         INDArray dMerged = work.get("dMerged", rows, width);
         Blas.gemm(gradient, false, layer.out().weight(), false, dMerged, 1.0, 0.0);
-        INDArray[] dQkv = attentionBackward(tape.queries[index], cache.keys(index), cache.values(index),
-                tape.additiveMask, dMerged, batch, seq);
-        // the forward pass scaled q after its projection: the product's gradient carries the scale
-        Blas.gemm(dQkv[0], false, layer.q().weight(), false, dNormed, Math.pow(config.headDim(), -0.5), 0.0);
-        Blas.gemm(dQkv[1], false, layer.k().weight(), false, dNormed, 1.0, 1.0);
-        Blas.gemm(dQkv[2], false, layer.v().weight(), false, dNormed, 1.0, 1.0);
-        Arrays.stream(dQkv).forEach(INDArray::close);
+        INDArray dQ = work.get("dQ", rows, width);
+        INDArray dK = work.get("dK", rows, width);
+        INDArray dV = work.get("dV", rows, width);
+        // q was scaled before the scores (transformers' order): the scores' scale is 1, the product's gradient carries it
+        attention.backward(tape.queries[index], tape.keys[index], tape.values[index], 1.0, dMerged, dQ, dK, dV,
+                tape.additiveMask);
+        Blas.gemm(dQ, false, layer.q().weight(), false, dNormed, Math.pow(config.headDim(), -0.5), 0.0);
+        Blas.gemm(dK, false, layer.k().weight(), false, dNormed, 1.0, 1.0);
+        Blas.gemm(dV, false, layer.v().weight(), false, dNormed, 1.0, 1.0);
         EagerLayers.layerNormBackward(tape.inputs[index], layer.attnNorm().weight(), layer.attnNorm().eps(), dNormed,
                 gradient, null, null);
-    }
-
-    /**
-     * The gradients of {@code softmax(q k^T + mask) v} (heads merged into rows {@code [batch * seq, width]}) with
-     * respect to q (as scaled), k and v, from the output's {@code dOut}: the probabilities recomputed as the
-     * forward pass computed them, then {@code dS = P (dP - rowsum(dP P))}.
-     */
-    private INDArray[] attentionBackward(INDArray q, INDArray keys, INDArray values, INDArray additive, INDArray dOut,
-                                         int batch, int seq) {
-        int heads = config.numAttentionHeads();
-        int headDim = config.headDim();
-        INDArray queries = q.reshape(batch, seq, heads, headDim).permute(0, 2, 1, 3);
-        INDArray k = keys.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, seq), NDArrayIndex.all());
-        INDArray v = values.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, seq), NDArrayIndex.all());
-        INDArray probabilities = Nd4j.matmul(queries, k, false, true, false);
-        probabilities.addi(additive);
-        Nd4j.exec(new SoftMax(probabilities, probabilities, 3));
-        INDArray dContext = dOut.reshape(batch, seq, heads, headDim).permute(0, 2, 1, 3);
-        INDArray dScores = Nd4j.matmul(dContext, v, false, true, false);
-        INDArray dV = Nd4j.matmul(probabilities, dContext, true, false, false);
-        INDArray rowDot = dScores.mul(probabilities).sum(true, 3);
-        dScores.subi(rowDot).muli(probabilities);
-        INDArray dQ = Nd4j.matmul(dScores, k, false, false, false);
-        INDArray dK = Nd4j.matmul(dScores, queries, true, false, false);
-        INDArray[] merged = {rows(dQ, batch, seq), rows(dK, batch, seq), rows(dV, batch, seq)};
-        for (INDArray temporary : new INDArray[]{probabilities, dScores, rowDot, dQ, dK, dV}) {
-            temporary.close();
-        }
-        return merged;
-    }
-
-    /** {@code [batch, heads, seq, headDim]} as rows {@code [batch * seq, heads * headDim]}. */
-    private INDArray rows(INDArray perHead, int batch, int seq) {
-        return perHead.permute(0, 2, 1, 3).dup('c').reshape('c', (long) batch * seq, config.hiddenSize());
     }
 
     /** {@code d *= (activated > 0)}: ReLU passes the gradient where its input was positive. */

@@ -206,7 +206,7 @@ public final class EagerQFormerBackward {
              INDArray dK = Nd4j.create(DataType.FLOAT, keyRows, width);
              INDArray dV = Nd4j.create(DataType.FLOAT, keyRows, width)) {
             linearBackward(layer.dense(), record.context(), dSum, dContext, false, gradients);
-            attention.backward(record.q(), record.k(), record.v(), scale(), dContext, dQ, dK, dV);
+            attention.backward(record.q(), record.k(), record.v(), scale(), dContext, dQ, dK, dV, null);
             linearBackward(layer.query(), record.input(), dQ, dInput, true, gradients);
             // cross-attention's keys and values read the frozen image: no gradient goes there
             linearBackward(layer.key(), record.keysValues(), dK, selfAttention ? dInput : null, true, gradients);

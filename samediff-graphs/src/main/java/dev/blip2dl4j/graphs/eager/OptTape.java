@@ -9,12 +9,14 @@ import java.util.stream.Stream;
 /**
  * What one forward pass of {@link EagerOpt} keeps for the backward pass of {@link EagerOptLoss}, as copies of the
  * work buffers the forward pass reuses from layer to layer: per layer its input, its scaled queries, the residual
- * stream after attention and the MLP's activated inner rows; the final norm's input; the additive attention mask.
- * The keys and values stay in the pass's {@link KvCache}. At full size (OPT-2.7b, 48 positions) about 110 MB.
+ * projected queries (scaled), keys and values, the residual stream after attention and the MLP's activated inner
+ * rows; the final norm's input; the additive attention mask. At full size (OPT-2.7b, 47 positions) about 140 MB.
  */
 final class OptTape implements AutoCloseable {
     final INDArray[] inputs;
     final INDArray[] queries;
+    final INDArray[] keys;
+    final INDArray[] values;
     final INDArray[] attended;
     final INDArray[] activated;
     INDArray finalInput;
@@ -23,6 +25,8 @@ final class OptTape implements AutoCloseable {
     OptTape(int layers) {
         inputs = new INDArray[layers];
         queries = new INDArray[layers];
+        keys = new INDArray[layers];
+        values = new INDArray[layers];
         attended = new INDArray[layers];
         activated = new INDArray[layers];
     }
@@ -35,8 +39,10 @@ final class OptTape implements AutoCloseable {
         inputs[layer] = x.dup();
     }
 
-    void scaledQueries(int layer, INDArray q) {
-        queries[layer] = q.dup();
+    void projections(int layer, INDArray scaledQueries, INDArray k, INDArray v) {
+        queries[layer] = scaledQueries.dup();
+        keys[layer] = k.dup();
+        values[layer] = v.dup();
     }
 
     void attentionOutput(int layer, INDArray x) {
@@ -54,7 +60,7 @@ final class OptTape implements AutoCloseable {
     /** Frees the copies now: the next step records its own. */
     @Override
     public void close() {
-        Stream.of(inputs, queries, attended, activated).flatMap(Arrays::stream).filter(Objects::nonNull)
+        Stream.of(inputs, queries, keys, values, attended, activated).flatMap(Arrays::stream).filter(Objects::nonNull)
                 .forEach(INDArray::close);
         if (finalInput != null) {
             finalInput.close();
