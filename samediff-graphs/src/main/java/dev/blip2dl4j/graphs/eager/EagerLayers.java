@@ -43,17 +43,9 @@ final class EagerLayers {
             float[] row = new float[width];
             for (int r = from; r < until; r++) {
                 in.get(r * width, row);
-                double sum = 0;
-                for (float value : row) {
-                    sum += value;
-                }
-                float mean = (float) (sum / width);
-                double squares = 0;
-                for (float value : row) {
-                    float centred = value - mean;
-                    squares += centred * centred;
-                }
-                float invStd = (float) (1 / Math.sqrt(squares / width + eps));
+                float[] statistics = meanAndInvStd(row, eps);
+                float mean = statistics[0];
+                float invStd = statistics[1];
                 for (int i = 0; i < width; i++) {
                     row[i] = (row[i] - mean) * invStd * gain[i] + shift[i];
                 }
@@ -83,17 +75,9 @@ final class EagerLayers {
             for (int r = from; r < until; r++) {
                 in.get(r * width, row);
                 upstream.get(r * width, g);
-                double sum = 0;
-                for (float value : row) {
-                    sum += value;
-                }
-                float mean = (float) (sum / width);
-                double squares = 0;
-                for (float value : row) {
-                    float centred = value - mean;
-                    squares += centred * centred;
-                }
-                float invStd = (float) (1 / Math.sqrt(squares / width + eps));
+                float[] statistics = meanAndInvStd(row, eps);
+                float mean = statistics[0];
+                float invStd = statistics[1];
                 double gSum = 0;
                 double gxSum = 0;
                 for (int i = 0; i < width; i++) {
@@ -122,6 +106,21 @@ final class EagerLayers {
         body.run(0, (int) x.size(0));
         addSums(dWeight, weightSums);
         addSums(dBias, biasSums);
+    }
+
+    /** A row's mean and {@code 1 / sqrt(variance + eps)} (biased variance, sums in double), as LayerNorm takes them. */
+    private static float[] meanAndInvStd(float[] row, double eps) {
+        double sum = 0;
+        for (float value : row) {
+            sum += value;
+        }
+        float mean = (float) (sum / row.length);
+        double squares = 0;
+        for (float value : row) {
+            float centred = value - mean;
+            squares += centred * centred;
+        }
+        return new float[]{mean, (float) (1 / Math.sqrt(squares / row.length + eps))};
     }
 
     private static void addSums(INDArray target, double[] sums) {
