@@ -146,9 +146,12 @@ public final class StageBenchmark {
                     : time("qformer", () -> encoder.queries(image));
             emit("qformer", times, Map.of("tokens", queries.size(1), "execution", '"' + execution + '"'));
         }
-        try (LanguageRun lm = new LanguageRun(config, weights, encoder, prompt.toLongVector(),
-                options.resident())) {
-            languageStages(lm, graphs, queries, prompt, mask);
+        // only when asked for: with --resident it copies the language model (10.6 GB at full size)
+        if (options.stages().contains("lm_prefill") || options.stages().contains("lm_decode_per_token")) {
+            try (LanguageRun lm = new LanguageRun(config, weights, encoder, prompt.toLongVector(),
+                    options.resident())) {
+                languageStages(lm, graphs, queries, prompt, mask);
+            }
         }
         if (options.stages().contains("caption_end_to_end")) {
             emit("caption_end_to_end", captionEndToEnd(artifact, pixels, prompt.toLongVector()),
