@@ -1,7 +1,7 @@
 package dev.blip2dl4j.cli;
 
-import dev.blip2dl4j.finetune.TrainStepBenchmark;
-import dev.blip2dl4j.zoo.bench.StageBenchmark;
+import dev.blip2dl4j.diagnostics.bench.TrainStepBenchmark;
+import dev.blip2dl4j.diagnostics.bench.StageBenchmark;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;

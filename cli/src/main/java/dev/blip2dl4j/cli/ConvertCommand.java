@@ -2,7 +2,7 @@ package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.SourceFormat;
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.tensor.DType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

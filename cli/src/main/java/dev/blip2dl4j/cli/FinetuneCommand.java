@@ -1,8 +1,8 @@
 package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.artifact.Artifact;
-import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.finetune.FinetuneSettings;
 import dev.blip2dl4j.finetune.FinetunedArtifact;
 import dev.blip2dl4j.finetune.Finetuner;

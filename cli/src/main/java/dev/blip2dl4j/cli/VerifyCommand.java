@@ -1,9 +1,9 @@
 package dev.blip2dl4j.cli;
 
-import dev.blip2dl4j.finetune.verify.TrainStepCheck;
+import dev.blip2dl4j.diagnostics.verify.TrainStepCheck;
 import dev.blip2dl4j.zoo.Blip2;
-import dev.blip2dl4j.zoo.verify.ReferenceBundle;
-import dev.blip2dl4j.zoo.verify.Verifier;
+import dev.blip2dl4j.arrays.ReferenceBundle;
+import dev.blip2dl4j.diagnostics.verify.Verifier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;

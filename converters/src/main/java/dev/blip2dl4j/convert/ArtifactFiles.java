@@ -1,11 +1,12 @@
 package dev.blip2dl4j.convert;
 
+import dev.blip2dl4j.artifact.Sha256;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.blip2dl4j.config.Blip2Config;
-import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.convert.plan.SourceRole;
 import dev.blip2dl4j.convert.tokenizer.TokenizerJson;
 import dev.blip2dl4j.convert.tokenizer.TokenizerJsonBuilder;

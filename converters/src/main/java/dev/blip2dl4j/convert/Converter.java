@@ -3,14 +3,14 @@ package dev.blip2dl4j.convert;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.LavisFacts;
-import dev.blip2dl4j.convert.artifact.ArtifactWriter;
-import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.artifact.ArtifactWriter;
+import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.convert.plan.ConversionPlan;
 import dev.blip2dl4j.convert.plan.ConversionPlanner;
 import dev.blip2dl4j.convert.plan.RoledSource;
 import dev.blip2dl4j.convert.plan.SourceRole;
 import dev.blip2dl4j.convert.plan.TensorStreamer;
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.tensor.DType;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

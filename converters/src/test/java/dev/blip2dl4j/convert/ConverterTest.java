@@ -1,13 +1,14 @@
 package dev.blip2dl4j.convert;
 
+import dev.blip2dl4j.artifact.Sha256;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.artifact.Artifact;
-import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.convert.safetensors.SafetensorsFile;
-import dev.blip2dl4j.convert.tensor.DType;
-import dev.blip2dl4j.convert.tensor.FloatConversion;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.FloatConversion;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -2,8 +2,8 @@ package dev.blip2dl4j.examples;
 
 import dev.blip2dl4j.convert.ConversionProgress;
 import dev.blip2dl4j.convert.Converter;
-import dev.blip2dl4j.convert.artifact.Artifact;
-import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.Manifest;
 
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

@@ -1,6 +1,6 @@
 package dev.blip2dl4j.examples;
 
-import dev.blip2dl4j.convert.artifact.Artifact;
+import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.finetune.FinetuneSettings;
 import dev.blip2dl4j.finetune.FinetunedArtifact;
 import dev.blip2dl4j.finetune.Finetuner;

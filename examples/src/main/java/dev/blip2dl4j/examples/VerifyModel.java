@@ -1,9 +1,9 @@
 package dev.blip2dl4j.examples;
 
-import dev.blip2dl4j.convert.weights.ArtifactWeights;
+import dev.blip2dl4j.arrays.ArtifactWeights;
 import dev.blip2dl4j.graphs.Blip2Graph;
-import dev.blip2dl4j.zoo.verify.ReferenceBundle;
-import dev.blip2dl4j.zoo.verify.Verifier;
+import dev.blip2dl4j.arrays.ReferenceBundle;
+import dev.blip2dl4j.diagnostics.verify.Verifier;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.file.Path;

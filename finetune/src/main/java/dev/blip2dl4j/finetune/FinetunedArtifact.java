@@ -2,11 +2,11 @@ package dev.blip2dl4j.finetune;
 
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.convert.Converter;
-import dev.blip2dl4j.convert.Sha256;
-import dev.blip2dl4j.convert.artifact.Artifact;
-import dev.blip2dl4j.convert.artifact.ArtifactWriter;
-import dev.blip2dl4j.convert.artifact.Manifest;
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.artifact.Sha256;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.ArtifactWriter;
+import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.tensor.DType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.ByteBuffer;

@@ -8,8 +8,8 @@ import dev.blip2dl4j.finetune.data.SplitMix64;
 import dev.blip2dl4j.finetune.data.VqaExample;
 import dev.blip2dl4j.finetune.data.VqaPrompt;
 import dev.blip2dl4j.finetune.eval.VqaEvaluation;
-import dev.blip2dl4j.graphs.ResidentWeights;
-import dev.blip2dl4j.graphs.eager.EagerVision;
+import dev.blip2dl4j.arrays.ResidentWeights;
+import dev.blip2dl4j.runtime.EagerVision;
 import dev.blip2dl4j.zoo.Blip2;
 import org.nd4j.linalg.api.ndarray.INDArray;
 

@@ -1,8 +1,8 @@
 package dev.blip2dl4j.finetune;
 
-import dev.blip2dl4j.convert.Sha256;
-import dev.blip2dl4j.convert.artifact.ArtifactWriter;
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.artifact.Sha256;
+import dev.blip2dl4j.artifact.ArtifactWriter;
+import dev.blip2dl4j.tensor.DType;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 

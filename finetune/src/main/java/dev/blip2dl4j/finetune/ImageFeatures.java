@@ -4,7 +4,7 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.finetune.data.SplitMix64;
 import dev.blip2dl4j.finetune.data.TrainAugmentation;
 import dev.blip2dl4j.finetune.data.VqaExample;
-import dev.blip2dl4j.graphs.eager.EagerVision;
+import dev.blip2dl4j.runtime.EagerVision;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.image.DecodedImage;
 import org.nd4j.linalg.api.ndarray.INDArray;

@@ -8,13 +8,13 @@ import dev.blip2dl4j.graphs.Blip2Graph;
 import dev.blip2dl4j.graphs.Layers;
 import dev.blip2dl4j.graphs.QFormer;
 import dev.blip2dl4j.graphs.T5;
-import dev.blip2dl4j.graphs.Weights;
-import dev.blip2dl4j.graphs.eager.EagerOpt;
-import dev.blip2dl4j.graphs.eager.EagerOptLoss;
-import dev.blip2dl4j.graphs.eager.EagerQFormer;
-import dev.blip2dl4j.graphs.eager.EagerQFormerBackward;
-import dev.blip2dl4j.graphs.eager.Linear;
-import dev.blip2dl4j.graphs.eager.EagerVision;
+import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.runtime.EagerOpt;
+import dev.blip2dl4j.runtime.EagerOptLoss;
+import dev.blip2dl4j.runtime.EagerQFormer;
+import dev.blip2dl4j.runtime.EagerQFormerBackward;
+import dev.blip2dl4j.runtime.Linear;
+import dev.blip2dl4j.runtime.EagerVision;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.api.OutAndGrad;
@@ -79,7 +79,7 @@ public final class StageTwoModel {
     }
 
     /**
-     * @param weights the model's; a step reads every frozen weight, so {@link dev.blip2dl4j.graphs.ResidentWeights}
+     * @param weights the model's; a step reads every frozen weight, so {@link dev.blip2dl4j.arrays.ResidentWeights}
      *                over an artifact's make steps faster (process memory on huge pages instead of file pages)
      *                at no cost in resident memory (the mapped pages a step touches stay resident too)
      */

@@ -1,6 +1,6 @@
 package dev.blip2dl4j.finetune;
 
-import dev.blip2dl4j.graphs.eager.EagerOptLoss;
+import dev.blip2dl4j.runtime.EagerOptLoss;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -12,9 +12,9 @@ import org.nd4j.linalg.api.buffer.DataType;
  * <p>The log-softmax is built from primitives: SameDiff's {@code logSoftmax} cannot be differentiated in
  * 1.0.0-M2.1 (gradient creation throws), and reductions take positive axes only (DESIGN.md).
  */
-final class TokenCrossEntropy {
+public final class TokenCrossEntropy {
     /** transformers' label for a position that does not count towards the loss. */
-    static final long IGNORE_INDEX = EagerOptLoss.IGNORE_INDEX;
+    public static final long IGNORE_INDEX = EagerOptLoss.IGNORE_INDEX;
 
     private TokenCrossEntropy() {
     }

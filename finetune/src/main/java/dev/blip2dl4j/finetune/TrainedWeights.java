@@ -1,6 +1,6 @@
 package dev.blip2dl4j.finetune;
 
-import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Map;

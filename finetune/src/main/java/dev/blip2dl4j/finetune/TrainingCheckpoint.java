@@ -6,10 +6,10 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.convert.Converter;
-import dev.blip2dl4j.convert.artifact.Artifact;
-import dev.blip2dl4j.convert.artifact.ArtifactWriter;
-import dev.blip2dl4j.convert.artifact.Manifest;
-import dev.blip2dl4j.convert.weights.ArtifactWeights;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.ArtifactWriter;
+import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.arrays.ArtifactWeights;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;

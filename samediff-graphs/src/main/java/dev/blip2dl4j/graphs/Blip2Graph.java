@@ -1,5 +1,6 @@
 package dev.blip2dl4j.graphs;
 
+import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.config.T5Config;

@@ -1,5 +1,7 @@
 package dev.blip2dl4j.graphs;
 
+import dev.blip2dl4j.model.AttentionMask;
+import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.autodiff.samediff.array.SingleThreadArrayHolder;
@@ -24,14 +26,6 @@ import java.util.function.Supplier;
  * {@code [batch, heads, seq, headDim]} with the sequence length given by the caller.
  */
 public final class Layers {
-    /**
-     * What additive masks add where attention is not allowed. Finite, unlike transformers'
-     * {@code finfo.min}, so that a causal and a padding mask can be summed without reaching -inf: a
-     * fully masked row (a left-padding query) then stays finite instead of turning into NaN, and NaN
-     * values would leak into real rows through {@code 0 * NaN}. exp(-1e9) is 0 in float all the same.
-     */
-    public static final double MASKED = -1e9;
-
     private final SameDiff sd;
     private final Weights weights;
     private final Predicate<String> frozen;
@@ -178,7 +172,7 @@ public final class Layers {
     public SDVariable causalMask(SDVariable seq) {
         SDVariable positions = arange(seq);
         SDVariable future = sd.gt(sd.expandDims(positions, 0), sd.expandDims(positions, 1));
-        return sd.reshape(future.castTo(DataType.FLOAT).mul(MASKED), shape(1, 1, seq, seq));
+        return sd.reshape(future.castTo(DataType.FLOAT).mul(AttentionMask.MASKED), shape(1, 1, seq, seq));
     }
 
     /**
@@ -186,7 +180,7 @@ public final class Layers {
      * (1 = attend, 0 = padding; any numeric type).
      */
     public SDVariable paddingMask(SDVariable attentionMask) {
-        SDVariable padding = attentionMask.castTo(DataType.FLOAT).rsub(1.0).mul(MASKED);
+        SDVariable padding = attentionMask.castTo(DataType.FLOAT).rsub(1.0).mul(AttentionMask.MASKED);
         return sd.expandDims(sd.expandDims(padding, 1), 1);
     }
 

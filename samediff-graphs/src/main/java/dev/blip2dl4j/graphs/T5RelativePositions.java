@@ -1,6 +1,7 @@
 package dev.blip2dl4j.graphs;
 
 import dev.blip2dl4j.config.T5Config;
+import dev.blip2dl4j.model.T5PositionBuckets;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
@@ -34,42 +35,8 @@ public final class T5RelativePositions {
         // per-distance rows first, then rows by distance: M2.1's gather aborts the JVM for a rank-1
         // table with rank-2 indices (the bucket table looked up directly by [queries, keys])
         SDVariable byDistance = nn.sd().gather(nn.param(attentionPrefix + ".relative_attention_bias.weight"),
-                nn.constant(Nd4j.createFromArray(bucketTable(bidirectional, config.relativeAttentionNumBuckets(), maxDistance))), 0);
+                nn.constant(Nd4j.createFromArray(T5PositionBuckets.table(bidirectional, config.relativeAttentionNumBuckets(), maxDistance))), 0);
         SDVariable values = nn.sd().gather(byDistance, tableIndex, 0);
         return nn.sd().expandDims(values.permute(2, 0, 1), 0);
-    }
-
-    /** Buckets of the distances {@code -maxDistance..maxDistance}, at index {@code distance + maxDistance}. */
-    static int[] bucketTable(boolean bidirectional, int numBuckets, int maxDistance) {
-        int[] table = new int[2 * maxDistance + 1];
-        for (int d = -maxDistance; d <= maxDistance; d++) {
-            table[d + maxDistance] = bucket(d, bidirectional, numBuckets, maxDistance);
-        }
-        return table;
-    }
-
-    /** transformers' {@code T5Attention._relative_position_bucket} for one distance {@code key - query}. */
-    public static int bucket(int relativePosition, boolean bidirectional, int numBuckets, int maxDistance) {
-        int bucket = 0;
-        int distance;
-        if (bidirectional) {
-            numBuckets /= 2;
-            if (relativePosition > 0) {
-                bucket += numBuckets;
-            }
-            distance = Math.abs(relativePosition);
-        } else {
-            distance = -Math.min(relativePosition, 0);
-        }
-        int maxExact = numBuckets / 2;
-        if (distance < maxExact) {
-            return bucket + distance;
-        }
-        // float32 throughout, as the PyTorch original: log(d / maxExact) / log(maxDistance / maxExact)
-        // with the divisor a Python double rounded to float, times the log buckets, truncated
-        float ratio = (float) distance / (float) maxExact;
-        float scaled = (float) Math.log(ratio) / (float) Math.log((double) maxDistance / maxExact);
-        int large = maxExact + (int) (scaled * (float) (numBuckets - maxExact));
-        return bucket + Math.min(large, numBuckets - 1);
     }
 }

@@ -1,5 +1,7 @@
 package dev.blip2dl4j.graphs;
 
+import dev.blip2dl4j.model.AttentionMask;
+import dev.blip2dl4j.arrays.Weights;
 import org.junit.jupiter.api.Test;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -70,7 +72,7 @@ class LayersTest {
         INDArray got = sd.output(Map.of("mask", Nd4j.createFromArray(new long[][]{{1, 1, 1}, {0, 1, 0}})), "combined")
                 .get("combined");
         assertArrayEquals(new long[]{2, 1, 3, 3}, got.shape());
-        double m = Layers.MASKED;
+        double m = AttentionMask.MASKED;
         double[][][] expected = {
                 {{0, m, m}, {0, 0, m}, {0, 0, 0}},
                 {{m, m, 2 * m}, {m, 0, 2 * m}, {m, 0, m}}};

@@ -5,7 +5,7 @@ import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.graphs.Blip2Graph;
-import dev.blip2dl4j.graphs.ResidentWeights;
+import dev.blip2dl4j.arrays.ResidentWeights;
 import dev.blip2dl4j.zoo.generate.Generation;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
 import dev.blip2dl4j.zoo.generate.Generator;
@@ -128,7 +128,7 @@ public final class Blip2 implements AutoCloseable {
      * this one's files and settings. Its graphs bind {@code weights} when first used; closing it leaves this
      * model open.
      */
-    public Blip2 withWeights(dev.blip2dl4j.graphs.Weights weights) {
+    public Blip2 withWeights(dev.blip2dl4j.arrays.Weights weights) {
         Blip2 other = new Blip2(new ModelFiles(model.config(), weights, model.files(), () -> { }));
         other.exifTranspose = exifTranspose;
         other.maxImagePixels = maxImagePixels;
@@ -356,7 +356,7 @@ public final class Blip2 implements AutoCloseable {
     }
 
     /** The model's weights by canonical name (memory-mapped from an artifact). */
-    public dev.blip2dl4j.graphs.Weights weights() {
+    public dev.blip2dl4j.arrays.Weights weights() {
         return model.weights();
     }
 

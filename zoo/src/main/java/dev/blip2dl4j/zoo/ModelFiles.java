@@ -4,10 +4,10 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.convert.ArtifactFiles;
 import dev.blip2dl4j.convert.Converter;
-import dev.blip2dl4j.convert.artifact.Artifact;
-import dev.blip2dl4j.convert.weights.ArtifactWeights;
-import dev.blip2dl4j.convert.weights.CheckpointWeights;
-import dev.blip2dl4j.graphs.Weights;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.arrays.ArtifactWeights;
+import dev.blip2dl4j.arrays.CheckpointWeights;
+import dev.blip2dl4j.arrays.Weights;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;

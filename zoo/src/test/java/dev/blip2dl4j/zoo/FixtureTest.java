@@ -1,5 +1,6 @@
 package dev.blip2dl4j.zoo;
 
+import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;

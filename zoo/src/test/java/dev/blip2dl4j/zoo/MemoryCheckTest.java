@@ -1,5 +1,7 @@
 package dev.blip2dl4j.zoo;
 
+import dev.blip2dl4j.testing.Fixtures;
+import dev.blip2dl4j.testing.Fixture;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ParameterLayout;
@@ -37,7 +39,7 @@ class MemoryCheckTest {
 
     @Test
     void loadingChecksBeforeReadingAnyWeight() {
-        Path tiny = Fixture.root().resolve("blip2-tiny-opt");
+        Path tiny = Fixtures.root().resolve("blip2-tiny-opt");
         BadInputException e = assertThrows(BadInputException.class,
                 () -> Blip2.load(List.of(tiny), Converter.Options.defaults(), MemoryCheck.limit(1_000)));
         assertTrue(e.getMessage().startsWith(tiny + " needs about"), e.getMessage());

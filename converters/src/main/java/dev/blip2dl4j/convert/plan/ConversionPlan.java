@@ -1,6 +1,6 @@
 package dev.blip2dl4j.convert.plan;
 
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.tensor.DType;
 
 import java.nio.file.Path;
 import java.util.List;

@@ -6,7 +6,7 @@ import dev.blip2dl4j.config.ParamSpec;
 import dev.blip2dl4j.config.ParameterLayout;
 import dev.blip2dl4j.convert.names.NameRule;
 import dev.blip2dl4j.convert.names.NameTable;
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 
 import java.nio.file.Path;

@@ -1,7 +1,7 @@
 package dev.blip2dl4j.convert.plan;
 
 import com.sun.nio.file.ExtendedOpenOption;
-import dev.blip2dl4j.convert.Sha256;
+import dev.blip2dl4j.artifact.Sha256;
 
 import java.io.Closeable;
 import java.io.IOException;

@@ -1,7 +1,7 @@
 package dev.blip2dl4j.convert.plan;
 
-import dev.blip2dl4j.convert.tensor.DType;
-import dev.blip2dl4j.convert.tensor.FloatConversion;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.FloatConversion;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 
 import java.util.Arrays;

@@ -1,10 +1,10 @@
 package dev.blip2dl4j.convert.plan;
 
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.Sha256;
-import dev.blip2dl4j.convert.artifact.ArtifactWriter;
-import dev.blip2dl4j.convert.tensor.DType;
-import dev.blip2dl4j.convert.tensor.FloatConversion;
+import dev.blip2dl4j.artifact.Sha256;
+import dev.blip2dl4j.artifact.ArtifactWriter;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.FloatConversion;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 
 import java.io.IOException;

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 import dev.blip2dl4j.convert.tensor.StorageView;
 import dev.blip2dl4j.convert.tensor.TensorSource;

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert.tensor;
 
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.BadInputException;
 
 import java.io.IOException;

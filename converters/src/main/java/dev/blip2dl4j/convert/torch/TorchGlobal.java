@@ -1,6 +1,6 @@
 package dev.blip2dl4j.convert.torch;
 
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.tensor.DType;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;

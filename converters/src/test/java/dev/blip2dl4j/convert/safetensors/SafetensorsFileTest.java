@@ -3,7 +3,7 @@ package dev.blip2dl4j.convert.safetensors;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.convert.SafetensorsWriter;
 import dev.blip2dl4j.convert.TestFixtures;
-import dev.blip2dl4j.convert.tensor.DType;
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

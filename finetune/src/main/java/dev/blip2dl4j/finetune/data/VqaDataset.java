@@ -2,8 +2,8 @@ package dev.blip2dl4j.finetune.data;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.Sha256;
-import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.artifact.Sha256;
+import dev.blip2dl4j.artifact.Manifest;
 
 import java.io.IOException;
 import java.io.InputStream;

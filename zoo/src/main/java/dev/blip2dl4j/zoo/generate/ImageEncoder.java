@@ -1,10 +1,10 @@
 package dev.blip2dl4j.zoo.generate;
 
 import dev.blip2dl4j.config.Blip2Config;
-import dev.blip2dl4j.graphs.Weights;
-import dev.blip2dl4j.graphs.eager.EagerQFormer;
-import dev.blip2dl4j.graphs.eager.EagerVision;
-import dev.blip2dl4j.graphs.eager.Linear;
+import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.runtime.EagerQFormer;
+import dev.blip2dl4j.runtime.EagerVision;
+import dev.blip2dl4j.runtime.Linear;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

@@ -1,7 +1,7 @@
 package dev.blip2dl4j.zoo.hub;
 
 import dev.blip2dl4j.convert.Converter;
-import dev.blip2dl4j.convert.Sha256;
+import dev.blip2dl4j.artifact.Sha256;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

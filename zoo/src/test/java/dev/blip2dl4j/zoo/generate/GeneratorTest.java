@@ -2,7 +2,7 @@ package dev.blip2dl4j.zoo.generate;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.blip2dl4j.config.Blip2Config;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;

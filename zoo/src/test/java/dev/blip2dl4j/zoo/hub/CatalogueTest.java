@@ -1,10 +1,11 @@
 package dev.blip2dl4j.zoo.hub;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.config.ParameterLayout;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -91,9 +92,9 @@ class CatalogueTest {
 
     @Test
     void theTinyCatalogueCountsTheFixturesParameters() {
-        Catalogue tiny = Catalogue.read(Fixture.root().resolve("hub/catalogue.json"));
+        Catalogue tiny = Catalogue.read(Fixtures.root().resolve("hub/catalogue.json"));
         for (String model : List.of("opt", "itm")) {
-            Blip2Config config = Blip2Config.read(Fixture.root().resolve("blip2-tiny-" + model + "/config.json"));
+            Blip2Config config = Blip2Config.read(Fixtures.root().resolve("blip2-tiny-" + model + "/config.json"));
             assertEquals(ParameterLayout.of(config).totalValues(), tiny.require("tiny-" + model).parameterCount(), model);
         }
     }

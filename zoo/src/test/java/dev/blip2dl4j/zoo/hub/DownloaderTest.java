@@ -1,7 +1,8 @@
 package dev.blip2dl4j.zoo.hub;
 
-import dev.blip2dl4j.convert.Sha256;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixtures;
+import dev.blip2dl4j.artifact.Sha256;
+import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -25,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** One file over HTTP from a loopback hub: resumed, retried within bounds, checked, never half-renamed. */
 class DownloaderTest {
     private static final String WEIGHTS = "model.safetensors";
-    private static final Path ORIGINAL = Fixture.root().resolve("blip2-tiny-opt/model.safetensors");
+    private static final Path ORIGINAL = Fixtures.root().resolve("blip2-tiny-opt/model.safetensors");
 
     @TempDir
     Path dir;

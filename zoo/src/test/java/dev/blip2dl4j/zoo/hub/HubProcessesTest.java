@@ -1,7 +1,8 @@
 package dev.blip2dl4j.zoo.hub;
 
-import dev.blip2dl4j.convert.artifact.Artifact;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixtures;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -40,7 +41,7 @@ class HubProcessesTest {
     private Process pull() throws IOException {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         return new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
-                HubPullProcess.class.getName(), Fixture.root().resolve("hub/catalogue.json").toString(), cache.toString(),
+                HubPullProcess.class.getName(), Fixtures.root().resolve("hub/catalogue.json").toString(), cache.toString(),
                 server.endpoint().toString(), "tiny-opt").start();
     }
 

@@ -1,14 +1,15 @@
 package dev.blip2dl4j.zoo.hub;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.artifact.Artifact;
-import dev.blip2dl4j.convert.artifact.Manifest;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.Caption;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixture;
 import dev.blip2dl4j.zoo.MemoryCheck;
-import dev.blip2dl4j.zoo.verify.ReferenceBundle;
+import dev.blip2dl4j.arrays.ReferenceBundle;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -79,10 +80,10 @@ class HubPullTest {
 
         server.close();
         int asked = server.requests().size();
-        Path dir = Fixture.root().resolve("blip2-tiny-opt");
+        Path dir = Fixtures.root().resolve("blip2-tiny-opt");
         JsonNode reference = ReferenceBundle.open(dir).json();
         try (Blip2 blip2 = Blip2.pretrained("tiny-opt", offline(), MemoryCheck.system(), listener)) {
-            Caption caption = blip2.caption(Fixture.root().resolve("common/merlion.png"), reference.get("prompt").asText(),
+            Caption caption = blip2.caption(Fixtures.root().resolve("common/merlion.png"), reference.get("prompt").asText(),
                     blip2.generationDefaults().withMaxNewTokens(10));
             long[] expected = StreamSupport.stream(reference.get("generation").get("greedy").get("sequences").spliterator(), false)
                     .mapToLong(JsonNode::asLong).toArray();
@@ -127,7 +128,7 @@ class HubPullTest {
         CatalogueEntry entry = LoopbackHub.catalogue().require("tiny-opt");
         Hub hub = offline();
         for (RemoteFile file : entry.sources().get(0).files()) {
-            Path from = Fixture.root().resolve("blip2-tiny-opt").resolve(file.path());
+            Path from = Fixtures.root().resolve("blip2-tiny-opt").resolve(file.path());
             if (Files.exists(from)) {
                 Path to = hub.cache().file(entry, entry.sources().get(0), file);
                 Files.createDirectories(to.getParent());

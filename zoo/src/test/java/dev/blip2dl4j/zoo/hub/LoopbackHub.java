@@ -1,8 +1,9 @@
 package dev.blip2dl4j.zoo.hub;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixture;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -88,7 +89,7 @@ final class LoopbackHub implements AutoCloseable {
 
     /** The tiny models' catalogue (fixtures/hub/catalogue.json), whose repositories this server serves. */
     static Catalogue catalogue() {
-        return Catalogue.read(Fixture.root().resolve("hub/catalogue.json"));
+        return Catalogue.read(Fixtures.root().resolve("hub/catalogue.json"));
     }
 
     /** Retries and timeouts short enough for tests: 3 attempts, pauses of 10-40 ms, stalls of half a second. */
@@ -144,10 +145,10 @@ final class LoopbackHub implements AutoCloseable {
             Path file;
             String name;
             if (m.matches() && m.group(2).equals(REVISION)) {
-                file = Fixture.root().resolve(m.group(1)).resolve(m.group(3));
+                file = Fixtures.root().resolve(m.group(1)).resolve(m.group(3));
                 name = m.group(3);
             } else if (lavis.matches()) {
-                Path model = Fixture.root().resolve("blip2-tiny-opt");
+                Path model = Fixtures.root().resolve("blip2-tiny-opt");
                 name = lavis.group(1);
                 file = Files.isRegularFile(model.resolve("lavis").resolve(name)) ? model.resolve("lavis").resolve(name)
                         : model.resolve(name);

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.zoo.image;
 
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixtures;
+import dev.blip2dl4j.testing.Fixture;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -14,7 +15,7 @@ final class ImageFixtures {
 
     /** The 15 synthetic images and their Pillow 9.4 224x224 BICUBIC references. */
     static Path imagesPil() {
-        return Fixture.root().resolve("images-pil");
+        return Fixtures.root().resolve("images-pil");
     }
 
     /** gen_extra.py's decoding, orientation and filter cases. */
@@ -23,7 +24,7 @@ final class ImageFixtures {
     }
 
     static Path common() {
-        return Fixture.root().resolve("common");
+        return Fixtures.root().resolve("common");
     }
 
     static byte[] bytes(Path file) {

@@ -1,7 +1,8 @@
 package dev.blip2dl4j.zoo.image;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -37,7 +38,7 @@ class ImageProcessorTest {
     /** The tiny fixture model's own preprocessor_config.json (32 x 32) and its reference pixel_values. */
     @Test
     void merlionAtTheTinyModelsSizeIsExactlyItsReference() {
-        Path model = Fixture.root().resolve("blip2-tiny-opt");
+        Path model = Fixtures.root().resolve("blip2-tiny-opt");
         ImageProcessor processor = ImageProcessor.fromConfig(model.resolve("preprocessor_config.json"));
         assertEquals(32, processor.config().height());
         INDArray expected = Nd4j.createFromNpyFile(model.resolve("reference/pixel_values.npy").toFile());

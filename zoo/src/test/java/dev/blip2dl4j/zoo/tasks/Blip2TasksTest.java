@@ -1,14 +1,15 @@
 package dev.blip2dl4j.zoo.tasks;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.Caption;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixture;
 import dev.blip2dl4j.zoo.Match;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
 import dev.blip2dl4j.zoo.image.DecodedImage;
-import dev.blip2dl4j.zoo.verify.ReferenceBundle;
+import dev.blip2dl4j.arrays.ReferenceBundle;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -24,12 +25,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** From the image file and the prompt string to transformers' generated ids and text. */
 class Blip2TasksTest {
-    private static final Path MERLION = Fixture.root().resolve("common/merlion.png");
+    private static final Path MERLION = Fixtures.root().resolve("common/merlion.png");
 
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({"opt, greedy, 1", "opt, beam3, 3", "t5, greedy, 1", "t5, beam3, 3"})
     void generatesTransformersIdsFromTheImageFileAndPrompt(String model, String search, int beams) {
-        Path dir = Fixture.root().resolve("blip2-tiny-" + model);
+        Path dir = Fixtures.root().resolve("blip2-tiny-" + model);
         JsonNode reference = ReferenceBundle.open(dir).json();
         JsonNode expected = reference.get("generation").get(search);
         try (Blip2 blip2 = Blip2.load(dir)) {
@@ -42,8 +43,8 @@ class Blip2TasksTest {
 
     @Test
     void aBatchOfDifferentPromptLengthsEqualsOneByOne() {
-        Path dir = Fixture.root().resolve("blip2-tiny-opt");
-        Path other = Fixture.root().resolve("images-pil/images/rgb_640x480.png");
+        Path dir = Fixtures.root().resolve("blip2-tiny-opt");
+        Path other = Fixtures.root().resolve("images-pil/images/rgb_640x480.png");
         try (Blip2 blip2 = Blip2.load(dir)) {
             GenerationConfig generation = blip2.generationDefaults().withMaxNewTokens(8);
             List<String> prompts = List.of("Question: which city is this? Answer:", "a photo of");
@@ -58,8 +59,8 @@ class Blip2TasksTest {
 
     @Test
     void answersInTheLanguageModelsTemplate() {
-        try (Blip2 opt = Blip2.load(Fixture.root().resolve("blip2-tiny-opt"));
-             Blip2 t5 = Blip2.load(Fixture.root().resolve("blip2-tiny-t5"))) {
+        try (Blip2 opt = Blip2.load(Fixtures.root().resolve("blip2-tiny-opt"));
+             Blip2 t5 = Blip2.load(Fixtures.root().resolve("blip2-tiny-t5"))) {
             assertEquals("Question: which city is this? Answer:", opt.questionPrompt("which city is this?"));
             assertEquals("Question: which city is this? Short answer:", t5.questionPrompt("which city is this?"));
             assertTrue(opt.answer(MERLION, "which city is this?").sequences().get(0).ids().length > 1);
@@ -68,7 +69,7 @@ class Blip2TasksTest {
 
     @Test
     void matchesTheReferenceItmAndItc() {
-        Path dir = Fixture.root().resolve("blip2-tiny-itm");
+        Path dir = Fixtures.root().resolve("blip2-tiny-itm");
         JsonNode reference = ReferenceBundle.open(dir).json();
         try (Blip2 blip2 = Blip2.load(dir)) {
             for (int i = 0; i < 2; i++) {
@@ -83,7 +84,7 @@ class Blip2TasksTest {
     @Test
     void aPromptLongerThanTheLanguageModelsPositionsIsRefused() {
         // the tiny OPT has 128 positions: 8 queries + the prompt + new tokens must fit
-        try (Blip2 blip2 = Blip2.load(Fixture.root().resolve("blip2-tiny-opt"))) {
+        try (Blip2 blip2 = Blip2.load(Fixtures.root().resolve("blip2-tiny-opt"))) {
             BadInputException e = assertThrows(BadInputException.class, () -> blip2.caption(MERLION,
                     "word ".repeat(200), blip2.generationDefaults().withMaxNewTokens(5)));
             assertTrue(e.getMessage().contains("more than OPT's 128 positions"), e.getMessage());

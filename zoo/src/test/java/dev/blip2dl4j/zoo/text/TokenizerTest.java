@@ -1,8 +1,9 @@
 package dev.blip2dl4j.zoo.text;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.blip2dl4j.zoo.Fixture;
+import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -19,7 +20,7 @@ class TokenizerTest {
 
     @Test
     void allTestVectorsOfAllFourTokenizers() throws IOException {
-        Path tokenizers = Fixture.root().resolve("tokenizers");
+        Path tokenizers = Fixtures.root().resolve("tokenizers");
         JsonNode vectors = new ObjectMapper().readTree(tokenizers.resolve("test_vectors_hf_tokenizers.json").toFile());
         int checked = 0;
         for (String name : new String[]{"gpt2", "opt", "bert-base-uncased", "t5"}) {
@@ -38,7 +39,7 @@ class TokenizerTest {
 
     @Test
     void longPromptsAreNotTruncated() throws IOException {
-        Path json = Fixture.root().resolve("tokenizers/opt/tokenizer.json");
+        Path json = Fixtures.root().resolve("tokenizers/opt/tokenizer.json");
         try (Tokenizer tokenizer = Tokenizer.fromJson(Files.readAllBytes(json))) {
             long[] ids = tokenizer.encode("word ".repeat(1500));
             assertTrue(ids.length > 1500, "got " + ids.length);

@@ -1,0 +1,115 @@
+package dev.blip2dl4j.runtime;
+
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.openblas.global.openblas_nolapack;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.lang.ref.Reference;
+import java.util.function.ObjLongConsumer;
+
+/**
+ * Single-precision matrix products on row-major ND4J arrays, handed straight to OpenBLAS: the library and the
+ * JavaCPP binding ND4J's own CPU backend calls, so the same code and the same threads do the work. Measured,
+ * {@code Nd4j.gemm} adds 40-150 µs of op dispatch to every call (about a third of a Q-Former product), and it
+ * cannot read one head's columns of a wider array in place; BLAS takes any row stride.
+ */
+public final class Blas {
+    /** While set, receives each product's shape ("m x n x k") and duration in nanoseconds: a profiler's hook. */
+    private static volatile ObjLongConsumer<String> timer;
+
+    private Blas() {
+    }
+
+    /** Times every product from now on ({@code blip2 bench --profile}); null stops it. */
+    public static void setTimer(ObjLongConsumer<String> productTimer) {
+        timer = productTimer;
+    }
+
+    /**
+     * {@code c = alpha op(a) op(b) + beta c}, op transposing where asked, for 2-D arrays whose rows are contiguous
+     * (views of a wider array's columns included); c is written in place.
+     */
+    static void gemm(INDArray a, boolean transA, INDArray b, boolean transB, INDArray c, double alpha, double beta) {
+        long m = c.size(0);
+        long n = c.size(1);
+        long k = transA ? a.size(0) : a.size(1);
+        if ((transA ? a.size(1) : a.size(0)) != m || (transB ? b.size(0) : b.size(1)) != n
+                || (transB ? b.size(1) : b.size(0)) != k) {
+            throw new IllegalArgumentException("gemm shapes do not match: " + shape(a, transA) + " x "
+                    + shape(b, transB) + " -> " + shape(c, false));
+        }
+        gemm(transA, transB, (int) m, (int) n, (int) k, alpha, pointer(a), rowStride(a), pointer(b), rowStride(b),
+                beta, pointer(c), rowStride(c));
+        Reference.reachabilityFence(a);
+        Reference.reachabilityFence(b);
+        Reference.reachabilityFence(c);
+    }
+
+    /**
+     * The BLAS call itself, over raw row-major operands: {@code m x k} and {@code k x n} after the transposes,
+     * each with its row stride. The caller keeps the arrays behind the pointers reachable.
+     */
+    static void gemm(boolean transA, boolean transB, int m, int n, int k, double alpha, FloatPointer a, long lda,
+                     FloatPointer b, long ldb, double beta, FloatPointer c, long ldc) {
+        ObjLongConsumer<String> productTimer = timer;
+        long started = productTimer == null ? 0 : System.nanoTime();
+        openblas_nolapack.cblas_sgemm(openblas_nolapack.CblasRowMajor,
+                transA ? openblas_nolapack.CblasTrans : openblas_nolapack.CblasNoTrans,
+                transB ? openblas_nolapack.CblasTrans : openblas_nolapack.CblasNoTrans,
+                m, n, k, (float) alpha, a, (int) lda, b, (int) ldb, (float) beta, c, (int) ldc);
+        if (productTimer != null) {
+            productTimer.accept(m + " x " + n + " x " + k, System.nanoTime() - started);
+        }
+    }
+
+    /**
+     * {@code y = W x + beta y} for one row {@code x [1, in]} and {@code y [1, out]}, {@code W [out, in]}: a GEMV,
+     * which streams the weight at about three times the rate a one-row GEMM does.
+     */
+    static void gemv(INDArray w, INDArray x, INDArray y, double beta) {
+        long out = w.size(0);
+        long in = w.size(1);
+        if (x.length() != in || y.length() != out) {
+            throw new IllegalArgumentException("gemv shapes do not match: [" + out + ", " + in + "] x "
+                    + x.shapeInfoToString() + " -> " + y.shapeInfoToString());
+        }
+        ObjLongConsumer<String> productTimer = timer;
+        long started = productTimer == null ? 0 : System.nanoTime();
+        openblas_nolapack.cblas_sgemv(openblas_nolapack.CblasRowMajor, openblas_nolapack.CblasNoTrans, (int) out,
+                (int) in, 1f, pointer(w), (int) rowStride(w), vector(x), 1, (float) beta, vector(y), 1);
+        if (productTimer != null) {
+            productTimer.accept("gemv " + out + " x " + in, System.nanoTime() - started);
+        }
+        Reference.reachabilityFence(w);
+        Reference.reachabilityFence(x);
+        Reference.reachabilityFence(y);
+    }
+
+    /** The address of a one-row array's first element. */
+    private static FloatPointer vector(INDArray a) {
+        if (a.dataType() != DataType.FLOAT || a.elementWiseStride() != 1) {
+            throw new IllegalArgumentException("expected a contiguous float vector, got " + a.shapeInfoToString());
+        }
+        return new FloatPointer(a.data().addressPointer());
+    }
+
+    /** The address of the array's first element; only float arrays with contiguous rows qualify. */
+    static FloatPointer pointer(INDArray a) {
+        if (a.dataType() != DataType.FLOAT || a.rank() != 2 || a.stride(1) != 1) {
+            throw new IllegalArgumentException("expected a 2-D float array with contiguous rows, got "
+                    + a.shapeInfoToString());
+        }
+        // a view's buffer address already points at the view's offset (unlike its asNioFloat(), see EagerLayers.floats)
+        return new FloatPointer(a.data().addressPointer());
+    }
+
+    /** Elements from one row to the next (BLAS's leading dimension). */
+    static long rowStride(INDArray a) {
+        return a.size(0) > 1 ? a.stride(0) : a.size(1);
+    }
+
+    private static String shape(INDArray a, boolean transposed) {
+        return transposed ? "[" + a.size(1) + ", " + a.size(0) + "]" : "[" + a.size(0) + ", " + a.size(1) + "]";
+    }
+}

@@ -1,0 +1,427 @@
+package dev.blip2dl4j.runtime;
+
+import dev.blip2dl4j.model.AttentionMask;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+import java.nio.FloatBuffer;
+import java.util.stream.IntStream;
+
+/**
+ * The eager counterparts of {@link Layers}' building blocks: the same math in the same order, on
+ * arrays, written into buffers the caller owns. Activations are {@code [rows, width]} as in the graphs.
+ *
+ * <p>Two kinds of work. Products go to BLAS ({@link Linear}, {@link Blas}) and batched attention over a prompt
+ * to ND4J. The
+ * per-row work around them (norms, biases, residuals, ReLU, and the attention of one new position over a
+ * cache) runs as plain loops over the arrays' native memory: an ND4J op costs 20-100 µs of dispatch
+ * whatever its size (measured: {@code addi} 31 µs, {@code mean} 80 µs on 2560 floats; the loop, 1-4 µs),
+ * and a decode step of a 32-layer model would otherwise spend tens of milliseconds on ~1500 of them.
+ * The loops accumulate sums in double, so they differ from the graph only by float rounding. Matrix
+ * products go straight to OpenBLAS ({@link Blas}, {@link Linear}).
+ */
+final class EagerLayers {
+    /** Below this many elements a kernel runs on one thread. */
+    private static final long PARALLEL_FROM = 1 << 16;
+
+    private EagerLayers() {
+    }
+
+    /** LayerNorm over the last axis of {@code x [rows, width]} (biased variance); {@code out} may be {@code x}. */
+    static void layerNorm(INDArray x, INDArray weight, INDArray bias, double eps, INDArray out) {
+        int width = (int) x.size(1);
+        FloatBuffer in = floats(x);
+        FloatBuffer to = floats(out);
+        float[] gain = copy(weight);
+        float[] shift = copy(bias);
+        forRows(x, (from, until) -> {
+            float[] row = new float[width];
+            for (int r = from; r < until; r++) {
+                in.get(r * width, row);
+                float[] statistics = meanAndInvStd(row, eps);
+                float mean = statistics[0];
+                float invStd = statistics[1];
+                for (int i = 0; i < width; i++) {
+                    row[i] = (row[i] - mean) * invStd * gain[i] + shift[i];
+                }
+                to.put(r * width, row);
+            }
+        });
+    }
+
+    /**
+     * The backward pass of {@link #layerNorm}: {@code dx += invStd (g - mean(g) - xhat mean(g xhat))} with
+     * {@code g = dOut * weight} and {@code xhat} the normalised {@code x}, row by row, added to {@code dx} (the
+     * residual stream's gradient), which must not be {@code dOut}. Where {@code dWeight} and {@code dBias} are
+     * given (trained norms), {@code sum(dOut * xhat)} and {@code sum(dOut)} over the rows are added to them.
+     */
+    static void layerNormBackward(INDArray x, INDArray weight, double eps, INDArray dOut, INDArray dx,
+                                  INDArray dWeight, INDArray dBias) {
+        int width = (int) x.size(1);
+        FloatBuffer in = floats(x);
+        FloatBuffer upstream = floats(dOut);
+        FloatBuffer to = floats(dx);
+        float[] gain = copy(weight);
+        double[] weightSums = dWeight == null ? null : new double[width];
+        double[] biasSums = dWeight == null ? null : new double[width];
+        Rows body = (from, until) -> {
+            float[] row = new float[width];
+            float[] g = new float[width];
+            for (int r = from; r < until; r++) {
+                in.get(r * width, row);
+                upstream.get(r * width, g);
+                float[] statistics = meanAndInvStd(row, eps);
+                float mean = statistics[0];
+                float invStd = statistics[1];
+                double gSum = 0;
+                double gxSum = 0;
+                for (int i = 0; i < width; i++) {
+                    row[i] = (row[i] - mean) * invStd;
+                    if (weightSums != null) {
+                        weightSums[i] += (double) g[i] * row[i];
+                        biasSums[i] += g[i];
+                    }
+                    g[i] *= gain[i];
+                    gSum += g[i];
+                    gxSum += (double) g[i] * row[i];
+                }
+                float gMean = (float) (gSum / width);
+                float gxMean = (float) (gxSum / width);
+                int at = r * width;
+                for (int i = 0; i < width; i++) {
+                    to.put(at + i, to.get(at + i) + invStd * (g[i] - gMean - row[i] * gxMean));
+                }
+            }
+        };
+        if (weightSums == null) {
+            forRows(x, body);
+            return;
+        }
+        // the parameter sums run over all rows: one thread (trained norms are the Q-Former's, a few dozen rows)
+        body.run(0, (int) x.size(0));
+        addSums(dWeight, weightSums);
+        addSums(dBias, biasSums);
+    }
+
+    /** A row's mean and {@code 1 / sqrt(variance + eps)} (biased variance, sums in double), as LayerNorm takes them. */
+    private static float[] meanAndInvStd(float[] row, double eps) {
+        double sum = 0;
+        for (float value : row) {
+            sum += value;
+        }
+        float mean = (float) (sum / row.length);
+        double squares = 0;
+        for (float value : row) {
+            float centred = value - mean;
+            squares += centred * centred;
+        }
+        return new float[]{mean, (float) (1 / Math.sqrt(squares / row.length + eps))};
+    }
+
+    private static void addSums(INDArray target, double[] sums) {
+        FloatBuffer t = floats(target);
+        for (int i = 0; i < sums.length; i++) {
+            t.put(i, t.get(i) + (float) sums[i]);
+        }
+    }
+
+    /** T5's RMSNorm over the last axis: no mean subtraction, no bias; {@code out} may be {@code x}. */
+    static void rmsNorm(INDArray x, INDArray weight, double eps, INDArray out) {
+        FloatBuffer in = floats(x);
+        FloatBuffer w = floats(weight);
+        FloatBuffer o = floats(out);
+        int width = (int) x.size(1);
+        for (int base = 0; base < x.length(); base += width) {
+            double squares = 0;
+            for (int i = 0; i < width; i++) {
+                float v = in.get(base + i);
+                squares += v * v;
+            }
+            float scale = (float) (1 / Math.sqrt((float) (squares / width) + eps));
+            for (int i = 0; i < width; i++) {
+                o.put(base + i, in.get(base + i) * scale * w.get(i));
+            }
+        }
+    }
+
+    /** {@code x [rows, width] += row [width]} on every row (a bias). */
+    static void addToEveryRow(INDArray x, INDArray row) {
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        float[] add = copy(row);
+        forRows(x, (from, until) -> {
+            float[] values = new float[width];
+            for (int r = from; r < until; r++) {
+                data.get(r * width, values);
+                for (int i = 0; i < width; i++) {
+                    values[i] += add[i];
+                }
+                data.put(r * width, values);
+            }
+        });
+    }
+
+    /**
+     * The first half of GELU with its linear layer's bias: {@code x += bias} per row (null: none), and
+     * {@code scaled = x / sqrt 2}, the argument of erf.
+     */
+    static void biasAndScale(INDArray x, INDArray bias, INDArray scaled) {
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        FloatBuffer to = floats(scaled);
+        float[] add = bias == null ? new float[width] : copy(bias);
+        float invSqrt2 = (float) (1 / Math.sqrt(2));
+        forRows(x, (from, until) -> {
+            float[] row = new float[width];
+            float[] half = new float[width];
+            for (int r = from; r < until; r++) {
+                data.get(r * width, row);
+                for (int i = 0; i < width; i++) {
+                    row[i] += add[i];
+                    half[i] = row[i] * invSqrt2;
+                }
+                data.put(r * width, row);
+                to.put(r * width, half);
+            }
+        });
+    }
+
+    /** The second half of GELU: {@code x = 0.5 x (1 + erf)}, with erf = erf(x / sqrt 2) of the same shape. */
+    static void geluFromErf(INDArray x, INDArray erf) {
+        int width = (int) x.size(1);
+        FloatBuffer data = floats(x);
+        FloatBuffer from = floats(erf);
+        forRows(x, (first, until) -> {
+            float[] row = new float[width];
+            float[] e = new float[width];
+            for (int r = first; r < until; r++) {
+                data.get(r * width, row);
+                from.get(r * width, e);
+                for (int i = 0; i < width; i++) {
+                    row[i] = 0.5f * row[i] * (1f + e[i]);
+                }
+                data.put(r * width, row);
+            }
+        });
+    }
+
+    /** {@code x += y}, elementwise (a residual). */
+    static void add(INDArray x, INDArray y) {
+        FloatBuffer o = floats(x);
+        FloatBuffer in = floats(y);
+        for (int i = 0; i < x.length(); i++) {
+            o.put(i, o.get(i) + in.get(i));
+        }
+    }
+
+    /** {@code x *= y}, elementwise (a gate). */
+    static void multiply(INDArray x, INDArray y) {
+        FloatBuffer o = floats(x);
+        FloatBuffer in = floats(y);
+        for (int i = 0; i < x.length(); i++) {
+            o.put(i, o.get(i) * in.get(i));
+        }
+    }
+
+    /** {@code x *= factor} in float, as the graphs' scalar multiply. */
+    static void scale(INDArray x, double factor) {
+        FloatBuffer o = floats(x);
+        float f = (float) factor;
+        for (int i = 0; i < x.length(); i++) {
+            o.put(i, o.get(i) * f);
+        }
+    }
+
+    /**
+     * transformers' {@code ACT2FN[name]} applied to {@code x} in place: relu, gelu (the exact erf form),
+     * gelu_new (tanh); the GELUs take a scratch buffer of x's shape from {@code work}.
+     */
+    static void activation(String name, INDArray x, Workspace work) {
+        switch (name) {
+            case "relu" -> {
+                FloatBuffer o = floats(x);
+                for (int i = 0; i < x.length(); i++) {
+                    o.put(i, Math.max(o.get(i), 0f));
+                }
+            }
+            case "gelu" -> {
+                // 0.5 x (1 + erf(x / sqrt 2)); libnd4j's erf agrees with commons-math's to float rounding
+                INDArray scratch = work.get("activation", x.shape());
+                biasAndScale(x, null, scratch);
+                Nd4j.exec(new Erf(scratch, scratch));
+                geluFromErf(x, scratch);
+            }
+            case "gelu_new" -> {
+                INDArray scratch = work.get("activation", x.shape());
+                scratch.assign(x).muli(x).muli(x).muli(0.044715).addi(x).muli(Math.sqrt(2 / Math.PI));
+                Transforms.tanh(scratch, false);
+                x.muli(scratch.addi(1.0)).muli(0.5);
+            }
+            default -> throw new IllegalArgumentException("unsupported activation function \"" + name
+                    + "\"; supported: relu, gelu, gelu_new");
+        }
+    }
+
+    /** Rows {@code rows[i]} of {@code table [n, width]} into row i of {@code out}, or added to it. */
+    static void gatherRows(INDArray table, int[] rows, INDArray out, boolean add) {
+        FloatBuffer t = floats(table);
+        FloatBuffer o = floats(out);
+        int width = (int) table.size(1);
+        for (int r = 0; r < rows.length; r++) {
+            int from = rows[r] * width;
+            int to = r * width;
+            if (add) {
+                for (int i = 0; i < width; i++) {
+                    o.put(to + i, o.get(to + i) + t.get(from + i));
+                }
+            } else {
+                o.put(to, t, from, width);
+            }
+        }
+    }
+
+    /**
+     * Multi-head attention of many queries, through ND4J's batched products:
+     * {@code out [batch * seq, heads * headDim] = softmax(q k^T + additive) v}, heads merged, for the rows
+     * {@code q [batch * seq, heads * headDim]} over the first {@code length} positions of {@code keys,
+     * values [batch, heads, capacity, headDim]}, with an additive mask broadcastable to
+     * {@code [batch, heads, seq, length]}; no scaling (callers scale q).
+     */
+    static void attention(INDArray q, int seq, INDArray keys, INDArray values, int length, INDArray additive,
+                          INDArray out) {
+        long batch = keys.size(0);
+        int heads = (int) keys.size(1);
+        int headDim = (int) keys.size(3);
+        INDArray queries = q.reshape(batch, seq, heads, headDim).permute(0, 2, 1, 3);
+        INDArray scores = Nd4j.matmul(queries, firstPositions(keys, length), false, true, false);
+        scores.addi(additive);
+        Nd4j.exec(new SoftMax(scores, scores, 3));
+        INDArray context = Nd4j.matmul(scores, firstPositions(values, length), false, false, false);
+        out.reshape(batch, seq, heads, headDim).assign(context.permute(0, 2, 1, 3));
+        scores.close();
+        context.close();
+    }
+
+    /**
+     * The same for one query per row (a decode step), as a loop over the cache: the batched products
+     * would cost more in dispatch than the arithmetic. {@code q, out [batch, heads * headDim]}.
+     */
+    static void attendOne(INDArray q, INDArray keys, INDArray values, int length, INDArray additive, INDArray out) {
+        int batch = (int) keys.size(0);
+        int heads = (int) keys.size(1);
+        int capacity = (int) keys.size(2);
+        int headDim = (int) keys.size(3);
+        FloatBuffer qs = floats(q);
+        FloatBuffer ks = floats(keys);
+        FloatBuffer vs = floats(values);
+        FloatBuffer masks = floats(additive);
+        FloatBuffer o = floats(out);
+        // the additive mask broadcasts over batch and heads where it has size 1
+        int maskBatchStride = additive.size(0) == 1 ? 0 : (int) (additive.size(1) * length);
+        int maskHeadStride = additive.size(1) == 1 ? 0 : length;
+
+        float[] query = new float[headDim];
+        float[] row = new float[headDim];
+        double[] context = new double[headDim];
+        double[] weights = new double[length];
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                int at = (b * heads + h) * headDim;
+                qs.get(at, query);
+                int cached = (b * heads + h) * capacity * headDim;
+                int mask = b * maskBatchStride + h * maskHeadStride;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < length; j++) {
+                    ks.get(cached + j * headDim, row);
+                    double dot = 0;
+                    for (int d = 0; d < headDim; d++) {
+                        dot += query[d] * row[d];
+                    }
+                    weights[j] = (float) dot + masks.get(mask + j);
+                    max = Math.max(max, weights[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < length; j++) {
+                    weights[j] = Math.exp(weights[j] - max);
+                    sum += weights[j];
+                }
+                java.util.Arrays.fill(context, 0);
+                for (int j = 0; j < length; j++) {
+                    vs.get(cached + j * headDim, row);
+                    double p = weights[j] / sum;
+                    for (int d = 0; d < headDim; d++) {
+                        context[d] += p * row[d];
+                    }
+                }
+                for (int d = 0; d < headDim; d++) {
+                    o.put(at + d, (float) context[d]);
+                }
+            }
+        }
+    }
+
+    /**
+     * The rows of a {@code [batch, seq]} mask as floats (1 = attend, 0 = padding), checked against the
+     * batch size and sequence length the caller expects.
+     */
+    static float[][] maskRows(INDArray attentionMask, long batch, long seq) {
+        if (attentionMask.rank() != 2 || attentionMask.size(0) != batch || attentionMask.size(1) != seq) {
+            throw new IllegalArgumentException("attention mask of shape " + java.util.Arrays.toString(attentionMask.shape())
+                    + " where [" + batch + ", " + seq + "] is expected");
+        }
+        return attentionMask.castTo(DataType.FLOAT).toFloatMatrix();
+    }
+
+    /** What the graphs' padding mask adds for a key with mask value {@code m}: {@code (1 - m) * MASKED}. */
+    static float padding(float m) {
+        return (1 - m) * (float) AttentionMask.MASKED;
+    }
+
+    /**
+     * The array's elements in row-major order from its first one (a view's offset included), for the loops to
+     * index directly: only contiguous float arrays qualify.
+     */
+    static FloatBuffer floats(INDArray array) {
+        if (array.dataType() != DataType.FLOAT || array.ordering() != 'c' || array.elementWiseStride() != 1) {
+            throw new IllegalArgumentException("expected a contiguous row-major float array, got "
+                    + array.shapeInfoToString());
+        }
+        // asNioFloat() starts at the buffer's origin, not at a view's offset (unlike addressPointer(), see Blas)
+        return array.data().asNioFloat().position((int) array.offset()).slice();
+    }
+
+    /** A parameter vector (a bias, a LayerNorm weight) read into the loop's own array: small, and read once per call. */
+    private static float[] copy(INDArray vector) {
+        float[] values = new float[(int) vector.length()];
+        floats(vector).get(0, values);
+        return values;
+    }
+
+    private interface Rows {
+        void run(int from, int until);
+    }
+
+    /**
+     * Runs the body over all rows, in two halves in parallel for large arrays (the machines this targets have few
+     * cores, and ND4J's ops use them all as well); small ones run on the calling thread, where waking a second one
+     * would cost more than it saves.
+     */
+    private static void forRows(INDArray x, Rows body) {
+        int rows = (int) x.size(0);
+        if (x.length() < PARALLEL_FROM) {
+            body.run(0, rows);
+            return;
+        }
+        int half = rows / 2;
+        IntStream.range(0, 2).parallel().forEach(part -> body.run(part == 0 ? 0 : half, part == 0 ? half : rows));
+    }
+
+    private static INDArray firstPositions(INDArray cache, int length) {
+        return cache.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, length), NDArrayIndex.all());
+    }
+}

@@ -1,0 +1,163 @@
+package dev.blip2dl4j.runtime;
+
+import dev.blip2dl4j.config.QFormerConfig;
+import dev.blip2dl4j.arrays.Weights;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The query path of the graphs' {@code QFormer} (what captioning and the image side of contrast need), run eagerly for
+ * inference: the learned queries alone, through {@code qformer.layernorm} and the post-LN BERT layers, reading
+ * the image through cross-attention every {@code cross_attention_frequency} layers. Same weights by the same
+ * names, same math; tests hold it to the graph's outputs on every fixture. Paths with text stay on the graph.
+ */
+public final class EagerQFormer {
+
+    /**
+     * @param lastHiddenState {@code [batch, queries, hidden]}
+     * @param hiddenStates    {@code qformer.layernorm} of the queries, then every layer's output, each
+     *                        {@code [batch, queries, hidden]}; empty unless asked for
+     */
+    public record Output(INDArray lastHiddenState, List<INDArray> hiddenStates) {
+    }
+
+    /** {@code Blip2QFormerAttention}: query, key, value, then output.dense, the residual and output.LayerNorm. */
+    record Attention(Linear query, Linear key, Linear value, Linear dense, LayerNorm norm) {
+        static Attention of(Weights weights, String prefix, double eps) {
+            String a = prefix + ".attention.";
+            return new Attention(Linear.of(weights, a + "query"), Linear.of(weights, a + "key"),
+                    Linear.of(weights, a + "value"), Linear.of(weights, prefix + ".output.dense"),
+                    LayerNorm.of(weights, prefix + ".output.LayerNorm", eps));
+        }
+    }
+
+    /** The query FFN: {@code intermediate_query.dense}, GELU, {@code output_query.dense}, residual, LayerNorm. */
+    record FeedForward(Linear intermediate, Linear output, LayerNorm norm) {
+    }
+
+    /** {@code Blip2QFormerLayer} as the queries use it; crossAttention is null in layers without one. */
+    record Layer(Attention selfAttention, Attention crossAttention, FeedForward feedForward) {
+    }
+
+    private final QFormerConfig config;
+    private final INDArray queryTokensParameter;
+    private final INDArray queryTokens;
+    private final LayerNorm embeddingNorm;
+    private final List<Layer> layers = new ArrayList<>();
+
+    /** Binds every parameter now, so that a missing one fails here rather than mid-image. */
+    public EagerQFormer(QFormerConfig config, Weights weights) {
+        if (!config.hiddenAct().equals("gelu")) {
+            throw new IllegalArgumentException("Q-Former hidden_act \"" + config.hiddenAct()
+                    + "\" is not supported; BLIP-2 uses \"gelu\"");
+        }
+        this.config = config;
+        double eps = config.layerNormEps();
+        queryTokensParameter = weights.get("query_tokens");
+        queryTokens = queryTokensParameter.reshape(queryTokensParameter.size(1), queryTokensParameter.size(2));
+        embeddingNorm = LayerNorm.of(weights, "qformer.layernorm", eps);
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            String p = "qformer.encoder.layer." + i + ".";
+            layers.add(new Layer(Attention.of(weights, p + "attention", eps),
+                    config.hasCrossAttention(i) ? Attention.of(weights, p + "crossattention", eps) : null,
+                    new FeedForward(Linear.of(weights, p + "intermediate_query.dense"),
+                            Linear.of(weights, p + "output_query.dense"),
+                            LayerNorm.of(weights, p + "output_query.LayerNorm", eps))));
+        }
+    }
+
+    QFormerConfig config() {
+        return config;
+    }
+
+    /** {@code query_tokens} as {@code [queries, hidden]}. */
+    INDArray queryTokens() {
+        return queryTokens;
+    }
+
+    /** {@code query_tokens} as the weights gave it, {@code [1, queries, hidden]}. */
+    INDArray queryTokensParameter() {
+        return queryTokensParameter;
+    }
+
+    LayerNorm embeddingNorm() {
+        return embeddingNorm;
+    }
+
+    List<Layer> layers() {
+        return layers;
+    }
+
+    /** The queries reading {@code imageEmbeds [batch, imageSeq, encoderHidden]}, without the per-layer states. */
+    public Output forward(INDArray imageEmbeds) {
+        return forward(imageEmbeds, false);
+    }
+
+    public Output forward(INDArray imageEmbeds, boolean keepHiddenStates) {
+        int batch = (int) imageEmbeds.size(0);
+        int imageLength = (int) imageEmbeds.size(1);
+        int queries = (int) queryTokens.size(0);
+        int width = config.hiddenSize();
+        int heads = config.numAttentionHeads();
+        long rows = (long) batch * queries;
+        long imageRows = (long) batch * imageLength;
+        INDArray image = imageEmbeds.reshape(imageRows, config.encoderHiddenSize());
+        List<INDArray> hiddenStates = new ArrayList<>();
+        try (INDArray q = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray k = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray v = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray imageK = Nd4j.create(DataType.FLOAT, imageRows, width);
+             INDArray imageV = Nd4j.create(DataType.FLOAT, imageRows, width);
+             INDArray context = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray inner = Nd4j.create(DataType.FLOAT, rows, config.intermediateSize());
+             INDArray scratch = Nd4j.create(DataType.FLOAT, rows, config.intermediateSize());
+             EagerAttention self = new EagerAttention(heads, config.headDim(), queries, queries);
+             EagerAttention cross = new EagerAttention(heads, config.headDim(), queries, imageLength)) {
+            // the queries are the same for every image: normalise them once, then repeat them per image
+            INDArray hidden = Nd4j.create(DataType.FLOAT, rows, width);
+            try (INDArray normedQueries = embeddingNorm.apply(queryTokens, queryTokens.ulike())) {
+                for (int b = 0; b < batch; b++) {
+                    hidden.reshape(batch, queries, width).get(NDArrayIndex.point(b)).assign(normedQueries);
+                }
+            }
+            keep(hiddenStates, keepHiddenStates, hidden, batch, queries);
+            for (Layer layer : layers) {
+                attend(layer.selfAttention(), self, hidden, hidden, q, k, v, context);
+                if (layer.crossAttention() != null) {
+                    attend(layer.crossAttention(), cross, hidden, image, q, imageK, imageV, context);
+                }
+                FeedForward ffn = layer.feedForward();
+                ffn.output().addTo(ffn.intermediate().applyGelu(hidden, inner, scratch), hidden);
+                ffn.norm().apply(hidden, hidden);
+                keep(hiddenStates, keepHiddenStates, hidden, batch, queries);
+            }
+            return new Output(hidden.reshape(batch, queries, width), List.copyOf(hiddenStates));
+        }
+    }
+
+    /**
+     * One {@code Blip2QFormerAttention} in place on {@code hidden}: each image's queries read its rows of
+     * {@code keysValues} (its own rows of hidden, or of the image), then output.dense, the residual and
+     * output.LayerNorm. q, k, v and context are buffers for the projections and the heads' output.
+     */
+    private void attend(Attention layer, EagerAttention attention, INDArray hidden, INDArray keysValues,
+                        INDArray q, INDArray k, INDArray v, INDArray context) {
+        layer.query().apply(hidden, q);
+        layer.key().apply(keysValues, k);
+        layer.value().apply(keysValues, v);
+        attention.apply(q, k, v, 1 / Math.sqrt(config.headDim()), context);
+        layer.dense().addTo(context, hidden);
+        layer.norm().apply(hidden, hidden);
+    }
+
+    private static void keep(List<INDArray> hiddenStates, boolean keep, INDArray hidden, int batch, int queries) {
+        if (keep) {
+            hiddenStates.add(hidden.reshape(batch, queries, hidden.size(1)).dup());
+        }
+    }
+}

@@ -1,0 +1,286 @@
+package dev.blip2dl4j.runtime;
+
+import dev.blip2dl4j.config.QFormerConfig;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Stage two's trained part, eagerly: the Q-Former's query path ({@link EagerQFormer}) and the language projection,
+ * a forward pass that keeps what the backward pass needs ({@link Pass}) and the backward pass from the projected
+ * queries' gradient to every parameter they read. Products go to BLAS ({@code dX = dY W}, {@code dW = dY^T X}); the
+ * norms, GELU and softmax backward are loops. It is the math of PyTorch's autograd through transformers'
+ * {@code Blip2QFormerModel} (post-LN layers, exact GELU), which the fixtures' gradients check.
+ *
+ * <p>The parameters are those the Q-Former and the projection were built over, read at each pass: updating them in
+ * place (an optimizer) is what trains them. Gradients come back keyed by those arrays.
+ */
+public final class EagerQFormerBackward {
+    private final EagerQFormer qformer;
+    private final Linear projection;
+    private final QFormerConfig config;
+    private final Workspace work = new Workspace();
+
+    public EagerQFormerBackward(EagerQFormer qformer, Linear projection) {
+        this.qformer = qformer;
+        this.projection = projection;
+        this.config = qformer.config();
+    }
+
+    /** One attention block's forward values: input rows, what it attended to, q k v, heads' output, pre-norm sum. */
+    private record AttentionRecord(INDArray input, INDArray keysValues, INDArray q, INDArray k, INDArray v,
+                                   INDArray context, INDArray sum) {
+    }
+
+    /** The feed-forward block's: input rows, pre-activation, GELU output, pre-norm sum. */
+    private record FeedForwardRecord(INDArray input, INDArray preActivation, INDArray activated, INDArray sum) {
+    }
+
+    private record LayerRecord(AttentionRecord self, AttentionRecord cross, FeedForwardRecord feedForward) {
+    }
+
+    /** A forward pass: its output and what its backward pass reads; closing frees it all. */
+    public static final class Pass implements AutoCloseable {
+        private final int batch;
+        private final List<INDArray> arrays = new ArrayList<>();
+        private final List<LayerRecord> layers = new ArrayList<>();
+        private final EagerAttention self;
+        private final EagerAttention cross;
+        private INDArray lastHidden;
+        private INDArray projected;
+
+        private Pass(int batch, EagerAttention self, EagerAttention cross) {
+            this.batch = batch;
+            this.self = self;
+            this.cross = cross;
+        }
+
+        /** The projected queries {@code [batch, queries, languageWidth]}: the language model's prefix. */
+        public INDArray projected() {
+            return projected;
+        }
+
+        private INDArray keep(INDArray array) {
+            arrays.add(array);
+            return array;
+        }
+
+        @Override
+        public void close() {
+            arrays.forEach(INDArray::close);
+            self.close();
+            cross.close();
+        }
+    }
+
+    /** The projected queries reading {@code imageEmbeds [batch, imageSeq, encoderHidden]}, keeping the activations. */
+    public Pass forward(INDArray imageEmbeds) {
+        int batch = (int) imageEmbeds.size(0);
+        int imageLength = (int) imageEmbeds.size(1);
+        int queries = (int) qformer.queryTokens().size(0);
+        int width = config.hiddenSize();
+        long rows = (long) batch * queries;
+        Pass pass = new Pass(batch, new EagerAttention(config.numAttentionHeads(), config.headDim(), queries, queries),
+                new EagerAttention(config.numAttentionHeads(), config.headDim(), queries, imageLength));
+        INDArray image = pass.keep(imageEmbeds.castTo(DataType.FLOAT).dup('c')
+                .reshape('c', (long) batch * imageLength, config.encoderHiddenSize()));
+        INDArray hidden = pass.keep(Nd4j.create(DataType.FLOAT, rows, width));
+        try (INDArray normed = qformer.embeddingNorm().apply(qformer.queryTokens(), qformer.queryTokens().ulike())) {
+            for (int b = 0; b < batch; b++) {
+                hidden.get(NDArrayIndex.interval((long) b * queries, (long) (b + 1) * queries), NDArrayIndex.all())
+                        .assign(normed);
+            }
+        }
+        for (EagerQFormer.Layer layer : qformer.layers()) {
+            AttentionRecord self = attend(pass, layer.selfAttention(), pass.self, hidden, hidden);
+            hidden = normed(pass, layer.selfAttention().norm(), self.sum());
+            AttentionRecord cross = null;
+            if (layer.crossAttention() != null) {
+                cross = attend(pass, layer.crossAttention(), pass.cross, hidden, image);
+                hidden = normed(pass, layer.crossAttention().norm(), cross.sum());
+            }
+            EagerQFormer.FeedForward ffn = layer.feedForward();
+            INDArray preActivation = pass.keep(Nd4j.create(DataType.FLOAT, rows, config.intermediateSize()));
+            ffn.intermediate().apply(hidden, preActivation);
+            INDArray activated = pass.keep(preActivation.dup());
+            EagerLayers.activation("gelu", activated, work);
+            INDArray sum = pass.keep(hidden.dup());
+            ffn.output().addTo(activated, sum);
+            pass.layers.add(new LayerRecord(self, cross, new FeedForwardRecord(hidden, preActivation, activated, sum)));
+            hidden = normed(pass, ffn.norm(), sum);
+        }
+        pass.lastHidden = hidden;
+        pass.projected = pass.keep(Nd4j.create(DataType.FLOAT, rows, projection.weight().size(0)));
+        projection.apply(hidden, pass.projected);
+        pass.projected = pass.projected.reshape(batch, queries, projection.weight().size(0));
+        return pass;
+    }
+
+    private AttentionRecord attend(Pass pass, EagerQFormer.Attention layer, EagerAttention attention, INDArray input,
+                                   INDArray keysValues) {
+        long rows = input.size(0);
+        int width = config.hiddenSize();
+        INDArray q = pass.keep(Nd4j.create(DataType.FLOAT, rows, width));
+        INDArray k = pass.keep(Nd4j.create(DataType.FLOAT, keysValues.size(0), width));
+        INDArray v = pass.keep(Nd4j.create(DataType.FLOAT, keysValues.size(0), width));
+        INDArray context = pass.keep(Nd4j.create(DataType.FLOAT, rows, width));
+        layer.query().apply(input, q);
+        layer.key().apply(keysValues, k);
+        layer.value().apply(keysValues, v);
+        attention.apply(q, k, v, scale(), context);
+        INDArray sum = pass.keep(input.dup());
+        layer.dense().addTo(context, sum);
+        return new AttentionRecord(input, keysValues, q, k, v, context, sum);
+    }
+
+    private static INDArray normed(Pass pass, LayerNorm norm, INDArray sum) {
+        return norm.apply(sum, pass.keep(sum.ulike()));
+    }
+
+    /**
+     * @param dProjected d loss / d {@link Pass#projected()}, {@code [batch, queries, languageWidth]}
+     * @return d loss / d parameter for every parameter the pass read, keyed by the parameter's array
+     */
+    public Map<INDArray, INDArray> backward(Pass pass, INDArray dProjected) {
+        Map<INDArray, INDArray> gradients = new IdentityHashMap<>();
+        long rows = pass.lastHidden.size(0);
+        INDArray dOut = dProjected.castTo(DataType.FLOAT).dup('c').reshape('c', rows, dProjected.size(2));
+        INDArray dHidden = Nd4j.create(DataType.FLOAT, rows, config.hiddenSize());
+        linearBackward(projection, pass.lastHidden, dOut, dHidden, false, gradients);
+        dOut.close();
+        List<EagerQFormer.Layer> layers = qformer.layers();
+        for (int i = layers.size() - 1; i >= 0; i--) {
+            EagerQFormer.Layer layer = layers.get(i);
+            LayerRecord record = pass.layers.get(i);
+            dHidden = feedForwardBackward(layer.feedForward(), record.feedForward(), dHidden, gradients);
+            if (layer.crossAttention() != null) {
+                dHidden = attentionBackward(layer.crossAttention(), pass.cross, record.cross(), dHidden, false, gradients);
+            }
+            dHidden = attentionBackward(layer.selfAttention(), pass.self, record.self(), dHidden, true, gradients);
+        }
+        // the normalised query tokens were repeated for every image: their gradient is the sum over the images
+        int queries = (int) qformer.queryTokens().size(0);
+        INDArray dNormed = dHidden.reshape(pass.batch, queries, config.hiddenSize()).sum(0);
+        INDArray dTokens = Nd4j.zeros(DataType.FLOAT, queries, config.hiddenSize());
+        LayerNorm norm = qformer.embeddingNorm();
+        EagerLayers.layerNormBackward(qformer.queryTokens(), norm.weight(), norm.eps(), dNormed, dTokens,
+                gradient(gradients, norm.weight()), gradient(gradients, norm.bias()));
+        INDArray tokens = qformer.queryTokensParameter();
+        gradients.put(tokens, dTokens.reshape(tokens.shape()));
+        dHidden.close();
+        dNormed.close();
+        return gradients;
+    }
+
+    /** From d loss / d the block's output (after its norm) to d loss / d its input; its parameters' gradients. */
+    private INDArray feedForwardBackward(EagerQFormer.FeedForward ffn, FeedForwardRecord record, INDArray dOut,
+                                         Map<INDArray, INDArray> gradients) {
+        INDArray dSum = normBackward(ffn.norm(), record.sum(), dOut, gradients);
+        INDArray dInput = dSum.dup();
+        INDArray dActivated = work.get("dActivated", dSum.size(0), config.intermediateSize());
+        linearBackward(ffn.output(), record.activated(), dSum, dActivated, false, gradients);
+        geluBackward(dActivated, record.preActivation());
+        linearBackward(ffn.intermediate(), record.input(), dActivated, dInput, true, gradients);
+        dSum.close();
+        dOut.close();
+        return dInput;
+    }
+
+    private INDArray attentionBackward(EagerQFormer.Attention layer, EagerAttention attention, AttentionRecord record,
+                                       INDArray dOut, boolean selfAttention, Map<INDArray, INDArray> gradients) {
+        INDArray dSum = normBackward(layer.norm(), record.sum(), dOut, gradients);
+        INDArray dInput = dSum.dup();
+        long rows = dSum.size(0);
+        long keyRows = record.k().size(0);
+        int width = config.hiddenSize();
+        try (INDArray dContext = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray dQ = Nd4j.create(DataType.FLOAT, rows, width);
+             INDArray dK = Nd4j.create(DataType.FLOAT, keyRows, width);
+             INDArray dV = Nd4j.create(DataType.FLOAT, keyRows, width)) {
+            linearBackward(layer.dense(), record.context(), dSum, dContext, false, gradients);
+            attention.backward(record.q(), record.k(), record.v(), scale(), dContext, dQ, dK, dV, null);
+            linearBackward(layer.query(), record.input(), dQ, dInput, true, gradients);
+            // cross-attention's keys and values read the frozen image: no gradient goes there
+            linearBackward(layer.key(), record.keysValues(), dK, selfAttention ? dInput : null, true, gradients);
+            linearBackward(layer.value(), record.keysValues(), dV, selfAttention ? dInput : null, true, gradients);
+        }
+        dSum.close();
+        dOut.close();
+        return dInput;
+    }
+
+    /** d loss / d the norm's input (a new array) from d loss / d its output; the norm's parameters' gradients. */
+    private INDArray normBackward(LayerNorm norm, INDArray input, INDArray dOut, Map<INDArray, INDArray> gradients) {
+        INDArray dInput = Nd4j.zeros(DataType.FLOAT, input.shape());
+        EagerLayers.layerNormBackward(input, norm.weight(), norm.eps(), dOut, dInput, gradient(gradients, norm.weight()),
+                gradient(gradients, norm.bias()));
+        return dInput;
+    }
+
+    /**
+     * {@code y = x W^T + b} backwards: {@code dW = dY^T x}, {@code db = sum(dY)} into the gradients, and
+     * {@code dX = dY W} written into {@code dInput} (added where {@code accumulate}; skipped where it is null).
+     */
+    private static void linearBackward(Linear linear, INDArray input, INDArray dOutput, INDArray dInput,
+                                       boolean accumulate, Map<INDArray, INDArray> gradients) {
+        if (dInput != null) {
+            Blas.gemm(dOutput, false, linear.weight(), false, dInput, 1.0, accumulate ? 1.0 : 0.0);
+        }
+        // each weight is read once per pass: its gradient is this one product (no zeros to add onto)
+        INDArray dWeight = Nd4j.createUninitialized(DataType.FLOAT, linear.weight().shape(), 'c');
+        if (gradients.put(linear.weight(), dWeight) != null) {
+            throw new IllegalStateException("a weight read twice in one pass: its gradient would need a sum");
+        }
+        Blas.gemm(dOutput, true, input, false, dWeight, 1.0, 0.0);
+        if (linear.bias() != null) {
+            FloatBuffer d = EagerLayers.floats(dOutput);
+            FloatBuffer db = EagerLayers.floats(gradient(gradients, linear.bias()));
+            int width = (int) dOutput.size(1);
+            double[] sums = new double[width];
+            for (int r = 0; r < dOutput.size(0); r++) {
+                for (int i = 0; i < width; i++) {
+                    sums[i] += d.get(r * width + i);
+                }
+            }
+            for (int i = 0; i < width; i++) {
+                db.put(i, db.get(i) + (float) sums[i]);
+            }
+        }
+    }
+
+    /**
+     * {@code d *= gelu'(x)} for GELU's exact form, as PyTorch differentiates it:
+     * {@code 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)}.
+     */
+    private void geluBackward(INDArray d, INDArray preActivation) {
+        INDArray erf = work.get("erf", preActivation.shape());
+        erf.assign(preActivation).muli(1 / Math.sqrt(2));
+        Nd4j.exec(new Erf(erf, erf));
+        FloatBuffer g = EagerLayers.floats(d);
+        FloatBuffer x = EagerLayers.floats(preActivation);
+        FloatBuffer e = EagerLayers.floats(erf);
+        float density = (float) (1 / Math.sqrt(2 * Math.PI));
+        for (int i = 0; i < d.length(); i++) {
+            float v = x.get(i);
+            float derivative = 0.5f * (1 + e.get(i)) + v * (float) Math.exp(-0.5 * v * v) * density;
+            g.put(i, g.get(i) * derivative);
+        }
+    }
+
+    /** The gradient array of a parameter, zeros until something is added. */
+    private static INDArray gradient(Map<INDArray, INDArray> gradients, INDArray parameter) {
+        return gradients.computeIfAbsent(parameter, p -> Nd4j.zeros(DataType.FLOAT, p.shape()));
+    }
+
+    private double scale() {
+        return 1 / Math.sqrt(config.headDim());
+    }
+}

@@ -1,0 +1,294 @@
+package dev.blip2dl4j.runtime;
+
+import dev.blip2dl4j.config.T5Config;
+import dev.blip2dl4j.model.T5PositionBuckets;
+import dev.blip2dl4j.arrays.Weights;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The T5 encoder-decoder of the graphs' {@code T5}, executed eagerly over its weights in place, for generation:
+ * {@link #prefill} runs the encoder once over the inputs embeds, projects every decoder layer's
+ * cross-attention keys and values of its output once, and runs the first decoder step from
+ * decoder_start_token_id; {@link #step} then runs one decoder token per row against the
+ * self-attention cache. Same weights by the same names, same math in the same order as the graph;
+ * tests hold the two to 1e-5 of each other.
+ *
+ * <p>The decoder's relative position bias for a step is the bucket of each cached key's distance back
+ * to the new position (the step index), looked up in the first block's table as the graph does.
+ *
+ * <p>Work buffers are kept between calls: one thread at a time.
+ */
+public final class EagerT5 {
+    private static final String PREFIX = "language_model.";
+
+    private record Attention(Linear q, Linear k, Linear v, Linear o) {
+        static Attention of(Weights weights, String prefix) {
+            return new Attention(Linear.of(weights, prefix + ".q"), Linear.of(weights, prefix + ".k"),
+                    Linear.of(weights, prefix + ".v"), Linear.of(weights, prefix + ".o"));
+        }
+    }
+
+    /** {@code wo(act(wi_0 x) * wi_1 x)} when gated ({@code wi1} set), else {@code wo(act(wi x))} (in {@code wi0}). */
+    private record FeedForward(Linear wi0, Linear wi1, Linear wo) {
+        static FeedForward of(Weights weights, String prefix, boolean gated) {
+            return gated
+                    ? new FeedForward(Linear.of(weights, prefix + ".wi_0"), Linear.of(weights, prefix + ".wi_1"), Linear.of(weights, prefix + ".wo"))
+                    : new FeedForward(Linear.of(weights, prefix + ".wi"), null, Linear.of(weights, prefix + ".wo"));
+        }
+    }
+
+    private record EncoderBlock(INDArray attentionNorm, Attention attention, INDArray feedForwardNorm, FeedForward feedForward) {
+    }
+
+    private record DecoderBlock(INDArray selfNorm, Attention self, INDArray crossNorm, Attention cross,
+                                INDArray feedForwardNorm, FeedForward feedForward) {
+    }
+
+    private final T5Config config;
+    private final INDArray shared;
+    private final EncoderBlock[] encoder;
+    private final INDArray encoderFinalNorm;
+    private final float[][] encoderBiasTable;
+    private final DecoderBlock[] decoder;
+    private final INDArray decoderFinalNorm;
+    private final float[][] decoderBiasTable;
+    private final Linear head;
+    private final Workspace work = new Workspace();
+
+    public EagerT5(T5Config config, Weights weights) {
+        if (config.decoderStartTokenId() == null) {
+            throw new IllegalArgumentException("the T5 config has no decoder_start_token_id to start decoding with");
+        }
+        this.config = config;
+        shared = weights.get(PREFIX + "shared.weight");
+        boolean gated = config.isGatedAct();
+        encoder = new EncoderBlock[config.numLayers()];
+        for (int i = 0; i < encoder.length; i++) {
+            String block = PREFIX + "encoder.block." + i + ".layer.";
+            encoder[i] = new EncoderBlock(weights.get(block + "0.layer_norm.weight"), Attention.of(weights, block + "0.SelfAttention"),
+                    weights.get(block + "1.layer_norm.weight"), FeedForward.of(weights, block + "1.DenseReluDense", gated));
+        }
+        encoderFinalNorm = weights.get(PREFIX + "encoder.final_layer_norm.weight");
+        encoderBiasTable = weights.get(PREFIX + "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight").toFloatMatrix();
+        decoder = new DecoderBlock[config.numDecoderLayers()];
+        for (int i = 0; i < decoder.length; i++) {
+            String block = PREFIX + "decoder.block." + i + ".layer.";
+            decoder[i] = new DecoderBlock(weights.get(block + "0.layer_norm.weight"), Attention.of(weights, block + "0.SelfAttention"),
+                    weights.get(block + "1.layer_norm.weight"), Attention.of(weights, block + "1.EncDecAttention"),
+                    weights.get(block + "2.layer_norm.weight"), FeedForward.of(weights, block + "2.DenseReluDense", gated));
+        }
+        decoderFinalNorm = weights.get(PREFIX + "decoder.final_layer_norm.weight");
+        decoderBiasTable = weights.get(PREFIX + "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight").toFloatMatrix();
+        head = config.tieWordEmbeddings() ? new Linear(shared, null) : Linear.of(weights, PREFIX + "lm_head");
+    }
+
+    public T5Config config() {
+        return config;
+    }
+
+    /** An empty cache with room for {@code capacity} decoder positions; it grows past that. */
+    public T5Cache newCache(int capacity) {
+        return new T5Cache(new KvCache(config.numDecoderLayers(), config.numHeads(), config.dKv(), capacity));
+    }
+
+    /**
+     * Encodes the input and runs the first decoder step, from decoder_start_token_id.
+     *
+     * @param inputsEmbeds  {@code [batch, seq, d_model]}: the projected queries, then the prompt's token embeddings
+     * @param attentionMask {@code [batch, seq]}, 1 = attend, 0 = padding, any numeric type
+     * @return the first step's logits {@code [batch, vocab]}
+     */
+    public INDArray prefill(T5Cache cache, INDArray inputsEmbeds, INDArray attentionMask) {
+        if (cache.isEncoded()) {
+            throw new IllegalStateException("prefill starts a sequence, but the cache already holds an encoded input");
+        }
+        if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.dModel()) {
+            throw new IllegalArgumentException("inputs embeds of shape " + java.util.Arrays.toString(inputsEmbeds.shape())
+                    + " where [batch, seq, " + config.dModel() + "] is expected");
+        }
+        int batch = (int) inputsEmbeds.size(0);
+        int seq = (int) inputsEmbeds.size(1);
+        float[][] mask = EagerLayers.maskRows(attentionMask, batch, seq);
+        INDArray encoded = encode(inputsEmbeds.reshape('c', (long) batch * seq, config.dModel()), batch, seq, mask);
+
+        INDArray[] keys = new INDArray[decoder.length];
+        INDArray[] values = new INDArray[decoder.length];
+        for (int i = 0; i < decoder.length; i++) {
+            keys[i] = projectHeads(decoder[i].cross().k(), encoded, batch, seq);
+            values[i] = projectHeads(decoder[i].cross().v(), encoded, batch, seq);
+        }
+        float[] padding = new float[batch * seq];
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < seq; j++) {
+                padding[b * seq + j] = EagerLayers.padding(mask[b][j]);
+            }
+        }
+        cache.encoded(encoded.reshape(batch, seq, config.dModel()), keys, values,
+                Nd4j.create(padding, new long[]{batch, 1, 1, seq}, DataType.FLOAT));
+
+        long[] start = new long[batch];
+        java.util.Arrays.fill(start, config.decoderStartTokenId());
+        return step(cache, Nd4j.createFromArray(start));
+    }
+
+    /**
+     * Runs one decoder token per row.
+     *
+     * @param tokenIds {@code [batch]}, integers: the previous step's choices
+     * @return the new position's logits {@code [batch, vocab]}
+     */
+    public INDArray step(T5Cache cache, INDArray tokenIds) {
+        if (!cache.isEncoded()) {
+            throw new IllegalStateException("step continues a sequence: prefill the cache first");
+        }
+        int[] ids = tokenIds.toIntVector();
+        int batch = ids.length;
+        KvCache self = cache.self();
+        int at = self.reserve(batch, 1);
+        int d = config.dModel();
+        int inner = config.innerDim();
+
+        INDArray x = work.get("x", batch, d);
+        EagerLayers.gatherRows(shared, ids, x, false);
+        INDArray selfBias = decoderBias(at);
+        INDArray normed = work.get("normed", batch, d);
+        INDArray attended = work.get("attended", batch, d);
+        INDArray q = work.get("q", batch, inner);
+        INDArray k = work.get("k", batch, inner);
+        INDArray v = work.get("v", batch, inner);
+        INDArray context = work.get("context", batch, inner);
+        for (int i = 0; i < decoder.length; i++) {
+            DecoderBlock block = decoder[i];
+            rmsNorm(x, block.selfNorm(), normed);
+            block.self().q().apply(normed, q);
+            block.self().k().apply(normed, k);
+            block.self().v().apply(normed, v);
+            self.store(i, at, 1, k, v);
+            EagerLayers.attendOne(q, self.keys(i), self.values(i), at + 1, selfBias, context);
+            block.self().o().apply(context, attended);
+            EagerLayers.add(x, attended);
+
+            rmsNorm(x, block.crossNorm(), normed);
+            block.cross().q().apply(normed, q);
+            INDArray crossKeys = cache.crossKeys(i);
+            EagerLayers.attendOne(q, crossKeys, cache.crossValues(i), (int) crossKeys.size(2), cache.crossMask(), context);
+            block.cross().o().apply(context, attended);
+            EagerLayers.add(x, attended);
+
+            rmsNorm(x, block.feedForwardNorm(), normed);
+            feedForward(block.feedForward(), normed, attended);
+            EagerLayers.add(x, attended);
+        }
+        self.advance(1);
+
+        rmsNorm(x, decoderFinalNorm, normed);
+        if (config.tieWordEmbeddings()) {
+            // a tied head reads the embedding table, whose scale T5 sets for inputs, not outputs
+            EagerLayers.scale(normed, Math.pow(d, -0.5));
+        }
+        INDArray logits = Nd4j.createUninitialized(DataType.FLOAT, batch, config.vocabSize());
+        head.apply(normed, logits);
+        return logits;
+    }
+
+    /** The encoder over {@code embeds [batch * seq, d_model]}: a new array {@code [batch * seq, d_model]}. */
+    private INDArray encode(INDArray embeds, int batch, int seq, float[][] mask) {
+        long rows = (long) batch * seq;
+        int d = config.dModel();
+        int inner = config.innerDim();
+        INDArray x = work.get("x", rows, d);
+        x.assign(embeds);
+        INDArray bias = encoderBias(mask);
+        INDArray normed = work.get("normed", rows, d);
+        INDArray attended = work.get("attended", rows, d);
+        INDArray q = work.get("q", rows, inner);
+        INDArray k = work.get("k", rows, inner);
+        INDArray v = work.get("v", rows, inner);
+        INDArray context = work.get("context", rows, inner);
+        for (EncoderBlock block : encoder) {
+            rmsNorm(x, block.attentionNorm(), normed);
+            block.attention().q().apply(normed, q);
+            block.attention().k().apply(normed, k);
+            block.attention().v().apply(normed, v);
+            EagerLayers.attention(q, seq, heads(k, batch, seq), heads(v, batch, seq), seq, bias, context);
+            block.attention().o().apply(context, attended);
+            EagerLayers.add(x, attended);
+
+            rmsNorm(x, block.feedForwardNorm(), normed);
+            feedForward(block.feedForward(), normed, attended);
+            EagerLayers.add(x, attended);
+        }
+        INDArray out = Nd4j.create(DataType.FLOAT, rows, d);
+        rmsNorm(x, encoderFinalNorm, out);
+        return out;
+    }
+
+    private void feedForward(FeedForward ff, INDArray x, INDArray out) {
+        INDArray hidden = work.get("hidden", x.size(0), config.dFf());
+        ff.wi0().apply(x, hidden);
+        EagerLayers.activation(config.denseActFn(), hidden, work);
+        if (ff.wi1() != null) {
+            INDArray gate = work.get("gate", x.size(0), config.dFf());
+            ff.wi1().apply(x, gate);
+            EagerLayers.multiply(hidden, gate);
+        }
+        ff.wo().apply(hidden, out);
+    }
+
+    private void rmsNorm(INDArray x, INDArray weight, INDArray out) {
+        EagerLayers.rmsNorm(x, weight, config.layerNormEpsilon(), out);
+    }
+
+    /** {@code [batch * seq, heads * d_kv]} rows seen as {@code [batch, heads, seq, d_kv]} (a view). */
+    private INDArray heads(INDArray x, int batch, int seq) {
+        return x.reshape(batch, seq, config.numHeads(), config.dKv()).permute(0, 2, 1, 3);
+    }
+
+    /** {@code linear(x)} for {@code x [batch * seq, d_model]}, as a new array {@code [batch, heads, seq, d_kv]}. */
+    private INDArray projectHeads(Linear linear, INDArray x, int batch, int seq) {
+        INDArray projected = Nd4j.create(DataType.FLOAT, x.size(0), config.innerDim());
+        linear.apply(x, projected);
+        INDArray heads = heads(projected, batch, seq).dup('c');
+        projected.close();
+        return heads;
+    }
+
+    /** The encoder's relative position bias plus its key padding, {@code [batch, heads, seq, seq]}, as the graph sums them. */
+    private INDArray encoderBias(float[][] mask) {
+        int batch = mask.length;
+        int seq = mask[0].length;
+        int heads = config.numHeads();
+        float[] values = new float[batch * heads * seq * seq];
+        for (int i = 0; i < seq; i++) {
+            for (int j = 0; j < seq; j++) {
+                float[] byHead = encoderBiasTable[bucket(j - i, true)];
+                for (int b = 0; b < batch; b++) {
+                    for (int h = 0; h < heads; h++) {
+                        values[((b * heads + h) * seq + i) * seq + j] = byHead[h] + EagerLayers.padding(mask[b][j]);
+                    }
+                }
+            }
+        }
+        return Nd4j.create(values, new long[]{batch, heads, seq, seq}, DataType.FLOAT);
+    }
+
+    /** The decoder's relative position bias of the new position {@code at} over keys {@code 0..at}, {@code [1, heads, 1, at + 1]}. */
+    private INDArray decoderBias(int at) {
+        int heads = config.numHeads();
+        float[] values = new float[heads * (at + 1)];
+        for (int j = 0; j <= at; j++) {
+            float[] byHead = decoderBiasTable[bucket(j - at, false)];
+            for (int h = 0; h < heads; h++) {
+                values[h * (at + 1) + j] = byHead[h];
+            }
+        }
+        return Nd4j.create(values, new long[]{1, heads, 1, at + 1}, DataType.FLOAT);
+    }
+
+    private int bucket(int distance, boolean bidirectional) {
+        return T5PositionBuckets.bucket(distance, bidirectional, config.relativeAttentionNumBuckets(),
+                config.relativeAttentionMaxDistance());
+    }
+}
