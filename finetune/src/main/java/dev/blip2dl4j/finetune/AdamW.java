@@ -23,7 +23,7 @@ import java.util.stream.IntStream;
  * the reference gradients: DL4J's parameters differ from torch's by up to 6.9e-5 (2-3 tensors outside
  * 1e-5 + 1e-3 |ref|), these by 7.5e-9.
  *
- * <p>The parameters are updated in place (a {@link StageTwoModel}'s own arrays). The moments and the step
+ * <p>The parameters are updated in place (a {@link StageTwoLoss}'s own arrays). The moments and the step
  * count are the optimizer's state, which a checkpoint saves ({@link #state()}) and resume restores
  * ({@link #restore(State)}).
  */

@@ -125,7 +125,7 @@ public final class Finetuner {
      * (huge pages) they are read faster than through the artifact's file mapping, for the same resident memory.
      */
     private final ResidentWeights weights;
-    private final StageTwoModel stageTwo;
+    private final StageTwoLoss stageTwo;
     private final StageTwoTrainer trainer;
     private final ImageFeatures features;
     private final VqaPrompt prompt;
@@ -136,7 +136,7 @@ public final class Finetuner {
         this.settings = settings;
         this.provenance = provenance;
         this.weights = new ResidentWeights(model.weights());
-        this.stageTwo = StageTwoModel.build(model.config(), weights);
+        this.stageTwo = StageTwoLoss.build(model.config(), weights);
         this.trainer = new StageTwoTrainer(stageTwo, settings.adamW(), settings.maxGradientNorm());
         this.features = new ImageFeatures(model, new EagerVision(model.config().vision(), weights));
         this.prompt = VqaPrompt.of(model, settings.template(), settings.maxQuestionWords());

@@ -10,17 +10,17 @@ import java.util.Map;
  * One optimizer step of stage two as LAVIS trains: the gradients of several micro-batches averaged
  * (LAVIS divides each micro-batch's loss by the number of them), optionally clipped to a global norm,
  * then one {@link AdamW} update of the model's parameters. The caller owns the loop (epochs, data, the
- * learning-rate schedule, checkpoints); a checkpoint holds the model's {@link StageTwoModel#parameters()}
+ * learning-rate schedule, checkpoints); a checkpoint holds the model's {@link StageTwoLoss#parameters()}
  * and the optimizer's {@link AdamW#state()}.
  */
 public final class StageTwoTrainer {
-    private final StageTwoModel stageTwo;
+    private final StageTwoLoss stageTwo;
     private final AdamW optimizer;
     private final double maxGradientNorm;
     private long lastCollection = System.nanoTime();
 
     /** @param maxGradientNorm clip the global gradient norm to this; 0 or less: never clip (LAVIS's default) */
-    public StageTwoTrainer(StageTwoModel stageTwo, AdamW.Settings settings, double maxGradientNorm) {
+    public StageTwoTrainer(StageTwoLoss stageTwo, AdamW.Settings settings, double maxGradientNorm) {
         this.stageTwo = stageTwo;
         this.optimizer = new AdamW(stageTwo.parameters(), settings);
         this.maxGradientNorm = maxGradientNorm;
@@ -40,7 +40,7 @@ public final class StageTwoTrainer {
 
     /** Averages the micro-batches' gradients, clips them if asked, and takes one AdamW step at {@code learningRate}. */
     public Step step(List<TrainingBatch> microBatches, double learningRate) {
-        StageTwoModel.LossAndGradients mean = accumulate(microBatches);
+        StageTwoLoss.LossAndGradients mean = accumulate(microBatches);
         Map<String, INDArray> gradients = mean.gradients();
         double norm = maxGradientNorm > 0 ? GradientClipping.clipGlobalNorm(gradients.values(), maxGradientNorm)
                 : GradientClipping.globalNorm(gradients.values());
@@ -66,7 +66,7 @@ public final class StageTwoTrainer {
     }
 
     /** The mean over the micro-batches of their losses and gradients: use them before the model runs again. */
-    public StageTwoModel.LossAndGradients accumulate(List<TrainingBatch> microBatches) {
+    public StageTwoLoss.LossAndGradients accumulate(List<TrainingBatch> microBatches) {
         if (microBatches.isEmpty()) {
             throw new IllegalArgumentException("a step needs at least one micro-batch");
         }
@@ -77,7 +77,7 @@ public final class StageTwoTrainer {
         Map<String, INDArray> sum = new LinkedHashMap<>();
         double lossSum = 0;
         for (TrainingBatch batch : microBatches) {
-            StageTwoModel.LossAndGradients result = stageTwo.gradients(batch);
+            StageTwoLoss.LossAndGradients result = stageTwo.gradients(batch);
             lossSum += result.loss();
             // copied: the model may hand out the same arrays again on its next run
             result.gradients().forEach((name, g) -> {
@@ -90,6 +90,6 @@ public final class StageTwoTrainer {
             });
         }
         sum.values().forEach(g -> g.divi(microBatches.size()));
-        return new StageTwoModel.LossAndGradients(lossSum / microBatches.size(), sum);
+        return new StageTwoLoss.LossAndGradients(lossSum / microBatches.size(), sum);
     }
 }

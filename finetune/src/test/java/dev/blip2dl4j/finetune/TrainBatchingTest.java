@@ -21,13 +21,13 @@ class TrainBatchingTest {
     @ValueSource(strings = {"opt", "t5"})
     void accumulatingHalvesEqualsTheWholeBatch(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoModel stageTwo = StageTwoModel.build(f.config(), f.weights());
+        StageTwoLoss stageTwo = StageTwoLoss.build(f.config(), f.weights());
         TrainingBatch one = f.batch();
         TrainingBatch twice = new TrainingBatch(Nd4j.concat(0, one.image(), one.image()),
                 Nd4j.concat(0, one.inputIds(), one.inputIds()), Nd4j.concat(0, one.attentionMask(), one.attentionMask()),
                 Nd4j.concat(0, one.labels(), one.labels()));
-        StageTwoModel.LossAndGradients whole = stageTwo.gradients(twice);
-        StageTwoModel.LossAndGradients accumulated = new StageTwoTrainer(stageTwo, TrainStepTest.FIXTURE_ADAMW, 0)
+        StageTwoLoss.LossAndGradients whole = stageTwo.gradients(twice);
+        StageTwoLoss.LossAndGradients accumulated = new StageTwoTrainer(stageTwo, TrainStepTest.FIXTURE_ADAMW, 0)
                 .accumulate(List.of(one, one));
         assertEquals(whole.loss(), accumulated.loss(), TrainFixture.LOSS_TOLERANCE);
         for (Map.Entry<String, INDArray> g : whole.gradients().entrySet()) {
@@ -44,7 +44,7 @@ class TrainBatchingTest {
     @ValueSource(strings = {"opt", "t5"})
     void paddedBatchTakesTheMeanOverItsTokens(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoModel stageTwo = StageTwoModel.build(f.config(), f.weights());
+        StageTwoLoss stageTwo = StageTwoLoss.build(f.config(), f.weights());
         TrainingBatch full = f.batch();
         long seq = full.inputIds().size(1);
         TrainingBatch shorter;

@@ -32,14 +32,14 @@ class TrainStepTest {
     @ValueSource(strings = {"opt", "t5"})
     void oneStepMatchesTransformers(String model) {
         TrainFixture f = TrainFixture.load(model);
-        StageTwoModel stageTwo = StageTwoModel.build(f.config(), f.weights());
+        StageTwoLoss stageTwo = StageTwoLoss.build(f.config(), f.weights());
         Set<String> expectedTrainable = new HashSet<>();
         f.trainStep().get("trainable_parameters").forEach(n -> expectedTrainable.add(n.asText()));
         assertEquals(expectedTrainable, Set.copyOf(stageTwo.trainableNames()));
         TrainingBatch batch = f.batch();
         Map<String, String> before = hashes(f);
 
-        StageTwoModel.LossAndGradients result = stageTwo.gradients(batch);
+        StageTwoLoss.LossAndGradients result = stageTwo.gradients(batch);
         double lossDiff = Math.abs(result.loss() - f.trainStep().get("loss").asDouble());
         assertEquals(f.trainStep().get("loss").asDouble(), result.loss(), TrainFixture.LOSS_TOLERANCE, "loss");
         Map<String, INDArray> referenceGradients = f.referenceGradients();

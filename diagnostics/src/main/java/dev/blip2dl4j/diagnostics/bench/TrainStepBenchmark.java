@@ -1,6 +1,6 @@
 package dev.blip2dl4j.diagnostics.bench;
 
-import dev.blip2dl4j.finetune.StageTwoModel;
+import dev.blip2dl4j.finetune.StageTwoLoss;
 import dev.blip2dl4j.finetune.AdamW;
 import dev.blip2dl4j.finetune.TrainingBatch;
 import dev.blip2dl4j.finetune.StageTwoTrainer;
@@ -39,7 +39,7 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
         // as fine-tuning runs (Finetuner): the frozen weights copied into memory, as the peer holds them too
         ResidentWeights resident = new ResidentWeights(weights);
         EagerVision vision = new EagerVision(config.vision(), resident);
-        StageTwoModel stageTwo = StageTwoModel.build(config, resident);
+        StageTwoLoss stageTwo = StageTwoLoss.build(config, resident);
         StageTwoTrainer trainer = new StageTwoTrainer(stageTwo,
                 AdamW.Settings.torchDefaults().withWeightDecay(0.05, WeightDecayGroups.ALL), 0);
         INDArray images = pixels.repeat(0, options.batch());

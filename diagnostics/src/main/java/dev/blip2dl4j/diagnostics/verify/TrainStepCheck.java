@@ -6,7 +6,7 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.finetune.AdamW;
-import dev.blip2dl4j.finetune.StageTwoModel;
+import dev.blip2dl4j.finetune.StageTwoLoss;
 import dev.blip2dl4j.finetune.StageTwoTrainer;
 import dev.blip2dl4j.finetune.TrainingBatch;
 import dev.blip2dl4j.finetune.WeightDecayGroups;
@@ -67,14 +67,14 @@ public final class TrainStepCheck {
         Map<String, INDArray> gradients = references(bundle, step, "all_gradients_file", "grad__");
         Map<String, INDArray> after = references(bundle, step, "all_params_after_step_file", "after_adamw__");
 
-        StageTwoModel stageTwo = StageTwoModel.build(config, weights);
+        StageTwoLoss stageTwo = StageTwoLoss.build(config, weights);
         INDArray image = new EagerVision(config.vision(), weights).forward(bundle.require("pixel_values"))
                 .lastHiddenState();
         TrainingBatch batch = new TrainingBatch(image, bundle.require("loss_input_ids"),
                 bundle.require("loss_attention_mask"), bundle.require("loss_labels"));
         List<Verifier.Check> checks = new ArrayList<>();
 
-        StageTwoModel.LossAndGradients ours = stageTwo.gradients(batch);
+        StageTwoLoss.LossAndGradients ours = stageTwo.gradients(batch);
         checks.add(new Verifier.Check("train_step loss", SCALAR,
                 Math.abs(ours.loss() - step.path("loss").asDouble()), LOSS_TOLERANCE));
         checks.add(new Verifier.Check("train_step gradients |d|/(1+100|ref|)", new long[]{gradients.size()},

@@ -1,0 +1,39 @@
+package dev.blip2dl4j.finetune;
+
+import dev.blip2dl4j.arrays.Weights;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The model's weights as training binds them: the stage-two parameters as copies (remembered, in the
+ * order they are first read), everything else as it is.
+ */
+final class TrainableCopies implements Weights {
+    private final Weights weights;
+    private final Map<String, INDArray> copied = new LinkedHashMap<>();
+
+    TrainableCopies(Weights weights) {
+        this.weights = weights;
+    }
+
+    static boolean trains(String name) {
+        return name.equals("query_tokens") || name.startsWith("qformer.") || name.startsWith("language_projection.");
+    }
+
+    /** The copies made so far, by name, in the order they were first read. */
+    Map<String, INDArray> copied() {
+        return copied;
+    }
+
+    @Override
+    public INDArray get(String name) {
+        return trains(name) ? copied.computeIfAbsent(name, weights::copy) : weights.get(name);
+    }
+
+    @Override
+    public boolean contains(String name) {
+        return weights.contains(name);
+    }
+}
