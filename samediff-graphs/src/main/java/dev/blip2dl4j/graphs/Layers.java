@@ -16,8 +16,8 @@ import java.util.function.Supplier;
 
 /**
  * The building blocks every BLIP-2 part is made of, from SameDiff primitives only: several built-ins
- * of DL4J 1.0.0-M2.1 are wrong for BLIP-2 (DESIGN.md): {@code nn.gelu} is the sigmoid approximation,
- * {@code nn.layerNorm} has no epsilon, negative reduction axes with keepDims misbehave on rank >= 3,
+ * of DL4J 1.0.0-M2.1 are wrong for BLIP-2 (docs/DESIGN.md "DL4J M2.1 pitfalls"): {@code nn.gelu} is the
+ * sigmoid approximation, {@code nn.layerNorm} has no epsilon, negative reduction axes with keepDims misbehave on rank >= 3,
  * and the attention ops take no causal mask or biases.
  *
  * <p>Activations inside a block are kept 2-D, {@code [rows, width]} with rows = batch x sequence, so
