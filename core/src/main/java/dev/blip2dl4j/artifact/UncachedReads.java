@@ -10,6 +10,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Optional;
 
 /**
  * Byte ranges of a file read with direct I/O ({@code O_DIRECT}), around the page cache. Copying gigabytes of weights
@@ -32,13 +33,13 @@ final class UncachedReads implements Closeable {
     }
 
     /** Direct reads of {@code path}, or empty where its file system does not do them. */
-    static java.util.Optional<UncachedReads> open(Path path) {
+    static Optional<UncachedReads> open(Path path) {
         try {
             int block = Math.toIntExact(Files.getFileStore(path).getBlockSize());
-            return java.util.Optional.of(new UncachedReads(FileChannel.open(path, StandardOpenOption.READ,
+            return Optional.of(new UncachedReads(FileChannel.open(path, StandardOpenOption.READ,
                     ExtendedOpenOption.DIRECT), block));
         } catch (IOException | UnsupportedOperationException | ArithmeticException e) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
     }
 

@@ -23,6 +23,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -147,7 +148,7 @@ public final class StageTwoModel {
      * trains it.
      */
     public Map<String, INDArray> parameters() {
-        return java.util.Collections.unmodifiableMap(parameters);
+        return Collections.unmodifiableMap(parameters);
     }
 
     /** The mean loss of the batch. */

@@ -10,6 +10,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.stream.IntStream;
 
 /**
@@ -350,7 +351,7 @@ final class EagerLayers {
                     weights[j] = Math.exp(weights[j] - max);
                     sum += weights[j];
                 }
-                java.util.Arrays.fill(context, 0);
+                Arrays.fill(context, 0);
                 for (int j = 0; j < length; j++) {
                     vs.get(cached + j * headDim, row);
                     double p = weights[j] / sum;
@@ -371,7 +372,7 @@ final class EagerLayers {
      */
     static float[][] maskRows(INDArray attentionMask, long batch, long seq) {
         if (attentionMask.rank() != 2 || attentionMask.size(0) != batch || attentionMask.size(1) != seq) {
-            throw new IllegalArgumentException("attention mask of shape " + java.util.Arrays.toString(attentionMask.shape())
+            throw new IllegalArgumentException("attention mask of shape " + Arrays.toString(attentionMask.shape())
                     + " where [" + batch + ", " + seq + "] is expected");
         }
         return attentionMask.castTo(DataType.FLOAT).toFloatMatrix();

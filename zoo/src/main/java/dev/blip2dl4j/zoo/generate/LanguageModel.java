@@ -12,6 +12,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Arrays;
+
 /**
  * BLIP-2's language model as generation drives it: the prompt (projected queries, then the prompt's
  * token embeddings) runs once, then one token per step against a key/value cache. OPT or Flan-T5, on
@@ -48,7 +50,7 @@ public final class LanguageModel {
 
     /** The token embeddings of {@code ids}, one row per id: {@code [ids, width]}. */
     public INDArray embed(long[] ids) {
-        return Nd4j.pullRows(embeddings, 1, java.util.Arrays.stream(ids).mapToInt(Math::toIntExact).toArray());
+        return Nd4j.pullRows(embeddings, 1, Arrays.stream(ids).mapToInt(Math::toIntExact).toArray());
     }
 
     /** A started generation: the logits after the prompt, and the decoder that continues it. */

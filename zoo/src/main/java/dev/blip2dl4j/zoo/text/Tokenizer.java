@@ -5,6 +5,7 @@ import dev.blip2dl4j.BadInputException;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
 /**
@@ -59,7 +60,7 @@ public final class Tokenizer implements AutoCloseable {
 
     /** Loads from a tokenizer.json file's text; for tests and tools. */
     public static Tokenizer fromJson(String json) {
-        return fromJson(json.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return fromJson(json.getBytes(StandardCharsets.UTF_8));
     }
 
 }
