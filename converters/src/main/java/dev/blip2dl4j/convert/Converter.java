@@ -60,14 +60,6 @@ public final class Converter {
         public Options withLavisType(String type) {
             return new Options(format, dtype, config, type, vitPrecision);
         }
-
-        public Options withVitPrecision(String precision) {
-            return new Options(format, dtype, config, lavisType, precision);
-        }
-
-        public Options withFormat(SourceFormat f) {
-            return new Options(f, dtype, config, lavisType, vitPrecision);
-        }
     }
 
     /** What a finished conversion wrote and noticed. */

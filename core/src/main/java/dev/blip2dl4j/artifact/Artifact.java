@@ -218,11 +218,6 @@ public final class Artifact implements Closeable {
         return located.dtype;
     }
 
-    /** Whether {@link #map} hands out copy-on-write mappings (the file is writable) or read-only ones. */
-    public boolean mapsPrivately() {
-        return privateMappings;
-    }
-
     @Override
     public void close() {
         closeQuietly(zip, channel, uncached == null ? null : uncached.orElse(null));

@@ -26,11 +26,7 @@ public enum DType {
         return floating;
     }
 
-    /** The safetensors header name ("F32", "BF16", ...): the same as ours. */
-    public String safetensorsName() {
-        return name();
-    }
-
+    /** The type a safetensors header names ("F32", "BF16", ...): the same names as ours. */
     public static Optional<DType> fromSafetensorsName(String name) {
         return Arrays.stream(values()).filter(d -> d.name().equals(name)).findFirst();
     }

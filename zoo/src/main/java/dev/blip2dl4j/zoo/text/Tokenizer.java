@@ -5,7 +5,6 @@ import dev.blip2dl4j.BadInputException;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
 /**
@@ -44,11 +43,6 @@ public final class Tokenizer implements AutoCloseable {
         return tokenizer.encode(text, true, false).getIds();
     }
 
-    /** Ids of {@code text} alone, no special tokens. */
-    public long[] encodePlain(String text) {
-        return tokenizer.encode(text, false, false).getIds();
-    }
-
     public String decode(long[] ids, boolean skipSpecialTokens) {
         return tokenizer.decode(ids, skipSpecialTokens);
     }
@@ -57,10 +51,4 @@ public final class Tokenizer implements AutoCloseable {
     public void close() {
         tokenizer.close();
     }
-
-    /** Loads from a tokenizer.json file's text; for tests and tools. */
-    public static Tokenizer fromJson(String json) {
-        return fromJson(json.getBytes(StandardCharsets.UTF_8));
-    }
-
 }
