@@ -14,9 +14,9 @@ import java.util.Optional;
 
 /**
  * Byte ranges of a file read with direct I/O ({@code O_DIRECT}), around the page cache. Copying gigabytes of weights
- * into process memory through ordinary reads leaves as many gigabytes of cached file pages behind: measured with a
- * 15 GB model on a 24 GiB machine, the kernel then spent the next seconds reclaiming them and compacting memory for
- * huge pages while the model ran (a 3.5 s prefill took 12 s right after the copy). Where the file system refuses
+ * into process memory through ordinary reads leaves as many gigabytes of cached file pages behind: the kernel then
+ * spends the next seconds reclaiming them and compacting memory for huge pages while the model runs, several times
+ * slower meanwhile (bench/README.md). Where the file system refuses
  * direct I/O, ordinary reads.
  */
 final class UncachedReads implements Closeable {

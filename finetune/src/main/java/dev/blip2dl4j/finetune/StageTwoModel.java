@@ -47,8 +47,8 @@ import java.util.Map;
  * <p>With OPT (BLIP-2's OPT-2.7b and 6.7b) the step runs eagerly, without a graph: the Q-Former and projection
  * forward and backward ({@link EagerQFormerBackward}), the language model's loss and its gradient with respect to
  * the projected queries only ({@link EagerOptLoss}): no gradient of the frozen weights, which a graph's matrix
- * products compute anyway (M2.1's {@code matmul_bp}; measured at full size, the graph's step took 2.6 times the
- * PyTorch peer's). With T5 the whole loss is a SameDiff graph.
+ * products compute anyway (M2.1's {@code matmul_bp}; at full size the graph's step took well over the PyTorch
+ * peer's time, README "Benchmarks"). With T5 the whole loss is a SameDiff graph.
  */
 public final class StageTwoModel {
     /**

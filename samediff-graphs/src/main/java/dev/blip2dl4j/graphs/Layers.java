@@ -50,7 +50,7 @@ public final class Layers {
 
     /**
      * A SameDiff for a model graph. Its default array holders are thread-safe by keeping a copy of every
-     * constant: measured, binding OPT-2.7B's 515 MB embedding cost 1 GB of RSS, the whole model 23 GB. These
+     * constant, which doubles the resident memory of every weight bound (bench/README.md). These
      * hold the arrays as given (memory-mapped weights stay mapped); the price is that one graph serves one
      * thread at a time.
      */

@@ -158,7 +158,7 @@ public final class Blip2 implements AutoCloseable {
     /**
      * Whether the language model's weights are copied into process memory when generation first needs them,
      * rather than read through the artifact's mapping (default off). Decoding is bound by how fast the
-     * weights stream: resident, a token of a 2.7B OPT takes ~0.4 s instead of ~0.7 s, and the process holds
+     * weights stream: resident, a token takes markedly less time (README "Benchmarks"), and the process holds
      * the language model's size in memory more ({@link ResidentWeights}).
      */
     public Blip2 residentLanguageModel(boolean on) {
