@@ -3,17 +3,33 @@
 # layout of Salesforce/blip2-opt-2.7b (15.5 GB fp32) with -Xmx1g, and compares the time with `cp` of the
 # same shards into the same folder, in the same run. Prints one JSON line per measurement and a summary.
 #
-#   bench/convert.sh CHECKPOINT_DIR WORK_DIR [ROUNDS]
+#   bench/convert.sh [--make-checkpoint MAKE_BIG_CHECKPOINT_PY] CHECKPOINT_DIR WORK_DIR [ROUNDS]
 #
-# CHECKPOINT_DIR is written by ../shared/bench/make_big_checkpoint.py if it does not exist (python3-torch).
+# If CHECKPOINT_DIR does not exist, MAKE_BIG_CHECKPOINT_PY writes it (the PyTorch peer's script, kept outside
+# this repository, docs/DESIGN.md "Benchmarks"; python3-torch).
 # WORK_DIR needs ~31 GB free (the copy and the artifact, one at a time). As root, the page cache is dropped
 # before every timed run, so each reads the shards from disk (cold), like a fresh download would.
 set -euo pipefail
+usage="usage: bench/convert.sh [--make-checkpoint MAKE_BIG_CHECKPOINT_PY] CHECKPOINT_DIR WORK_DIR [ROUNDS]"
+maker=""
+if [ "${1:-}" = --make-checkpoint ] && [ $# -ge 2 ]; then
+  maker="$2"
+  shift 2
+fi
+if [ $# -lt 2 ]; then
+  echo "$usage" >&2
+  exit 2
+fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 checkpoint="$1" work="$2" rounds="${3:-2}"
 
 if [ ! -f "$checkpoint/model.safetensors.index.json" ]; then
-  "${PYTHON:-/usr/bin/python3}" "$root/../shared/bench/make_big_checkpoint.py" "$checkpoint"
+  if [ -z "$maker" ]; then
+    echo "no checkpoint in $checkpoint: name the script that writes one with --make-checkpoint" >&2
+    echo "$usage" >&2
+    exit 2
+  fi
+  "${PYTHON:-/usr/bin/python3}" "$maker" "$checkpoint"
 fi
 mkdir -p "$work"
 "$root/blip2" --version >/dev/null   # build before timing, and never during it

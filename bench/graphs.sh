@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Stage benchmark (not a test): ours against the PyTorch peer (../shared/bench/torch_peer.py), both on the
+# Stage benchmark (not a test): ours against the PyTorch peer (docs/DESIGN.md "Benchmarks"), both on the
 # same full-size random checkpoint, in the same run, fp32, 2 threads. Prints both JSON streams and the ratio
 # ours / peer per stage (vision, qformer, lm_prefill, lm_decode_per_token, caption_end_to_end). Ours run
 # eagerly, as inference does; pass --graph after REPEATS to time the SameDiff graphs instead (decoding and
 # captioning are eager only).
 #
-#   bench/graphs.sh CHECKPOINT_DIR ARTIFACT [REPEATS [blip2 bench options...]]
+#   bench/graphs.sh --peer TORCH_PEER_PY CHECKPOINT_DIR ARTIFACT [REPEATS [blip2 bench options...]]
 #
-# CHECKPOINT_DIR: Hugging Face safetensors (e.g. from ../shared/bench/make_big_checkpoint.py); ARTIFACT: the
-# same converted with `blip2 convert`. The peer needs Debian's python3-torch with OpenBLAS-OpenMP selected
-# (../shared/bench/README.md "Setup"), or its BLAS is 60x slower and the ratios mean nothing. PYTHON names
-# the interpreter that has torch (default /usr/bin/python3, Debian's).
+# TORCH_PEER_PY: the peer's script, kept outside this repository. CHECKPOINT_DIR: Hugging Face safetensors
+# (e.g. from the peer's make_big_checkpoint.py); ARTIFACT: the same converted with `blip2 convert`. The peer
+# needs Debian's python3-torch with OpenBLAS-OpenMP selected (docs/DESIGN.md "Benchmarks"), or its BLAS is
+# far slower and the ratios mean nothing. PYTHON names the interpreter that has torch (default
+# /usr/bin/python3, Debian's).
 set -euo pipefail
+usage="usage: bench/graphs.sh --peer TORCH_PEER_PY CHECKPOINT_DIR ARTIFACT [REPEATS [blip2 bench options...]]"
+if [ "${1:-}" != --peer ] || [ $# -lt 4 ]; then
+  echo "$usage" >&2
+  exit 2
+fi
+peer="$2"
+shift 2
 root="$(cd "$(dirname "$0")/.." && pwd)"
 checkpoint="$1" artifact="$2" repeats="${3:-3}"
-peer="$root/../shared/bench/torch_peer.py"
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 
 "$root/blip2" --version >/dev/null   # build before timing, and never during it

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Training benchmark (not a test): one stage-two optimizer step at full size, ours (`blip2 bench --stages
-# train_step`) against the PyTorch peer's `train` stage (../shared/bench/torch_peer.py), same checkpoint, same
+# train_step`) against the PyTorch peer's `train` stage (docs/DESIGN.md "Benchmarks"), same checkpoint, same
 # run, fp32, 2 threads, batch 1, 16 tokens. Prints both JSON lines and the ratio ours / peer (time and peak RSS).
 #
-#   bench/train.sh CHECKPOINT_DIR ARTIFACT [REPEATS]
+#   bench/train.sh --peer TORCH_PEER_PY CHECKPOINT_DIR ARTIFACT [REPEATS]
 #
-# As bench/graphs.sh: CHECKPOINT_DIR is the Hugging Face safetensors folder, ARTIFACT the same converted.
+# As bench/graphs.sh: TORCH_PEER_PY is the peer's script, CHECKPOINT_DIR the Hugging Face safetensors folder,
+# ARTIFACT the same converted.
 set -euo pipefail
+usage="usage: bench/train.sh --peer TORCH_PEER_PY CHECKPOINT_DIR ARTIFACT [REPEATS]"
+if [ "${1:-}" != --peer ] || [ $# -lt 4 ]; then
+  echo "$usage" >&2
+  exit 2
+fi
+peer="$2"
+shift 2
 root="$(cd "$(dirname "$0")/.." && pwd)"
 checkpoint="$1" artifact="$2" repeats="${3:-3}"
-peer="$root/../shared/bench/torch_peer.py"
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 
 "$root/blip2" --version >/dev/null   # build before timing, and never during it

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.arrays;
 
+import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
@@ -33,7 +34,7 @@ public final class ArtifactWeights implements Weights, Closeable {
 
     public static ArtifactWeights open(Path path) {
         Artifact artifact = Artifact.open(path);
-        String json = new String(artifact.file("config.json").orElseThrow(() -> new dev.blip2dl4j.BadInputException(path,
+        String json = new String(artifact.file("config.json").orElseThrow(() -> new BadInputException(path,
                 "has no config.json: the artifact is damaged")), StandardCharsets.UTF_8);
         return new ArtifactWeights(artifact, Blip2Config.parse(json, path.resolve("config.json")));
     }

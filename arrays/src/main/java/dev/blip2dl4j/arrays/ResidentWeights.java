@@ -7,8 +7,8 @@ import java.util.Map;
 
 /**
  * Weights copied out of their memory mapping into process memory, each on first use. Decoding one token
- * streams every weight of the language model once, and measured on a 2.7B OPT (10 GB) the same GEMVs read
- * page-cache pages at ~14 GB/s but process memory at ~25 GB/s: the file mapping's 4 KiB pages cost TLB misses
+ * streams every weight of the language model once, and the same GEMVs read page-cache pages far slower than
+ * process memory (bench/README.md): the file mapping's 4 KiB pages cost TLB misses
  * that process memory avoids with transparent huge pages (glibc gives malloc's large blocks huge pages under
  * {@code GLIBC_TUNABLES=glibc.malloc.hugetlb=1}, which the {@code blip2} launcher sets). The price is resident
  * memory the size of the weights copied, where the mapping costs almost none. The copies are read from the file

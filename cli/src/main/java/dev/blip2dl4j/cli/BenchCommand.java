@@ -1,6 +1,5 @@
 package dev.blip2dl4j.cli;
 
-import dev.blip2dl4j.diagnostics.bench.TrainStepBenchmark;
 import dev.blip2dl4j.diagnostics.bench.StageBenchmark;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -10,13 +9,12 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Time BLIP-2's stages on an artifact: one JSON line per stage, named and defined as the "
-                + "PyTorch peer's (shared/bench/torch_peer.py), for ratios measured in the same run "
+                + "PyTorch peer's (docs/DESIGN.md \"Benchmarks\"), for ratios measured in the same run "
                 + "(bench/graphs.sh). A benchmark, not a test.",
                 "Also train_step (not run by default): one stage-two optimizer step, batch 1, 16 tokens, as the peer's."})
 final class BenchCommand implements Callable<Integer> {
@@ -63,7 +61,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
-                graph, resident, batch), spec.commandLine().getOut(), Map.of("train_step", new TrainStepBenchmark()));
+                graph, resident, batch), spec.commandLine().getOut());
         return 0;
     }
 }

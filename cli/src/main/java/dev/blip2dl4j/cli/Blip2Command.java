@@ -7,7 +7,9 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 
 /**
  * The {@code blip2} command. Exit codes ({@link Blip2Exit}): 0 success, 1 internal error, 2 bad usage,
@@ -62,7 +64,7 @@ public final class Blip2Command {
         } else if (e instanceof DownloadException) {
             err.println("error: " + e.getMessage());
             code = Blip2Exit.DOWNLOAD_FAILED;
-        } else if (e instanceof java.io.UncheckedIOException || e instanceof java.io.IOException) {
+        } else if (e instanceof UncheckedIOException || e instanceof IOException) {
             err.println("error: " + e.getMessage() + (e.getCause() != null ? " (" + e.getCause().getMessage() + ")" : ""));
             code = Blip2Exit.BAD_INPUT;
         } else {

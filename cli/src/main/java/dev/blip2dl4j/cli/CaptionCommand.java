@@ -1,6 +1,7 @@
 package dev.blip2dl4j.cli;
 
 
+import dev.blip2dl4j.zoo.Blip2;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -38,7 +39,7 @@ final class CaptionCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (dev.blip2dl4j.zoo.Blip2 blip2 = model.load()) {
+        try (Blip2 blip2 = model.load()) {
             blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
             return CaptionRun.run(blip2, images.files(), b -> prompt, generation.apply(blip2.generationDefaults()),
                     output.batchSize, output.json, spec.commandLine().getOut(), spec.commandLine().getErr());

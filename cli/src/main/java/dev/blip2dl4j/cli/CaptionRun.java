@@ -13,6 +13,7 @@ import dev.blip2dl4j.zoo.image.DecodedImage;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.function.Function;
 
@@ -43,7 +44,7 @@ final class CaptionRun {
                 report(results, out, err, json, image, e.getMessage());
             }
             if (!batch.isEmpty() && (batch.size() == batchSize || i == images.size() - 1)) {
-                List<Caption> captions = blip2.caption(decoded, java.util.Collections.nCopies(decoded.size(), text), generation);
+                List<Caption> captions = blip2.caption(decoded, Collections.nCopies(decoded.size(), text), generation);
                 for (int j = 0; j < batch.size(); j++) {
                     report(results, out, json, batch.get(j), text, captions.get(j), mapper);
                 }

@@ -6,6 +6,7 @@ import dev.blip2dl4j.tensor.DType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -13,6 +14,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "convert", mixinStandardHelpOptions = true, sortOptions = false,
@@ -83,9 +85,9 @@ final class ConvertCommand implements Callable<Integer> {
 
     private SourceFormat sourceFormat() {
         try {
-            return SourceFormat.valueOf(format.toUpperCase(java.util.Locale.ROOT));
+            return SourceFormat.valueOf(format.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            throw new ParameterException(spec.commandLine(),
                     "--format must be auto, hf or lavis, not '" + format + "'");
         }
     }
@@ -94,7 +96,7 @@ final class ConvertCommand implements Callable<Integer> {
         try {
             return DType.fromUserName(dtype);
         } catch (IllegalArgumentException e) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--dtype: " + e.getMessage());
+            throw new ParameterException(spec.commandLine(), "--dtype: " + e.getMessage());
         }
     }
 }

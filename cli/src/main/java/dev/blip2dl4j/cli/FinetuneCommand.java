@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
@@ -225,7 +226,7 @@ final class FinetuneCommand implements Callable<Integer> {
                     warmupStart, weightDecay, decayAll ? WeightDecayGroups.ALL : WeightDecayGroups.LAVIS, clip, seed,
                     !noAugment, data.template, data.maxQuestionWords, checkpointEvery, evalEvery, evalBeams, evalMaxNewTokens);
         } catch (IllegalArgumentException e) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            throw new ParameterException(spec.commandLine(), e.getMessage());
         }
     }
 
@@ -233,7 +234,7 @@ final class FinetuneCommand implements Callable<Integer> {
         try {
             return DataSplit.of(examples, validation.split, seed);
         } catch (IllegalArgumentException e) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--val-split: " + e.getMessage());
+            throw new ParameterException(spec.commandLine(), "--val-split: " + e.getMessage());
         }
     }
 

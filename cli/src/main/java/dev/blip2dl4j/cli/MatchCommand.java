@@ -3,6 +3,7 @@ package dev.blip2dl4j.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.Match;
 import dev.blip2dl4j.zoo.image.DecodedImage;
 import picocli.CommandLine.Command;
@@ -45,7 +46,7 @@ final class MatchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         ArrayNode results = JsonNodeFactory.instance.arrayNode();
         int failed = 0;
-        try (dev.blip2dl4j.zoo.Blip2 blip2 = model.load()) {
+        try (Blip2 blip2 = model.load()) {
             blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
             for (Path image : images.files()) {
                 DecodedImage decoded;

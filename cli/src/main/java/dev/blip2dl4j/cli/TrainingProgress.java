@@ -3,6 +3,7 @@ package dev.blip2dl4j.cli;
 import dev.blip2dl4j.finetune.Finetuner;
 
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.util.Locale;
 
 /**
@@ -73,7 +74,7 @@ final class TrainingProgress implements Finetuner.Listener {
     }
 
     @Override
-    public void checkpointed(java.nio.file.Path file, int step) {
+    public void checkpointed(Path file, int step) {
         if (!terminal) {
             err.printf("checkpoint at step %d: %s%n", step, file);
             err.flush();

@@ -1,9 +1,11 @@
 package dev.blip2dl4j.cli;
 
+import dev.blip2dl4j.zoo.Blip2;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 import java.util.concurrent.Callable;
@@ -42,9 +44,9 @@ final class VqaCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (question.isBlank()) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--question is empty");
+            throw new ParameterException(spec.commandLine(), "--question is empty");
         }
-        try (dev.blip2dl4j.zoo.Blip2 blip2 = model.load()) {
+        try (Blip2 blip2 = model.load()) {
             blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
             return CaptionRun.run(blip2, images.files(),
                     b -> template != null ? String.format(template, question.trim()) : b.questionPrompt(question),

@@ -5,6 +5,7 @@ import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.LavisFacts;
 import dev.blip2dl4j.artifact.ArtifactWriter;
 import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.convert.plan.ConversionPlan;
 import dev.blip2dl4j.convert.plan.ConversionPlanner;
 import dev.blip2dl4j.convert.plan.RoledSource;
@@ -21,6 +22,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 
 /**
  * Converts an original BLIP-2 checkpoint (Hugging Face safetensors or .bin, single or sharded; LAVIS
@@ -58,14 +60,6 @@ public final class Converter {
         public Options withLavisType(String type) {
             return new Options(format, dtype, config, type, vitPrecision);
         }
-
-        public Options withVitPrecision(String precision) {
-            return new Options(format, dtype, config, lavisType, precision);
-        }
-
-        public Options withFormat(SourceFormat f) {
-            return new Options(f, dtype, config, lavisType, vitPrecision);
-        }
     }
 
     /** What a finished conversion wrote and noticed. */
@@ -78,7 +72,7 @@ public final class Converter {
 
     /** As {@link #convert(List, Path, Options, ConversionProgress)}, writing through {@code openWriter}. */
     public static Result convert(List<Path> sources, Path output, Options options, ConversionProgress progress,
-                                 java.util.function.Function<Path, ArtifactWriter> openWriter) {
+                                 Function<Path, ArtifactWriter> openWriter) {
         long started = System.nanoTime();
         Planned planned = plan(sources, options);
         List<CheckpointSources.Found> found = planned.found();
@@ -166,7 +160,7 @@ public final class Converter {
         notes.addAll(files.notes());
         notes.addAll(streamed.warnings());
         return new Manifest(Manifest.FORMAT, Manifest.FORMAT_VERSION, config.kind().architecture(),
-                config.kind() == dev.blip2dl4j.config.ModelKind.CONDITIONAL_GENERATION ? config.text().modelType() : null,
+                config.kind() == ModelKind.CONDITIONAL_GENERATION ? config.text().modelType() : null,
                 VERSION, new Manifest.Source(format, sourceFiles), plan.dtype().name(), List.of(), notes);
     }
 

@@ -6,16 +6,20 @@ import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
 import org.apache.commons.compress.archivers.zip.ZipFile;
 
 import java.io.Closeable;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.zip.ZipEntry;
@@ -32,7 +36,7 @@ public final class Artifact implements Closeable {
     private final Manifest manifest;
     private final Map<String, Located> tensors;
     /** Opened on the first {@link #read}; empty where the file system does no direct I/O. */
-    private java.util.Optional<UncachedReads> uncached;
+    private Optional<UncachedReads> uncached;
 
     private record Located(Manifest.Tensor tensor, DType dtype, long offset, long length) {
     }
@@ -61,7 +65,7 @@ public final class Artifact implements Closeable {
             try {
                 // copy-on-write mappings need a writable channel; the file itself is never written
                 channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            } catch (java.nio.file.FileSystemException readOnly) {
+            } catch (FileSystemException readOnly) {
                 channel = FileChannel.open(path, StandardOpenOption.READ);
                 privateMappings = false;
             }
@@ -140,8 +144,8 @@ public final class Artifact implements Closeable {
     }
 
     /** Names of every entry that is not a tensor: config, tokenizer and processor files, the manifest. */
-    public java.util.List<String> fileNames() {
-        java.util.List<String> names = new java.util.ArrayList<>();
+    public List<String> fileNames() {
+        List<String> names = new ArrayList<>();
         zip.getEntries().asIterator().forEachRemaining(e -> {
             if (!e.getName().startsWith(ArtifactWriter.TENSOR_PREFIX) && !e.isDirectory()) {
                 names.add(e.getName());
@@ -198,7 +202,7 @@ public final class Artifact implements Closeable {
                 }
                 at += read;
             }
-        } catch (java.io.EOFException e) {
+        } catch (EOFException e) {
             throw new BadInputException(path, "ends inside tensor '" + name + "': the artifact is truncated");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read tensor '" + name + "' of " + path, e);
@@ -212,11 +216,6 @@ public final class Artifact implements Closeable {
             throw new IllegalArgumentException(path + " has no tensor '" + name + "'");
         }
         return located.dtype;
-    }
-
-    /** Whether {@link #map} hands out copy-on-write mappings (the file is writable) or read-only ones. */
-    public boolean mapsPrivately() {
-        return privateMappings;
     }
 
     @Override

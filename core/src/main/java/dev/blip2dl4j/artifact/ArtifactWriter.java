@@ -10,10 +10,12 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.SeekableByteChannel;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -32,7 +34,7 @@ public final class ArtifactWriter implements Closeable {
     public static final String MANIFEST = "manifest.json";
     /** Fixed entry times, so that converting the same checkpoint twice gives the same bytes. */
     private static final long ENTRY_TIME = 1577836800000L;
-    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+    private static final SecureRandom RANDOM = new SecureRandom();
 
     /** Opens the channel the zip is written to; tests substitute one that fails. */
     @FunctionalInterface
@@ -196,7 +198,7 @@ public final class ArtifactWriter implements Closeable {
 
     private static String describe(Exception e) {
         String message = e.getMessage();
-        if (e instanceof java.nio.file.FileSystemException fs && fs.getReason() != null) {
+        if (e instanceof FileSystemException fs && fs.getReason() != null) {
             message = fs.getReason();
         }
         return message == null ? e.getClass().getSimpleName() : message;

@@ -10,12 +10,13 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Optional;
 
 /**
  * Byte ranges of a file read with direct I/O ({@code O_DIRECT}), around the page cache. Copying gigabytes of weights
- * into process memory through ordinary reads leaves as many gigabytes of cached file pages behind: measured with a
- * 15 GB model on a 24 GiB machine, the kernel then spent the next seconds reclaiming them and compacting memory for
- * huge pages while the model ran (a 3.5 s prefill took 12 s right after the copy). Where the file system refuses
+ * into process memory through ordinary reads leaves as many gigabytes of cached file pages behind: the kernel then
+ * spends the next seconds reclaiming them and compacting memory for huge pages while the model runs, several times
+ * slower meanwhile (bench/README.md). Where the file system refuses
  * direct I/O, ordinary reads.
  */
 final class UncachedReads implements Closeable {
@@ -32,13 +33,13 @@ final class UncachedReads implements Closeable {
     }
 
     /** Direct reads of {@code path}, or empty where its file system does not do them. */
-    static java.util.Optional<UncachedReads> open(Path path) {
+    static Optional<UncachedReads> open(Path path) {
         try {
             int block = Math.toIntExact(Files.getFileStore(path).getBlockSize());
-            return java.util.Optional.of(new UncachedReads(FileChannel.open(path, StandardOpenOption.READ,
+            return Optional.of(new UncachedReads(FileChannel.open(path, StandardOpenOption.READ,
                     ExtendedOpenOption.DIRECT), block));
         } catch (IOException | UnsupportedOperationException | ArithmeticException e) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
     }
 

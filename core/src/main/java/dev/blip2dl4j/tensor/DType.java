@@ -1,6 +1,7 @@
 package dev.blip2dl4j.tensor;
 
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Optional;
 
 /** Element types that BLIP-2 checkpoints use, with their names in safetensors and in the artifact. */
@@ -25,18 +26,14 @@ public enum DType {
         return floating;
     }
 
-    /** The safetensors header name ("F32", "BF16", ...): the same as ours. */
-    public String safetensorsName() {
-        return name();
-    }
-
+    /** The type a safetensors header names ("F32", "BF16", ...): the same names as ours. */
     public static Optional<DType> fromSafetensorsName(String name) {
         return Arrays.stream(values()).filter(d -> d.name().equals(name)).findFirst();
     }
 
     /** The {@code --dtype} spelling: float32, float16, bfloat16. */
     public static DType fromUserName(String name) {
-        return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+        return switch (name.toLowerCase(Locale.ROOT)) {
             case "float32", "fp32", "f32" -> F32;
             case "float16", "fp16", "f16", "half" -> F16;
             case "bfloat16", "bf16" -> BF16;

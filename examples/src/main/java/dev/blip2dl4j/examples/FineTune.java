@@ -6,12 +6,14 @@ import dev.blip2dl4j.finetune.FinetunedArtifact;
 import dev.blip2dl4j.finetune.Finetuner;
 import dev.blip2dl4j.finetune.data.BadRowPolicy;
 import dev.blip2dl4j.finetune.data.VqaDataset;
+import dev.blip2dl4j.finetune.data.VqaExample;
 import dev.blip2dl4j.finetune.data.VqaSource;
 import dev.blip2dl4j.zoo.Blip2;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Fine-tunes a model on a JSONL file of visual questions (stage two: only the Q-Former, query tokens and
@@ -35,9 +37,9 @@ public final class FineTune {
                 0, defaults.seed(), true, null, defaults.maxQuestionWords(), defaults.checkpointEvery(), 0,
                 defaults.evalBeams(), defaults.evalMaxNewTokens());
         try (Artifact artifact = Artifact.open(base); Blip2 blip2 = Blip2.load(base)) {
-            Finetuner finetuner = new Finetuner(blip2, settings, new Finetuner.Provenance(java.util.Map.of(),
+            Finetuner finetuner = new Finetuner(blip2, settings, new Finetuner.Provenance(Map.of(),
                     FinetunedArtifact.baseModelId(artifact)));
-            List<dev.blip2dl4j.finetune.data.VqaExample> examples =
+            List<VqaExample> examples =
                     finetuner.prepare(train.examples(), BadRowPolicy.FAIL, false).examples();
             Path checkpoint = Files.createTempDirectory("finetune").resolve("checkpoint.ckpt");
             Finetuner.Result result = finetuner.train(examples, List.of(), checkpoint, false, new Finetuner.Listener() {

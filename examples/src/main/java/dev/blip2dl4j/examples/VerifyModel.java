@@ -7,6 +7,7 @@ import dev.blip2dl4j.diagnostics.verify.Verifier;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -27,7 +28,7 @@ public final class VerifyModel {
             Blip2Graph graph = Blip2Graph.build(weights.config(), weights);
             Map<String, INDArray> image = graph.run(Map.of(Blip2Graph.PIXEL_VALUES, bundle.require("pixel_values")),
                     List.of("vision_last_hidden_state"));
-            System.out.println("image features: " + java.util.Arrays.toString(image.get("vision_last_hidden_state").shape()));
+            System.out.println("image features: " + Arrays.toString(image.get("vision_last_hidden_state").shape()));
 
             // everything the bundle has, compared
             Verifier.Report report = Verifier.verify(weights.config(), weights, bundle, null);

@@ -149,8 +149,8 @@ public final class AdamW {
     /**
      * One parameter's update as one pass over its four arrays, each element in torch's order of float operations
      * ({@code mul_}, {@code add_(alpha)}, {@code addcmul_}, {@code sqrt}, {@code div}, {@code add_}, {@code addcdiv_}):
-     * a pass per operation, as ND4J's ops would make, read and wrote the 107M parameters' arrays a dozen times (1.1 s a
-     * step at full size).
+     * a pass per operation, as ND4J's ops would make, read and wrote the 107M parameters' arrays a dozen times
+     * (bench/README.md).
      */
     private record Update(FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v, float decay, float beta1,
                           float oneMinusBeta1, float beta2, float oneMinusBeta2, float minusStepSize,

@@ -18,8 +18,8 @@ import java.util.Map;
  * The stage-two loss with OPT (BLIP-2's OPT-2.7b and 6.7b), run eagerly, without a graph: the Q-Former and
  * projection forward and backward ({@link EagerQFormerBackward}), the language model's loss and its gradient with
  * respect to the projected queries only ({@link EagerOptLoss}): no gradient of the frozen weights, which a graph's
- * matrix products compute anyway (M2.1's {@code matmul_bp}; measured at full size, the graph's step took 2.6 times
- * the PyTorch peer's).
+ * matrix products compute anyway (M2.1's {@code matmul_bp}; at full size the graph's step took well over the PyTorch
+ * peer's time, README "Benchmarks").
  */
 public final class EagerOptStageTwo implements StageTwoLoss {
     /** The trained parameters by name, in the order they are first read. */

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.finetune.data.BadRow;
@@ -13,6 +14,8 @@ import dev.blip2dl4j.runtime.EagerVision;
 import dev.blip2dl4j.zoo.Blip2;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -272,11 +275,11 @@ public final class Finetuner {
      * The settings as the checkpoint file holds them: written and read back, so that a seed of type long
      * compares equal to the integer JSON gives back.
      */
-    private static com.fasterxml.jackson.databind.JsonNode asRead(Map<String, Object> settings) {
+    private static JsonNode asRead(Map<String, Object> settings) {
         try {
             return JSON.readTree(JSON.writeValueAsString(settings));
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 

@@ -40,11 +40,6 @@ public final class LinearWarmupCosineSchedule implements ISchedule {
         this.warmupStartLr = warmupStartLr;
     }
 
-    /** LAVIS's defaults for what a config leaves out: no warmup. */
-    public static LinearWarmupCosineSchedule withoutWarmup(double initLr, double minLr, int maxEpoch) {
-        return new LinearWarmupCosineSchedule(initLr, minLr, maxEpoch, 0, initLr);
-    }
-
     @Override
     public double valueAt(int iteration, int epoch) {
         if (epoch == 0) {

@@ -9,6 +9,8 @@ import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
+import java.awt.Color;
+import java.nio.file.StandardCopyOption;
 import javax.imageio.ImageIO;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
@@ -83,7 +85,7 @@ public final class MetricsPlot {
         Path temp = png.resolveSibling("." + png.getFileName() + ".partial");
         try {
             ImageIO.write(image, "png", temp.toFile());
-            Files.move(temp, png, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.move(temp, png, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new BadInputException(png, "cannot write the plot (" + e.getMessage() + ")", e);
         }
@@ -92,7 +94,7 @@ public final class MetricsPlot {
     private static XYChart chart(String title, String yTitle) {
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle("step")
                 .yAxisTitle(yTitle).build();
-        chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+        chart.getStyler().setChartBackgroundColor(Color.WHITE);
         return chart;
     }
 

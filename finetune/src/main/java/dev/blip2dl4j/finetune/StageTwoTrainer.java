@@ -53,9 +53,9 @@ public final class StageTwoTrainer {
     /**
      * A garbage collection at most once a second. SameDiff's backward leaves arrays whose native memory only
      * the collector frees, and their Java objects are too small for the heap to ever ask for a collection:
-     * measured at full size, 2.2 GB more resident memory every step, each step paying the first touch of that
-     * fresh memory (a 12 s gradient pass took 23-30 s) until the machine ran out. Collected after each step,
-     * memory stays flat and the pass stays at 12 s; on a tiny model, whose steps take milliseconds, once a
+     * at full size, gigabytes more resident memory every step, each step paying the first touch of that fresh
+     * memory (bench/README.md) until the machine ran out. Collected after each step, memory stays flat and so
+     * does the pass's time; on a tiny model, whose steps take milliseconds, once a
      * second costs little.
      */
     private void releaseNativeMemory() {

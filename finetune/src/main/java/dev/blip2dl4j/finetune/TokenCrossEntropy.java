@@ -10,7 +10,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  * targets that are not -100, of minus the log-probability of the target token.
  *
  * <p>The log-softmax is built from primitives: SameDiff's {@code logSoftmax} cannot be differentiated in
- * 1.0.0-M2.1 (gradient creation throws), and reductions take positive axes only (DESIGN.md).
+ * 1.0.0-M2.1 (gradient creation throws), and reductions take positive axes only (docs/DESIGN.md "DL4J M2.1 pitfalls").
  */
 public final class TokenCrossEntropy {
     /** transformers' label for a position that does not count towards the loss. */

@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -113,7 +114,7 @@ public final class TrainingCheckpoint {
             for (Manifest.Tensor t : artifact.manifest().tensors()) {
                 (trained.contains(t.name()) ? parameters : moments).put(t.name(), weights.get(t.name()).dup());
             }
-            if (!parameters.keySet().equals(new java.util.LinkedHashSet<>(trained))) {
+            if (!parameters.keySet().equals(new LinkedHashSet<>(trained))) {
                 throw new BadInputException(file, "holds other parameters than this model trains: a checkpoint of "
                         + "another model");
             }

@@ -23,6 +23,6 @@ class LinearWarmupCosineScheduleTest {
             assertEquals(true, lr < previous && lr >= 1e-5, "decreasing towards min-lr");
             previous = lr;
         }
-        assertEquals(1e-4, LinearWarmupCosineSchedule.withoutWarmup(1e-4, 0, 3).valueAt(0, 0), 1e-15);
+        assertEquals(1e-4, new LinearWarmupCosineSchedule(1e-4, 0, 3, 0, 1e-4).valueAt(0, 0), 1e-15);
     }
 }

@@ -125,7 +125,7 @@ class TrainOptimizerTest {
         assertEquals(9.140576474687264e-05, schedule.valueAt(40_001, 1), 1e-18);
         assertEquals(1.1e-4, schedule.valueAt(0, 2) + schedule.valueAt(0, 3), 1e-18, "symmetric about the middle");
         assertEquals(1e-5, schedule.valueAt(0, 5), 1e-18);
-        assertEquals(1e-4, LinearWarmupCosineSchedule.withoutWarmup(1e-4, 0, 10).valueAt(0, 0));
+        assertEquals(1e-4, new LinearWarmupCosineSchedule(1e-4, 0, 10, 0, 1e-4).valueAt(0, 0));
     }
 
     @Test

@@ -10,6 +10,7 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.stream.IntStream;
 
 /**
@@ -19,9 +20,9 @@ import java.util.stream.IntStream;
  * <p>Two kinds of work. Products go to BLAS ({@link Linear}, {@link Blas}) and batched attention over a prompt
  * to ND4J. The
  * per-row work around them (norms, biases, residuals, ReLU, and the attention of one new position over a
- * cache) runs as plain loops over the arrays' native memory: an ND4J op costs 20-100 µs of dispatch
- * whatever its size (measured: {@code addi} 31 µs, {@code mean} 80 µs on 2560 floats; the loop, 1-4 µs),
- * and a decode step of a 32-layer model would otherwise spend tens of milliseconds on ~1500 of them.
+ * cache) runs as plain loops over the arrays' native memory: an ND4J op costs a dispatch whatever its size,
+ * many times what the loop costs on a row (bench/README.md), and a decode step of a 32-layer model would
+ * otherwise pay it ~1500 times.
  * The loops accumulate sums in double, so they differ from the graph only by float rounding. Matrix
  * products go straight to OpenBLAS ({@link Blas}, {@link Linear}).
  */
@@ -350,7 +351,7 @@ final class EagerLayers {
                     weights[j] = Math.exp(weights[j] - max);
                     sum += weights[j];
                 }
-                java.util.Arrays.fill(context, 0);
+                Arrays.fill(context, 0);
                 for (int j = 0; j < length; j++) {
                     vs.get(cached + j * headDim, row);
                     double p = weights[j] / sum;
@@ -371,7 +372,7 @@ final class EagerLayers {
      */
     static float[][] maskRows(INDArray attentionMask, long batch, long seq) {
         if (attentionMask.rank() != 2 || attentionMask.size(0) != batch || attentionMask.size(1) != seq) {
-            throw new IllegalArgumentException("attention mask of shape " + java.util.Arrays.toString(attentionMask.shape())
+            throw new IllegalArgumentException("attention mask of shape " + Arrays.toString(attentionMask.shape())
                     + " where [" + batch + ", " + seq + "] is expected");
         }
         return attentionMask.castTo(DataType.FLOAT).toFloatMatrix();

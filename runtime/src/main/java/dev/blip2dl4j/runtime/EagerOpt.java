@@ -7,6 +7,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Arrays;
+
 /**
  * The OPT language model of the graphs' {@code OptDecoder}, executed eagerly over its weights in place, with a
  * key/value cache: {@link #prefill} runs the prompt (projected queries + prompt embeddings) and fills
@@ -107,7 +109,7 @@ public final class EagerOpt {
                     + cache.length() + " positions");
         }
         if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.wordEmbedProjDim()) {
-            throw new IllegalArgumentException("inputs embeds of shape " + java.util.Arrays.toString(inputsEmbeds.shape())
+            throw new IllegalArgumentException("inputs embeds of shape " + Arrays.toString(inputsEmbeds.shape())
                     + " where [batch, seq, " + config.wordEmbedProjDim() + "] is expected");
         }
         int batch = (int) inputsEmbeds.size(0);

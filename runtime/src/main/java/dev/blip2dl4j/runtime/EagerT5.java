@@ -7,6 +7,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Arrays;
+
 /**
  * The T5 encoder-decoder of the graphs' {@code T5}, executed eagerly over its weights in place, for generation:
  * {@link #prefill} runs the encoder once over the inputs embeds, projects every decoder layer's
@@ -105,7 +107,7 @@ public final class EagerT5 {
             throw new IllegalStateException("prefill starts a sequence, but the cache already holds an encoded input");
         }
         if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.dModel()) {
-            throw new IllegalArgumentException("inputs embeds of shape " + java.util.Arrays.toString(inputsEmbeds.shape())
+            throw new IllegalArgumentException("inputs embeds of shape " + Arrays.toString(inputsEmbeds.shape())
                     + " where [batch, seq, " + config.dModel() + "] is expected");
         }
         int batch = (int) inputsEmbeds.size(0);
@@ -129,7 +131,7 @@ public final class EagerT5 {
                 Nd4j.create(padding, new long[]{batch, 1, 1, seq}, DataType.FLOAT));
 
         long[] start = new long[batch];
-        java.util.Arrays.fill(start, config.decoderStartTokenId());
+        Arrays.fill(start, config.decoderStartTokenId());
         return step(cache, Nd4j.createFromArray(start));
     }
 

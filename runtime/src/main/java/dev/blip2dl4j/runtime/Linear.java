@@ -11,7 +11,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Many rows go to one GEMM with the weight as the transposed operand. One row (a decode step of one
  * sequence) goes to a matrix-vector product instead: OpenBLAS runs a one-row GEMM at about a third of
- * the memory bandwidth a GEMV reaches (DESIGN.md "Graph vs eager").
+ * the memory bandwidth a GEMV reaches (docs/DESIGN.md "Eager runtime and graphs").
  *
  * @param weight {@code [out, in]}
  * @param bias   {@code [out]}, or null

@@ -16,8 +16,8 @@ import java.util.function.Supplier;
 
 /**
  * The building blocks every BLIP-2 part is made of, from SameDiff primitives only: several built-ins
- * of DL4J 1.0.0-M2.1 are wrong for BLIP-2 (DESIGN.md): {@code nn.gelu} is the sigmoid approximation,
- * {@code nn.layerNorm} has no epsilon, negative reduction axes with keepDims misbehave on rank >= 3,
+ * of DL4J 1.0.0-M2.1 are wrong for BLIP-2 (docs/DESIGN.md "DL4J M2.1 pitfalls"): {@code nn.gelu} is the
+ * sigmoid approximation, {@code nn.layerNorm} has no epsilon, negative reduction axes with keepDims misbehave on rank >= 3,
  * and the attention ops take no causal mask or biases.
  *
  * <p>Activations inside a block are kept 2-D, {@code [rows, width]} with rows = batch x sequence, so
@@ -50,7 +50,7 @@ public final class Layers {
 
     /**
      * A SameDiff for a model graph. Its default array holders are thread-safe by keeping a copy of every
-     * constant: measured, binding OPT-2.7B's 515 MB embedding cost 1 GB of RSS, the whole model 23 GB. These
+     * constant, which doubles the resident memory of every weight bound (bench/README.md). These
      * hold the arrays as given (memory-mapped weights stay mapped); the price is that one graph serves one
      * thread at a time.
      */

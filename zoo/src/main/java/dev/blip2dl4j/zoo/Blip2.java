@@ -1,8 +1,11 @@
 package dev.blip2dl4j.zoo;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
+import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.convert.ArtifactFiles;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.graphs.Blip2Graph;
 import dev.blip2dl4j.arrays.ResidentWeights;
@@ -128,7 +131,7 @@ public final class Blip2 implements AutoCloseable {
      * this one's files and settings. Its graphs bind {@code weights} when first used; closing it leaves this
      * model open.
      */
-    public Blip2 withWeights(dev.blip2dl4j.arrays.Weights weights) {
+    public Blip2 withWeights(Weights weights) {
         Blip2 other = new Blip2(new ModelFiles(model.config(), weights, model.files(), () -> { }));
         other.exifTranspose = exifTranspose;
         other.maxImagePixels = maxImagePixels;
@@ -155,7 +158,7 @@ public final class Blip2 implements AutoCloseable {
     /**
      * Whether the language model's weights are copied into process memory when generation first needs them,
      * rather than read through the artifact's mapping (default off). Decoding is bound by how fast the
-     * weights stream: resident, a token of a 2.7B OPT takes ~0.4 s instead of ~0.7 s, and the process holds
+     * weights stream: resident, a token takes markedly less time (README "Benchmarks"), and the process holds
      * the language model's size in memory more ({@link ResidentWeights}).
      */
     public Blip2 residentLanguageModel(boolean on) {
@@ -285,7 +288,7 @@ public final class Blip2 implements AutoCloseable {
             mask.get(NDArrayIndex.point(b), NDArrayIndex.interval(queries + offset, queries + offset + ids.length)).assign(1);
         }
         int newTokens = generation.newTokens(longest, lm.decoderOnly());
-        if (config().text() instanceof dev.blip2dl4j.config.OptConfig opt
+        if (config().text() instanceof OptConfig opt
                 && queries + longest + newTokens > opt.maxPositionEmbeddings()) {
             throw new BadInputException("the prompt is " + longest + " tokens long: with the " + queries
                     + " image queries and " + newTokens + " new tokens that is more than OPT's "
@@ -356,7 +359,7 @@ public final class Blip2 implements AutoCloseable {
     }
 
     /** The model's weights by canonical name (memory-mapped from an artifact). */
-    public dev.blip2dl4j.arrays.Weights weights() {
+    public Weights weights() {
         return model.weights();
     }
 
@@ -367,7 +370,7 @@ public final class Blip2 implements AutoCloseable {
 
     /** Whether the model came with a tokenizer (an artifact converted from a bare LAVIS .pth has none). */
     public boolean hasTokenizer() {
-        return model.files().containsKey(dev.blip2dl4j.convert.ArtifactFiles.TOKENIZER_DIR + "tokenizer.json");
+        return model.files().containsKey(ArtifactFiles.TOKENIZER_DIR + "tokenizer.json");
     }
 
     /** The model's tokenizer (its tokenizer/tokenizer.json). */

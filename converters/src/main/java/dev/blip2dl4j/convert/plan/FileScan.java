@@ -18,15 +18,16 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 
 /**
  * Reads one file front to back in blocks, on a background thread, and hashes every block on another,
  * while the caller works on the blocks in order. Three things matter at checkpoint sizes:
  * <ul>
  *   <li>reads bypass the page cache (O_DIRECT) where the file system allows: a 15 GB checkpoint and its
- *   15 GB artifact do not fit in the cache together, and evicting one for the other cost twice the
- *   kernel time of the copy itself;</li>
- *   <li>SHA-256 (~1.2 GB/s per core here) runs on its own thread, for the file and for the tensors the
+ *   15 GB artifact do not fit in the cache together, and evicting one for the other cost more kernel time
+ *   than the copy itself (bench/README.md);</li>
+ *   <li>SHA-256 (slower per core than the disk, bench/README.md) runs on its own thread, for the file and for the tensors the
  *   caller streams from it ({@link #hash}), while the caller's thread writes: writing through the page
  *   cache costs as much CPU here as hashing does;</li>
  *   <li>reading runs ahead of the caller by a ring of a few blocks, so the disk is never idle.</li>
@@ -195,7 +196,7 @@ final class FileScan implements Closeable {
         }
     }
 
-    private static java.util.concurrent.ThreadFactory daemon(String name) {
+    private static ThreadFactory daemon(String name) {
         return r -> {
             Thread t = new Thread(r, name);
             t.setDaemon(true);

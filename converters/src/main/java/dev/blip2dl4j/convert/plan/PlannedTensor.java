@@ -4,6 +4,7 @@ import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.tensor.FloatConversion;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
@@ -46,7 +47,7 @@ public record PlannedTensor(String name, DType dtype, long[] shape, Origin origi
     }
 
     private void convertInto(byte[] out, int at, SourceTensor source, boolean roundThroughHalf) {
-        java.nio.ByteBuffer raw = source.readFully();
+        ByteBuffer raw = source.readFully();
         byte[] in = new byte[raw.remaining()];
         raw.get(in);
         FloatConversion.convert(in, 0, source.dtype(), out, at, dtype, (int) source.numel(), roundThroughHalf);

@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -221,14 +222,14 @@ public final class TensorStreamer {
         /** The scan hashing this tensor's bytes from its blocks, or null to hash them here. */
         private final FileScan hashingScan;
         private final ByteConsumer out;
-        private final java.util.function.Consumer<Supplier<String>> onFinish;
+        private final Consumer<Supplier<String>> onFinish;
         private final MessageDigest digest = Sha256.newDigest();
         private final byte[] pending;
         private int pendingBytes;
         private byte[] converted = new byte[0];
 
         Sink(DType from, DType to, boolean roundThroughHalf, FileScan hashingScan, ByteConsumer out,
-             java.util.function.Consumer<Supplier<String>> onFinish) {
+             Consumer<Supplier<String>> onFinish) {
             this.from = from;
             this.to = to;
             this.roundThroughHalf = roundThroughHalf;

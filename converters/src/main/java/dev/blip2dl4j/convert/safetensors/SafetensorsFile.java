@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -121,7 +122,7 @@ public final class SafetensorsFile implements TensorSource {
         }
         long bytes = Math.multiplyExact(numel, dtype.size());
         if (offsets[1] - offsets[0] != bytes) {
-            throw new BadInputException(path, where + " is " + dtype + " " + java.util.Arrays.toString(shape)
+            throw new BadInputException(path, where + " is " + dtype + " " + Arrays.toString(shape)
                     + " (" + bytes + " bytes) but its data_offsets span " + (offsets[1] - offsets[0]) + " bytes");
         }
         if (dataStart + offsets[1] > fileSize) {

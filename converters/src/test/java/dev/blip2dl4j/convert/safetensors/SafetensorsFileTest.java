@@ -47,7 +47,7 @@ class SafetensorsFileTest {
         for (DType type : DType.values()) {
             byte[] data = new byte[3 * type.size()];
             Arrays.fill(data, (byte) type.ordinal());
-            tensors.put("t_" + type, new SafetensorsWriter.Entry(type.safetensorsName(), new long[]{3}, data));
+            tensors.put("t_" + type, new SafetensorsWriter.Entry(type.name(), new long[]{3}, data));
         }
         Path path = dir.resolve("all.safetensors");
         SafetensorsWriter.write(path, tensors);

@@ -1,5 +1,10 @@
 package dev.blip2dl4j.diagnostics.bench;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.config.T5Config;
@@ -23,30 +28,33 @@ import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
 import java.util.function.Supplier;
 
 /**
- * Times BLIP-2's stages on an artifact, under the names and definitions of the PyTorch peer
- * ({@code shared/bench/torch_peer.py bench}), one JSON line per stage, so that a script can report
+ * Times BLIP-2's stages on an artifact, under the names and definitions of the PyTorch peer's {@code bench}
+ * (docs/DESIGN.md "Benchmarks"), one JSON line per stage, so that a script can report
  * our time as a ratio to the peer's measured in the same run: {@code load_weights}, {@code vision}
  * (pixels to the post-LayerNorm last hidden state), {@code qformer} (queries attending to the image
  * tokens), {@code lm_prefill} (projection, prompt embeddings, the LM over queries + prompt, the last
  * position's logits), {@code lm_decode_per_token} (after an untimed prefill, {@value #DECODE_STEPS}
  * cached single-token steps, each with the LM head and argmax; the mean per token),
  * {@code caption_end_to_end} (pixels to {@value #DECODE_STEPS} greedy tokens through {@link Blip2}), and
- * {@code full_forward} (image and prompt through the whole composed graph); and stages defined where their
- * code lives ({@link Stage}: the stage-two {@code train_step} is in the finetune module, which this one
- * cannot see).
+ * {@code full_forward} (image and prompt through the whole composed graph); and, only when named, the stage-two
+ * {@code train_step} ({@link TrainStepBenchmark}).
  *
- * <p>Every stage but the last times the eager execution that inference uses ({@link ImageEncoder}, the eager
+ * <p>Every inference stage but the last times the eager execution that inference uses ({@link ImageEncoder}, the eager
  * language model), or with {@link Options#graph} the SameDiff graph, so that
  * both can be reported; the graphs have no cache, so decoding is eager only.
  */
@@ -66,35 +74,23 @@ public final class StageBenchmark {
                           boolean graph, boolean resident, int batch) {
     }
 
-    /** A stage of another module: built once from the model, then one run of it is what is timed. */
-    public interface Stage {
-        /**
-         * @param pixels the benchmark's random image {@code [1, 3, size, size]}
-         * @return one run of the stage
-         */
-        Runnable prepare(Blip2Config config, ArtifactWeights weights, INDArray pixels, Options options);
-
-        /** What the stage's JSON line says besides the times (tokens, parameters). */
-        Map<String, Object> details(Blip2Config config, Options options);
-    }
+    /** Lines spaced as the peer's {@code json.dumps} writes them: {@code {"name": "vision", "median_s": 1.4188, ...}}. */
+    private static final ObjectWriter JSON = new ObjectMapper().writer(new DefaultPrettyPrinter(
+            Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER)
+                    .withObjectEntrySpacing(Separators.Spacing.AFTER).withArrayValueSpacing(Separators.Spacing.AFTER))
+            .withObjectIndenter(DefaultPrettyPrinter.NopIndenter.instance)
+            .withArrayIndenter(DefaultPrettyPrinter.NopIndenter.instance));
 
     private final Options options;
     private final PrintWriter out;
-    private final Map<String, Stage> others;
 
-    private StageBenchmark(Options options, PrintWriter out, Map<String, Stage> others) {
+    private StageBenchmark(Options options, PrintWriter out) {
         this.options = options;
         this.out = out;
-        this.others = others;
     }
 
     public static void run(Path artifact, Options options, PrintWriter out) {
-        run(artifact, options, out, Map.of());
-    }
-
-    /** @param others stages of other modules by name, run after these ones when {@code options} names them */
-    public static void run(Path artifact, Options options, PrintWriter out, Map<String, Stage> others) {
-        new StageBenchmark(options, out, others).run(artifact);
+        new StageBenchmark(options, out).run(artifact);
     }
 
     private void run(Path artifact) {
@@ -109,18 +105,16 @@ public final class StageBenchmark {
             Nd4j.getRandom().setSeed(options.seed());
             int size = config.vision().imageSize();
             INDArray pixels = Nd4j.randn(DataType.FLOAT, 1, 3, size, size);
-            // the other modules' stages (training) bring their own: computing these would touch weights they never read
+            // train_step brings its own: computing these would touch weights it never reads
             if (STAGES.stream().anyMatch(options.stages()::contains)) {
                 inferenceStages(artifact, config, weights, encoder, graphs, pixels);
             }
-            for (Map.Entry<String, Stage> other : others.entrySet()) {
-                if (options.stages().contains(other.getKey())) {
-                    Runnable stage = other.getValue().prepare(config, weights, pixels, options);
-                    emit(other.getKey(), measure(() -> {
-                        stage.run();
-                        return null;
-                    }), other.getValue().details(config, options));
-                }
+            if (options.stages().contains(TrainStepBenchmark.NAME)) {
+                Runnable step = TrainStepBenchmark.prepare(config, weights, pixels, options);
+                emit(TrainStepBenchmark.NAME, measure(() -> {
+                    step.run();
+                    return null;
+                }), TrainStepBenchmark.details(options));
             }
         }
     }
@@ -138,13 +132,13 @@ public final class StageBenchmark {
             List<Double> times = options.graph()
                     ? time("vision", graphs.vision, Map.of("pixel_values", pixels), "image")
                     : time("vision", () -> encoder.imageEmbeds(pixels));
-            emit("vision", times, Map.of("tokens", image.size(1), "execution", '"' + execution + '"'));
+            emit("vision", times, Map.of("tokens", image.size(1), "execution", execution));
         }
         if (options.stages().contains("qformer")) {
             List<Double> times = options.graph()
                     ? time("qformer", graphs.qformer, Map.of("image", image), "queries")
                     : time("qformer", () -> encoder.queries(image));
-            emit("qformer", times, Map.of("tokens", queries.size(1), "execution", '"' + execution + '"'));
+            emit("qformer", times, Map.of("tokens", queries.size(1), "execution", execution));
         }
         // only when asked for: with --resident it copies the language model (10.6 GB at full size)
         if (options.stages().contains("lm_prefill") || options.stages().contains("lm_decode_per_token")) {
@@ -155,11 +149,11 @@ public final class StageBenchmark {
         }
         if (options.stages().contains("caption_end_to_end")) {
             emit("caption_end_to_end", captionEndToEnd(artifact, pixels, prompt.toLongVector()),
-                    Map.of("tokens", DECODE_STEPS, "execution", "\"eager\"", "weights", weightsNote()));
+                    Map.of("tokens", DECODE_STEPS, "execution", "eager", "weights", weightsNote()));
         }
         if (options.stages().contains("full_forward")) {
             Blip2Graph whole = Blip2Graph.build(config, weights);
-            Map<String, INDArray> feed = new java.util.HashMap<>(Map.of(Blip2Graph.PIXEL_VALUES, pixels,
+            Map<String, INDArray> feed = new HashMap<>(Map.of(Blip2Graph.PIXEL_VALUES, pixels,
                     Blip2Graph.INPUT_IDS, prompt, Blip2Graph.ATTENTION_MASK, mask));
             if (config.text() instanceof T5Config) {
                 feed.put(Blip2Graph.DECODER_INPUT_IDS, Nd4j.zeros(DataType.INT64, 1, 1));
@@ -182,26 +176,23 @@ public final class StageBenchmark {
             vision = withEncoders ? visionGraph(config, weights) : null;
             qformer = withEncoders ? qformerGraph(config, weights) : null;
 
-            Layers l = new Layers(prefill, weights);
+            // the composition Blip2Graph gives the language model, from the Q-Former's output fed as a placeholder
+            Layers nn = new Layers(prefill, weights);
             SDVariable queries = prefill.placeHolder("queries", DataType.FLOAT, -1, config.numQueryTokens(),
                     config.qformer().hiddenSize());
-            SDVariable ids = prefill.placeHolder("input_ids", DataType.INT64, -1, -1);
-            SDVariable mask = prefill.placeHolder("attention_mask", DataType.INT64, -1, -1);
-            int width = config.text().hiddenSize();
-            SDVariable projected = prefill.reshape(l.linear(prefill.reshape(queries, -1, config.qformer().hiddenSize()),
-                    "language_projection"), -1, config.numQueryTokens(), width);
-            SDVariable fullMask = prefill.concat(1, prefill.onesLike(projected).mean(false, 2), mask.castTo(DataType.FLOAT));
+            SDVariable ids = prefill.placeHolder(Blip2Graph.INPUT_IDS, DataType.INT64, -1, -1);
+            SDVariable mask = prefill.placeHolder(Blip2Graph.ATTENTION_MASK, DataType.INT64, -1, -1);
+            Blip2Graph.LanguageModelInput input = Blip2Graph.languageModelInput(nn, config, queries, ids, mask);
             if (config.text() instanceof OptConfig opt) {
-                SDVariable embeds = OptDecoder.prependQueries(l, projected, OptDecoder.embedTokens(l, ids));
-                SDVariable hidden = OptDecoder.build(l, opt, embeds, fullMask).lastHiddenState();
+                SDVariable hidden = OptDecoder.build(nn, opt, input.embeds(), input.attentionMask()).lastHiddenState();
                 // the last position's logits only, as generation needs and the peer times
-                SDVariable last = prefill.gather(hidden, l.size(hidden, 1).sub(1L).castTo(DataType.INT64).reshape(1), 1);
-                prefill.mmul(prefill.reshape(last, -1, opt.wordEmbedProjDim()),
-                        l.param("language_model.model.decoder.embed_tokens.weight"), false, true, false).rename("logits");
+                SDVariable lastIndex = nn.size(hidden, 1).sub(1L).castTo(DataType.INT64).reshape(1);
+                SDVariable last = prefill.gather(hidden, lastIndex, 1);
+                OptDecoder.lmHead(nn, opt, prefill.reshape(last, -1, opt.wordEmbedProjDim())).rename("logits");
             } else {
-                SDVariable embeds = prefill.concat(1, projected, T5.embedTokens(l, ids));
-                SDVariable decoderIds = prefill.placeHolder("decoder_input_ids", DataType.INT64, -1, -1);
-                T5.build(l, (T5Config) config.text(), embeds, fullMask, decoderIds).logits().rename("logits");
+                SDVariable decoderIds = prefill.placeHolder(Blip2Graph.DECODER_INPUT_IDS, DataType.INT64, -1, -1);
+                T5.build(nn, (T5Config) config.text(), input.embeds(), input.attentionMask(), decoderIds).logits()
+                        .rename("logits");
             }
         }
 
@@ -223,7 +214,7 @@ public final class StageBenchmark {
     }
 
     private long[] randomIds(Blip2Config config) {
-        java.util.Random random = new java.util.Random(options.seed());
+        Random random = new Random(options.seed());
         long[] ids = new long[options.promptTokens()];
         for (int i = 0; i < ids.length; i++) {
             ids[i] = 4 + random.nextInt(config.text().vocabSize() - 4);
@@ -257,15 +248,15 @@ public final class StageBenchmark {
     /** lm_prefill and lm_decode_per_token, on one language model (the graph's prefill with --graph). */
     private void languageStages(LanguageRun lm, Graphs graphs, INDArray queries, INDArray prompt, INDArray mask) {
         if (options.stages().contains("lm_prefill")) {
-            Map<String, INDArray> feed = new java.util.HashMap<>(Map.of("queries", queries, "input_ids", prompt,
-                    "attention_mask", mask));
+            Map<String, INDArray> feed = new HashMap<>(Map.of("queries", queries, Blip2Graph.INPUT_IDS, prompt,
+                    Blip2Graph.ATTENTION_MASK, mask));
             if (lm.encoderDecoder()) {
-                feed.put("decoder_input_ids", Nd4j.zeros(DataType.INT64, 1, 1));
+                feed.put(Blip2Graph.DECODER_INPUT_IDS, Nd4j.zeros(DataType.INT64, 1, 1));
             }
             List<Double> times = options.graph() ? time("lm_prefill", graphs.prefill, feed, "logits")
                     : measure(() -> lm.prefill(queries));
             emit("lm_prefill", times, Map.of("tokens", queries.size(1) + options.promptTokens(),
-                    "execution", options.graph() ? "\"graph\"" : "\"eager\""));
+                    "execution", options.graph() ? "graph" : "eager"));
         }
         if (options.stages().contains("lm_decode_per_token")) {
             decodePerToken(lm, queries);
@@ -300,11 +291,10 @@ public final class StageBenchmark {
                 means.add(total / 1e9 / DECODE_STEPS);
             }
         }
-        List<String> medians = perStep.stream().map(times -> String.format(Locale.ROOT, "%.4f", median(times))).toList();
+        List<BigDecimal> medians = perStep.stream().map(times -> rounded(median(times), 4)).toList();
         double growth = median(perStep.get(DECODE_STEPS - 1)) / median(perStep.get(0));
-        emit("lm_decode_per_token", means, Map.of("tokens", DECODE_STEPS, "execution", "\"eager\"", "weights", weightsNote(),
-                "step_median_s", "[" + String.join(", ", medians) + "]",
-                "last_to_first", String.format(Locale.ROOT, "%.3f", growth)));
+        emit("lm_decode_per_token", means, Map.of("tokens", DECODE_STEPS, "execution", "eager",
+                "weights", weightsNote(), "step_median_s", medians, "last_to_first", rounded(growth, 3)));
     }
 
     /**
@@ -320,7 +310,7 @@ public final class StageBenchmark {
     }
 
     private String weightsNote() {
-        return options.resident() ? "\"resident\"" : "\"mapped\"";
+        return options.resident() ? "resident" : "mapped";
     }
 
     private static double median(List<Double> times) {
@@ -343,19 +333,32 @@ public final class StageBenchmark {
         return times;
     }
 
+    /** One JSON line: the times, the peak RSS, then {@code extra} (numbers, strings, lists of them). */
     private void emit(String name, List<Double> times, Map<String, Object> extra) {
         List<Double> sorted = new ArrayList<>(times);
         Collections.sort(sorted);
-        double median = median(times);
-        StringBuilder line = new StringBuilder();
-        line.append(String.format("{\"name\": \"%s\", \"median_s\": %.4f, \"min_s\": %.4f, \"max_s\": %.4f, \"repeats\": %d, "
-                        + "\"peak_rss_mib\": %d", name, median, sorted.get(0), sorted.get(sorted.size() - 1), times.size(),
-                rssMib("VmHWM")));
-        extra.forEach((k, v) -> line.append(", \"").append(k).append("\": ").append(v));
-        line.append(", \"threads\": ").append(System.getenv().getOrDefault("OMP_NUM_THREADS", "?")).append('}');
-        out.println(line);
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("name", name);
+        line.put("median_s", rounded(median(times), 4));
+        line.put("min_s", rounded(sorted.get(0), 4));
+        line.put("max_s", rounded(sorted.get(sorted.size() - 1), 4));
+        line.put("repeats", times.size());
+        line.put("peak_rss_mib", rssMib("VmHWM"));
+        line.putAll(extra);
+        String threads = System.getenv("OMP_NUM_THREADS");
+        line.put("threads", threads != null && threads.matches("\\d+") ? Integer.valueOf(threads) : threads);
+        try {
+            out.println(JSON.writeValueAsString(line));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("bench line " + name + " cannot be written as JSON", e);
+        }
         out.flush();
         resetPeakRss();
+    }
+
+    /** {@code value} to {@code digits} decimals; Jackson writes it as plain digits, whatever the locale. */
+    private static BigDecimal rounded(double value, int digits) {
+        return BigDecimal.valueOf(value).setScale(digits, RoundingMode.HALF_EVEN);
     }
 
     /** From /proc/self/status: VmRSS now, or VmHWM, the peak since the last reset. */

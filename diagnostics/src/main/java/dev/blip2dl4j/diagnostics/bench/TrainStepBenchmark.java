@@ -11,7 +11,6 @@ import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.arrays.ArtifactWeights;
 import dev.blip2dl4j.arrays.ResidentWeights;
 import dev.blip2dl4j.runtime.EagerVision;
-import dev.blip2dl4j.diagnostics.bench.StageBenchmark;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -27,12 +26,20 @@ import java.util.Random;
  * the first {@code --prompt-tokens} are the prompt, {@code --batch} times over (OPT: masked out of the labels; T5: the
  * encoder's input, the rest the decoder's labels).
  */
-public final class TrainStepBenchmark implements StageBenchmark.Stage {
+final class TrainStepBenchmark {
+    static final String NAME = "train_step";
     /** The peer's {@code --train-tokens}. */
     static final int TOKENS = 16;
 
-    @Override
-    public Runnable prepare(Blip2Config config, ArtifactWeights weights, INDArray pixels, StageBenchmark.Options options) {
+    private TrainStepBenchmark() {
+    }
+
+    /**
+     * @param pixels the benchmark's random image {@code [1, 3, size, size]}
+     * @return one step, what is timed
+     */
+    static Runnable prepare(Blip2Config config, ArtifactWeights weights, INDArray pixels,
+                            StageBenchmark.Options options) {
         if (options.promptTokens() >= TOKENS) {
             throw new IllegalArgumentException("train_step needs fewer than " + TOKENS + " prompt tokens");
         }
@@ -46,8 +53,8 @@ public final class TrainStepBenchmark implements StageBenchmark.Stage {
         return () -> trainer.step(List.of(batch(config, vision.forward(images).lastHiddenState(), options)), 1e-4);
     }
 
-    @Override
-    public Map<String, Object> details(Blip2Config config, StageBenchmark.Options options) {
+    /** What the stage's JSON line says besides the times. */
+    static Map<String, Object> details(StageBenchmark.Options options) {
         return Map.of("tokens", TOKENS, "batch", options.batch());
     }
 

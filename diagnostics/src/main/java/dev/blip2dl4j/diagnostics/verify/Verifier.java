@@ -20,6 +20,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -177,7 +178,7 @@ public final class Verifier {
     private void compare(String name, INDArray computed) {
         INDArray expected = bundle.require(name);
         double diff = Double.POSITIVE_INFINITY;
-        if (java.util.Arrays.equals(expected.shape(), computed.shape())) {
+        if (Arrays.equals(expected.shape(), computed.shape())) {
             diff = expected.castTo(DataType.DOUBLE).sub(computed.castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
             if (Double.isNaN(diff)) {
                 diff = Double.POSITIVE_INFINITY;

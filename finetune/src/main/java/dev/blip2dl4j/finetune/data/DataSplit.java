@@ -2,6 +2,7 @@ package dev.blip2dl4j.finetune.data;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -26,7 +27,7 @@ public record DataSplit(List<VqaExample> train, List<VqaExample> validation) {
             throw new IllegalArgumentException("the data has " + images.size() + " distinct images: too few to hold "
                     + "out " + fraction + " of them and still train");
         }
-        Set<Path> validationImages = new java.util.HashSet<>();
+        Set<Path> validationImages = new HashSet<>();
         for (int i = 0; i < held; i++) {
             validationImages.add(images.get(order[i]));
         }

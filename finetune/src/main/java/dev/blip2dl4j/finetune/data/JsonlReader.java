@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /** Our JSONL format ({@link VqaSource}): one JSON object a line; blank lines are ignored. */
 final class JsonlReader {
@@ -35,22 +36,22 @@ final class JsonlReader {
         return examples;
     }
 
-    private static java.util.Optional<VqaExample> row(VqaSource source, String position, String line, BadRows bad) {
+    private static Optional<VqaExample> row(VqaSource source, String position, String line, BadRows bad) {
         JsonNode row;
         try {
             row = JSON.readTree(line);
         } catch (JsonProcessingException e) {
             bad.report(source.file(), position, "not JSON (" + e.getOriginalMessage() + ")");
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
         if (row == null || !row.isObject()) {
             bad.report(source.file(), position, "not a JSON object");
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
         JsonNode image = row.get("image");
         if (image == null || !image.isTextual() || image.asText().isBlank()) {
             bad.report(source.file(), position, "no \"image\"");
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
         List<String> answers = new ArrayList<>();
         row.path("answers").forEach(a -> answers.add(a.asText()));

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.finetune.eval;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -112,7 +113,7 @@ public final class VqaAnswerNormalizer {
                 "y'allll", "y'all'll", "yall'd've", "y'all'd've", "y'alld've", "y'all'd've", "y'all'dve", "y'all'd've",
                 "youd", "you'd", "youd've", "you'd've", "you'dve", "you'd've", "youll", "you'll",
                 "youre", "you're", "youve", "you've"};
-        java.util.Map<String, String> map = new java.util.HashMap<>();
+        Map<String, String> map = new HashMap<>();
         for (int i = 0; i < pairs.length; i += 2) {
             map.put(pairs[i], pairs[i + 1]);
         }

@@ -24,11 +24,6 @@ public record VqaEvaluation(double accuracy, double exactMatch, List<Prediction>
     public record Prediction(VqaExample example, String prompt, String answer, double accuracy, boolean exactMatch) {
     }
 
-    /** LAVIS's VQA generation settings over the model's own: 5 beams, 1 returned, at most 10 new tokens. */
-    public static GenerationConfig lavisGeneration(Blip2 model) {
-        return generation(model, 5, 10);
-    }
-
     public static GenerationConfig generation(Blip2 model, int beams, int maxNewTokens) {
         return model.generationDefaults().withBeams(beams, 1).withMaxNewTokens(maxNewTokens);
     }

@@ -4,7 +4,6 @@ import dev.blip2dl4j.BadInputException;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -22,11 +21,6 @@ public final class ImageProcessor {
         this.config = config;
     }
 
-    /** From a model's {@code preprocessor_config.json}. */
-    public static ImageProcessor fromConfig(Path preprocessorConfig) {
-        return new ImageProcessor(ImageProcessorConfig.read(preprocessorConfig));
-    }
-
     /** From the text of a {@code preprocessor_config.json}. */
     public static ImageProcessor fromJson(String json) {
         return new ImageProcessor(ImageProcessorConfig.parse(json, null));
@@ -34,13 +28,6 @@ public final class ImageProcessor {
 
     public ImageProcessorConfig config() {
         return config;
-    }
-
-    /** Loads each file as transformers' {@code load_image} does (EXIF orientation applied) and preprocesses the batch. */
-    public INDArray preprocessFiles(List<Path> files) {
-        List<DecodedImage> images = new ArrayList<>(files.size());
-        for (Path file : files) images.add(ImageLoader.load(file));
-        return preprocess(images);
     }
 
     /** The resize step alone: the 8-bit image the model's pixel values are computed from. */

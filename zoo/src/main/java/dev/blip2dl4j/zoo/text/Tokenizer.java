@@ -43,11 +43,6 @@ public final class Tokenizer implements AutoCloseable {
         return tokenizer.encode(text, true, false).getIds();
     }
 
-    /** Ids of {@code text} alone, no special tokens. */
-    public long[] encodePlain(String text) {
-        return tokenizer.encode(text, false, false).getIds();
-    }
-
     public String decode(long[] ids, boolean skipSpecialTokens) {
         return tokenizer.decode(ids, skipSpecialTokens);
     }
@@ -56,10 +51,4 @@ public final class Tokenizer implements AutoCloseable {
     public void close() {
         tokenizer.close();
     }
-
-    /** Loads from a tokenizer.json file's text; for tests and tools. */
-    public static Tokenizer fromJson(String json) {
-        return fromJson(json.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-    }
-
 }
