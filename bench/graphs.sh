@@ -28,7 +28,8 @@ export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 export BLIP2_SKIP_BUILD=1
 ours="$(mktemp)" theirs="$(mktemp)"
 "$root/blip2" bench "$artifact" --repeats "$repeats" --stages vision,qformer,lm_prefill,lm_decode_per_token,caption_end_to_end "${@:4}" | tee "$ours"
-"${PYTHON:-/usr/bin/python3}" "$peer" bench --weights "$checkpoint" --repeats "$repeats" --threads 2 --stages sgemm,vision,qformer,prefill,decode,caption | tee "$theirs"
+# the peer at its best: these machines hold OpenBLAS to AVX2 kernels through OPENBLAS_CORETYPE (docs/DESIGN.md "Benchmarks")
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${PYTHON:-/usr/bin/python3}" "$peer" bench --weights "$checkpoint" --repeats "$repeats" --threads 2 --stages sgemm,vision,qformer,prefill,decode,caption | tee "$theirs"
 
 python3 - "$ours" "$theirs" <<'PY'
 import json, sys

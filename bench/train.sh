@@ -23,7 +23,8 @@ export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 export BLIP2_SKIP_BUILD=1
 ours="$(mktemp)" theirs="$(mktemp)"
 "$root/blip2" bench "$artifact" --repeats "$repeats" --warmup 1 --stages train_step | tee "$ours"
-"${PYTHON:-/usr/bin/python3}" "$peer" bench --weights "$checkpoint" --repeats "$repeats" --threads 2 --stages train | tee "$theirs"
+# the peer at its best: these machines hold OpenBLAS to AVX2 kernels through OPENBLAS_CORETYPE (docs/DESIGN.md "Benchmarks")
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${PYTHON:-/usr/bin/python3}" "$peer" bench --weights "$checkpoint" --repeats "$repeats" --threads 2 --stages train | tee "$theirs"
 
 python3 - "$ours" "$theirs" <<'PY'
 import json, sys
