@@ -52,10 +52,7 @@ public final class EagerQFormer {
 
     /** Binds every parameter now, so that a missing one fails here rather than mid-image. */
     public EagerQFormer(QFormerConfig config, Weights weights) {
-        if (!config.hiddenAct().equals("gelu")) {
-            throw new IllegalArgumentException("Q-Former hidden_act \"" + config.hiddenAct()
-                    + "\" is not supported; BLIP-2 uses \"gelu\"");
-        }
+        config.requireSupported();
         this.config = config;
         double eps = config.layerNormEps();
         queryTokensParameter = weights.get("query_tokens");

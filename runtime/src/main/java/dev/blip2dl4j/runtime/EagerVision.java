@@ -41,10 +41,7 @@ public final class EagerVision {
 
     /** Binds every parameter now, so that a missing one fails here rather than mid-image. */
     public EagerVision(VisionConfig config, Weights weights) {
-        if (!config.hiddenAct().equals("gelu")) {
-            throw new IllegalArgumentException("vision hidden_act \"" + config.hiddenAct()
-                    + "\" is not supported: BLIP-2's EVA ViT uses \"gelu\" (exact erf)");
-        }
+        config.requireSupported();
         this.config = config;
         double eps = config.layerNormEps();
         String embeddings = PREFIX + "embeddings.";

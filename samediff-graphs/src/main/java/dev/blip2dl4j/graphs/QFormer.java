@@ -62,10 +62,7 @@ public final class QFormer {
 
     private static Output forward(Layers nn, QFormerConfig config, SDVariable queries, SDVariable text,
                                   SDVariable textAttentionMask, SDVariable imageEmbeds) {
-        if (!config.hiddenAct().equals("gelu")) {
-            throw new IllegalArgumentException("Q-Former hidden_act \"" + config.hiddenAct()
-                    + "\" is not supported; BLIP-2 uses \"gelu\"");
-        }
+        config.requireSupported();
         if (text != null && !config.useQformerTextInput()) {
             throw new IllegalArgumentException("this Q-Former reads no text: its config has use_qformer_text_input"
                     + " false, so it has no text feed-forward layers (only the retrieval model has them)");

@@ -36,10 +36,7 @@ public final class VisionTransformer {
 
     /** The encoder over {@code pixelValues [batch, 3, imageSize, imageSize]}. */
     public static Output build(Layers nn, VisionConfig config, SDVariable pixelValues) {
-        if (!config.hiddenAct().equals("gelu")) {
-            throw new IllegalArgumentException("vision hidden_act \"" + config.hiddenAct()
-                    + "\" is not supported: BLIP-2's EVA ViT uses \"gelu\" (exact erf)");
-        }
+        config.requireSupported();
         SameDiff sd = nn.sd();
         int tokens = config.numPositions();
         int width = config.hiddenSize();
