@@ -1,6 +1,7 @@
 package dev.blip2dl4j.finetune;
 
 import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.config.T5Config;
@@ -91,7 +92,7 @@ public final class StageTwoModel {
         TrainableCopies copies = new TrainableCopies(weights);
         if (config.text() instanceof OptConfig opt) {
             EagerQFormerBackward queryPath = new EagerQFormerBackward(new EagerQFormer(config.qformer(), copies),
-                    Linear.of(copies, "language_projection"));
+                    Linear.of(copies, Blip2Parameters.languageProjection()));
             return new StageTwoModel(config, copies.copied, null, queryPath,
                     new EagerOptLoss(new EagerOpt(opt, weights)));
         }
@@ -212,7 +213,7 @@ public final class StageTwoModel {
         }
 
         static boolean trains(String name) {
-            return name.equals("query_tokens") || name.startsWith("qformer.") || name.startsWith("language_projection.");
+            return Blip2Parameters.trainedInStageTwo(name);
         }
 
         @Override

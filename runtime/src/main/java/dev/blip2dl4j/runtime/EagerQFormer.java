@@ -1,6 +1,8 @@
 package dev.blip2dl4j.runtime;
 
+import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.config.QFormerConfig;
+import dev.blip2dl4j.config.QFormerParameters;
 import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -14,7 +16,7 @@ import java.util.List;
  * The query path of the graphs' {@code QFormer} (what captioning and the image side of contrast need), run eagerly for
  * inference: the learned queries alone, through {@code qformer.layernorm} and the post-LN BERT layers, reading
  * the image through cross-attention every {@code cross_attention_frequency} layers. Same weights by the same
- * names, same math; tests hold it to the graph's outputs on every fixture. Paths with text stay on the graph.
+ * names ({@link QFormerParameters}), same math; tests hold it to the graph's outputs on every fixture. Paths with text stay on the graph.
  */
 public final class EagerQFormer {
 
@@ -28,16 +30,19 @@ public final class EagerQFormer {
 
     /** {@code Blip2QFormerAttention}: query, key, value, then output.dense, the residual and output.LayerNorm. */
     record Attention(Linear query, Linear key, Linear value, Linear dense, LayerNorm norm) {
-        static Attention of(Weights weights, String prefix, double eps) {
-            String a = prefix + ".attention.";
-            return new Attention(Linear.of(weights, a + "query"), Linear.of(weights, a + "key"),
-                    Linear.of(weights, a + "value"), Linear.of(weights, prefix + ".output.dense"),
-                    LayerNorm.of(weights, prefix + ".output.LayerNorm", eps));
+        static Attention of(Weights weights, QFormerParameters.Attention names, double eps) {
+            return new Attention(Linear.of(weights, names.query()), Linear.of(weights, names.key()),
+                    Linear.of(weights, names.value()), Linear.of(weights, names.outputDense()),
+                    LayerNorm.of(weights, names.outputLayerNorm(), eps));
         }
     }
 
     /** The query FFN: {@code intermediate_query.dense}, GELU, {@code output_query.dense}, residual, LayerNorm. */
     record FeedForward(Linear intermediate, Linear output, LayerNorm norm) {
+        static FeedForward of(Weights weights, QFormerParameters.FeedForward names, double eps) {
+            return new FeedForward(Linear.of(weights, names.intermediateDense()),
+                    Linear.of(weights, names.outputDense()), LayerNorm.of(weights, names.outputLayerNorm(), eps));
+        }
     }
 
     /** {@code Blip2QFormerLayer} as the queries use it; crossAttention is null in layers without one. */
@@ -55,16 +60,14 @@ public final class EagerQFormer {
         config.requireSupported();
         this.config = config;
         double eps = config.layerNormEps();
-        queryTokensParameter = weights.get("query_tokens");
+        queryTokensParameter = weights.get(Blip2Parameters.queryTokens());
         queryTokens = queryTokensParameter.reshape(queryTokensParameter.size(1), queryTokensParameter.size(2));
-        embeddingNorm = LayerNorm.of(weights, "qformer.layernorm", eps);
+        embeddingNorm = LayerNorm.of(weights, QFormerParameters.layerNorm(), eps);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            String p = "qformer.encoder.layer." + i + ".";
-            layers.add(new Layer(Attention.of(weights, p + "attention", eps),
-                    config.hasCrossAttention(i) ? Attention.of(weights, p + "crossattention", eps) : null,
-                    new FeedForward(Linear.of(weights, p + "intermediate_query.dense"),
-                            Linear.of(weights, p + "output_query.dense"),
-                            LayerNorm.of(weights, p + "output_query.LayerNorm", eps))));
+            QFormerParameters.Layer names = QFormerParameters.layer(i);
+            layers.add(new Layer(Attention.of(weights, names.selfAttention(), eps),
+                    config.hasCrossAttention(i) ? Attention.of(weights, names.crossAttention(), eps) : null,
+                    FeedForward.of(weights, names.queryFeedForward(), eps)));
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.diagnostics.bench;
 
 import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.arrays.ArtifactWeights;
@@ -189,7 +190,7 @@ public final class StageBenchmark {
             SDVariable mask = prefill.placeHolder("attention_mask", DataType.INT64, -1, -1);
             int width = config.text().hiddenSize();
             SDVariable projected = prefill.reshape(l.linear(prefill.reshape(queries, -1, config.qformer().hiddenSize()),
-                    "language_projection"), -1, config.numQueryTokens(), width);
+                    Blip2Parameters.languageProjection()), -1, config.numQueryTokens(), width);
             SDVariable fullMask = prefill.concat(1, prefill.onesLike(projected).mean(false, 2), mask.castTo(DataType.FLOAT));
             if (config.text() instanceof OptConfig opt) {
                 SDVariable embeds = OptDecoder.prependQueries(l, projected, OptDecoder.embedTokens(l, ids));
