@@ -13,10 +13,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The query path of the graphs' {@code QFormer} (what captioning and the image side of contrast need), run eagerly for
- * inference: the learned queries alone, through {@code qformer.layernorm} and the post-LN BERT layers, reading
- * the image through cross-attention every {@code cross_attention_frequency} layers. Same weights by the same
- * names ({@link QFormerParameters}), same math; tests hold it to the graph's outputs on every fixture. Paths with text stay on the graph.
+ * The query path of the graphs' {@code QFormer} (what captioning and the image side of contrast need), run eagerly:
+ * the learned queries alone, through {@code qformer.layernorm} and the post-LN BERT layers, reading the image through
+ * cross-attention every {@code cross_attention_frequency} layers. Same weights by the same names
+ * ({@link QFormerParameters}), same math; tests hold it to the graph's outputs on every fixture. Paths with text
+ * stay on the graph. Inference and stage-two training run the same forward pass; training's records on a
+ * {@link QFormerTape} what {@link EagerQFormerBackward} reads.
  */
 public final class EagerQFormer {
 
@@ -99,6 +101,11 @@ public final class EagerQFormer {
     }
 
     public Output forward(INDArray imageEmbeds, boolean keepHiddenStates) {
+        return forward(imageEmbeds, keepHiddenStates, null);
+    }
+
+    /** The same, recording on {@code tape} (when not null) what a backward pass needs. */
+    Output forward(INDArray imageEmbeds, boolean keepHiddenStates, QFormerTape tape) {
         int batch = (int) imageEmbeds.size(0);
         int imageLength = (int) imageEmbeds.size(1);
         int queries = (int) queryTokens.size(0);
@@ -106,7 +113,10 @@ public final class EagerQFormer {
         int heads = config.numAttentionHeads();
         long rows = (long) batch * queries;
         long imageRows = (long) batch * imageLength;
-        INDArray image = imageEmbeds.reshape(imageRows, config.encoderHiddenSize());
+        INDArray image = imageEmbeds.castTo(DataType.FLOAT).reshape('c', imageRows, config.encoderHiddenSize());
+        if (tape != null) {
+            tape.image(image);
+        }
         List<INDArray> hiddenStates = new ArrayList<>();
         try (INDArray q = Nd4j.create(DataType.FLOAT, rows, width);
              INDArray k = Nd4j.create(DataType.FLOAT, rows, width);
@@ -127,13 +137,15 @@ public final class EagerQFormer {
             }
             keep(hiddenStates, keepHiddenStates, hidden, batch, queries);
             for (Layer layer : layers) {
-                attend(layer.selfAttention(), self, hidden, hidden, q, k, v, context);
-                if (layer.crossAttention() != null) {
-                    attend(layer.crossAttention(), cross, hidden, image, q, imageK, imageV, context);
+                QFormerTape.Attention selfRecord = attend(layer.selfAttention(), self, hidden, hidden, q, k, v, context,
+                        tape);
+                QFormerTape.Attention crossRecord = layer.crossAttention() == null ? null
+                        : attend(layer.crossAttention(), cross, hidden, image, q, imageK, imageV, context, tape);
+                QFormerTape.FeedForward feedForwardRecord = feedForward(layer.feedForward(), hidden, inner, scratch,
+                        tape);
+                if (tape != null) {
+                    tape.layer(selfRecord, crossRecord, feedForwardRecord);
                 }
-                FeedForward ffn = layer.feedForward();
-                ffn.output().addTo(ffn.intermediate().applyGelu(hidden, inner, scratch), hidden);
-                ffn.norm().apply(hidden, hidden);
                 keep(hiddenStates, keepHiddenStates, hidden, batch, queries);
             }
             return new Output(hidden.reshape(batch, queries, width), List.copyOf(hiddenStates));
@@ -144,15 +156,38 @@ public final class EagerQFormer {
      * One {@code Blip2QFormerAttention} in place on {@code hidden}: each image's queries read its rows of
      * {@code keysValues} (its own rows of hidden, or of the image), then output.dense, the residual and
      * output.LayerNorm. q, k, v and context are buffers for the projections and the heads' output.
+     *
+     * @return what the tape keeps of it, or null without a tape
      */
-    private void attend(Attention layer, EagerAttention attention, INDArray hidden, INDArray keysValues,
-                        INDArray q, INDArray k, INDArray v, INDArray context) {
+    private QFormerTape.Attention attend(Attention layer, EagerAttention attention, INDArray hidden,
+                                         INDArray keysValues, INDArray q, INDArray k, INDArray v, INDArray context,
+                                         QFormerTape tape) {
+        INDArray input = tape == null ? null : tape.copy(hidden);
         layer.query().apply(hidden, q);
         layer.key().apply(keysValues, k);
         layer.value().apply(keysValues, v);
         attention.apply(q, k, v, 1 / Math.sqrt(config.headDim()), context);
         layer.dense().addTo(context, hidden);
+        QFormerTape.Attention record = tape == null ? null : new QFormerTape.Attention(input, tape.copy(q),
+                tape.copy(k), tape.copy(v), tape.copy(context), tape.copy(hidden));
         layer.norm().apply(hidden, hidden);
+        return record;
+    }
+
+    /**
+     * The query FFN in place on {@code hidden}; inner and scratch are buffers of the inner width.
+     *
+     * @return what the tape keeps of it, or null without a tape
+     */
+    private static QFormerTape.FeedForward feedForward(FeedForward ffn, INDArray hidden, INDArray inner,
+                                                       INDArray scratch, QFormerTape tape) {
+        INDArray input = tape == null ? null : tape.copy(hidden);
+        INDArray preActivation = tape == null ? null : tape.keep(inner.ulike());
+        ffn.output().addTo(ffn.intermediate().applyGelu(hidden, inner, scratch, preActivation), hidden);
+        QFormerTape.FeedForward record = tape == null ? null
+                : new QFormerTape.FeedForward(input, preActivation, tape.copy(inner), tape.copy(hidden));
+        ffn.norm().apply(hidden, hidden);
+        return record;
     }
 
     private static void keep(List<INDArray> hiddenStates, boolean keep, INDArray hidden, int batch, int queries) {
