@@ -17,7 +17,7 @@ import java.util.List;
  * the learned queries alone, through {@code qformer.layernorm} and the post-LN BERT layers, reading the image through
  * cross-attention every {@code cross_attention_frequency} layers. Same weights by the same names
  * ({@link QFormerParameters}), same math; tests hold it to the graph's outputs on every fixture. Paths with text
- * stay on the graph. Inference and stage-two training run the same forward pass; training's records on a
+ * stay on the graph. Inference and stage-two training run the same forward pass; in training it also records on a
  * {@link QFormerTape} what {@link EagerQFormerBackward} reads.
  */
 public final class EagerQFormer {
