@@ -37,12 +37,12 @@ public final class ParameterLayout {
         Builder b = new Builder();
         QFormerConfig q = config.qformer();
         // state_dict() lists a module's own parameters before its submodules': query_tokens comes first.
-        b.param("query_tokens", 1, config.numQueryTokens(), q.hiddenSize());
-        vision(b, config.vision());
+        b.param(Blip2Parameters.queryTokens(), 1, config.numQueryTokens(), q.hiddenSize());
+        VisionParameters.declare(b, config.vision());
         switch (config.kind()) {
             case CONDITIONAL_GENERATION -> {
-                qformer(b, q);
-                b.linear("language_projection", config.text().hiddenSize(), q.hiddenSize(), true);
+                QFormerParameters.declare(b, q);
+                b.linear(Blip2Parameters.languageProjection(), config.text().hiddenSize(), q.hiddenSize(), true);
                 if (config.text() instanceof OptConfig opt) {
                     opt(b, opt);
                 } else {
@@ -51,12 +51,12 @@ public final class ParameterLayout {
             }
             case IMAGE_TEXT_RETRIEVAL -> {
                 // the Q-Former's text embeddings live on the model, not in qformer (position_ids is a buffer)
-                b.param("embeddings.word_embeddings.weight", q.vocabSize(), q.hiddenSize());
-                b.param("embeddings.position_embeddings.weight", q.maxPositionEmbeddings(), q.hiddenSize());
-                qformer(b, q);
-                b.linear("vision_projection", config.imageTextHiddenSize(), q.hiddenSize(), true);
-                b.linear("text_projection", config.imageTextHiddenSize(), q.hiddenSize(), true);
-                b.linear("itm_head", 2, q.hiddenSize(), true);
+                b.param(Blip2Parameters.textWordEmbeddings(), q.vocabSize(), q.hiddenSize());
+                b.param(Blip2Parameters.textPositionEmbeddings(), q.maxPositionEmbeddings(), q.hiddenSize());
+                QFormerParameters.declare(b, q);
+                b.linear(Blip2Parameters.visionProjection(), config.imageTextHiddenSize(), q.hiddenSize(), true);
+                b.linear(Blip2Parameters.textProjection(), config.imageTextHiddenSize(), q.hiddenSize(), true);
+                b.linear(Blip2Parameters.itmHead(), 2, q.hiddenSize(), true);
             }
         }
         return new ParameterLayout(b.parameters, b.aliases);
@@ -88,56 +88,6 @@ public final class ParameterLayout {
             n = Math.addExact(n, p.numel());
         }
         return n;
-    }
-
-    private static void vision(Builder b, VisionConfig v) {
-        int h = v.hiddenSize();
-        String p = "vision_model.";
-        b.param(p + "embeddings.class_embedding", 1, 1, h);
-        b.param(p + "embeddings.position_embedding", 1, v.numPositions(), h);
-        b.param(p + "embeddings.patch_embedding.weight", h, 3, v.patchSize(), v.patchSize());
-        b.param(p + "embeddings.patch_embedding.bias", h);
-        for (int i = 0; i < v.numHiddenLayers(); i++) {
-            String l = p + "encoder.layers." + i + ".";
-            // one fused qkv; its bias is cat(q_bias, 0, v_bias), EVA having no key bias
-            b.linear(l + "self_attn.qkv", 3 * h, h, v.qkvBias());
-            b.linear(l + "self_attn.projection", h, h, true);
-            b.layerNorm(l + "layer_norm1", h);
-            b.linear(l + "mlp.fc1", v.intermediateSize(), h, true);
-            b.linear(l + "mlp.fc2", h, v.intermediateSize(), true);
-            b.layerNorm(l + "layer_norm2", h);
-        }
-        b.layerNorm(p + "post_layernorm", h);
-    }
-
-    private static void qformer(Builder b, QFormerConfig q) {
-        int h = q.hiddenSize();
-        b.layerNorm("qformer.layernorm", h);
-        for (int i = 0; i < q.numHiddenLayers(); i++) {
-            String l = "qformer.encoder.layer." + i + ".";
-            attention(b, l + "attention", h, h);
-            if (q.hasCrossAttention(i)) {
-                attention(b, l + "crossattention", h, q.encoderHiddenSize());
-            }
-            if (q.useQformerTextInput()) {
-                feedForward(b, l + "intermediate", l + "output", h, q.intermediateSize());
-            }
-            feedForward(b, l + "intermediate_query", l + "output_query", h, q.intermediateSize());
-        }
-    }
-
-    private static void attention(Builder b, String prefix, int hidden, int keyValueWidth) {
-        b.linear(prefix + ".attention.query", hidden, hidden, true);
-        b.linear(prefix + ".attention.key", hidden, keyValueWidth, true);
-        b.linear(prefix + ".attention.value", hidden, keyValueWidth, true);
-        b.linear(prefix + ".output.dense", hidden, hidden, true);
-        b.layerNorm(prefix + ".output.LayerNorm", hidden);
-    }
-
-    private static void feedForward(Builder b, String intermediate, String output, int hidden, int inner) {
-        b.linear(intermediate + ".dense", inner, hidden, true);
-        b.linear(output + ".dense", hidden, inner, true);
-        b.layerNorm(output + ".LayerNorm", hidden);
     }
 
     private static void opt(Builder b, OptConfig c) {
@@ -214,7 +164,7 @@ public final class ParameterLayout {
     }
 
     /** Collects parameters and aliases in the order they are added. */
-    private static final class Builder {
+    public static final class Builder {
         final List<ParamSpec> parameters = new ArrayList<>();
         final Map<String, String> aliases = new LinkedHashMap<>();
 

@@ -27,6 +27,17 @@ public record QFormerConfig(
         return layer % crossAttentionFrequency == 0;
     }
 
+    /**
+     * Throws unless the graph and the eager runtime can run this Q-Former. Reading a config does not check it:
+     * converters read configs they never run.
+     */
+    public void requireSupported() {
+        if (!hiddenAct.equals("gelu")) {
+            throw new IllegalArgumentException("Q-Former hidden_act \"" + hiddenAct
+                    + "\" is not supported; BLIP-2 uses \"gelu\"");
+        }
+    }
+
     static QFormerConfig from(JsonFields f, int visionHiddenSize) {
         // Relative position embeddings would add tables (distance_embedding) that BLIP-2 never had.
         String positions = f.string("position_embedding_type", "absolute");

@@ -29,6 +29,17 @@ public record VisionConfig(
         return patchesPerSide() * patchesPerSide() + 1;
     }
 
+    /**
+     * Throws unless the graph and the eager runtime can run this encoder. Reading a config does not check it:
+     * converters read configs they never run.
+     */
+    public void requireSupported() {
+        if (!hiddenAct.equals("gelu")) {
+            throw new IllegalArgumentException("vision hidden_act \"" + hiddenAct
+                    + "\" is not supported: BLIP-2's EVA ViT uses \"gelu\" (exact erf)");
+        }
+    }
+
     static VisionConfig from(JsonFields f) {
         VisionConfig c = new VisionConfig(
                 f.positive("hidden_size", 1408),

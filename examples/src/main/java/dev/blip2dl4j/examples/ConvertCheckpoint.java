@@ -4,6 +4,7 @@ import dev.blip2dl4j.convert.ConversionProgress;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.config.Blip2Parameters;
 
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -32,7 +33,7 @@ public final class ConvertCheckpoint {
             Manifest manifest = artifact.manifest();
             System.out.printf("%s%s: %d tensors%n", manifest.modelClass(),
                     manifest.languageModel() == null ? "" : " with " + manifest.languageModel(), manifest.tensors().size());
-            Manifest.Tensor queries = artifact.tensor("query_tokens").orElseThrow();
+            Manifest.Tensor queries = artifact.tensor(Blip2Parameters.queryTokens()).orElseThrow();
             ByteBuffer values = artifact.map(queries.name()); // memory-mapped, no copy
             System.out.printf("%s %s: first value %f%n", queries.name(), Arrays.toString(queries.shape()),
                     values.getFloat(0));

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.arrays.Weights;
@@ -30,7 +31,7 @@ public final class EagerOptStageTwo implements StageTwoLoss {
     EagerOptStageTwo(Blip2Config config, Weights weights) {
         TrainableCopies copies = new TrainableCopies(weights);
         this.queryPath = new EagerQFormerBackward(new EagerQFormer(config.qformer(), copies),
-                Linear.of(copies, "language_projection"));
+                Linear.of(copies, Blip2Parameters.languageProjection()));
         this.languageModel = new EagerOptLoss(new EagerOpt((OptConfig) config.text(), weights));
         this.parameters = copies.copied();
     }

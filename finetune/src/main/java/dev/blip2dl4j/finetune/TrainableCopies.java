@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -19,7 +20,7 @@ final class TrainableCopies implements Weights {
     }
 
     static boolean trains(String name) {
-        return name.equals("query_tokens") || name.startsWith("qformer.") || name.startsWith("language_projection.");
+        return Blip2Parameters.trainedInStageTwo(name);
     }
 
     /** The copies made so far, by name, in the order they were first read. */

@@ -5,17 +5,15 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.nio.FloatBuffer;
-import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * Stage two's trained part, eagerly: the Q-Former's query path ({@link EagerQFormer}) and the language projection,
- * a forward pass that keeps what the backward pass needs ({@link Pass}) and the backward pass from the projected
+ * their forward pass recording what the backward pass needs ({@link Pass}), and the backward pass from the projected
  * queries' gradient to every parameter they read. Products go to BLAS ({@code dX = dY W}, {@code dW = dY^T X}); the
  * norms, GELU and softmax backward are loops. It is the math of PyTorch's autograd through transformers'
  * {@code Blip2QFormerModel} (post-LN layers, exact GELU), which the fixtures' gradients check.
@@ -35,32 +33,22 @@ public final class EagerQFormerBackward {
         this.config = qformer.config();
     }
 
-    /** One attention block's forward values: input rows, what it attended to, q k v, heads' output, pre-norm sum. */
-    private record AttentionRecord(INDArray input, INDArray keysValues, INDArray q, INDArray k, INDArray v,
-                                   INDArray context, INDArray sum) {
-    }
-
-    /** The feed-forward block's: input rows, pre-activation, GELU output, pre-norm sum. */
-    private record FeedForwardRecord(INDArray input, INDArray preActivation, INDArray activated, INDArray sum) {
-    }
-
-    private record LayerRecord(AttentionRecord self, AttentionRecord cross, FeedForwardRecord feedForward) {
-    }
-
     /** A forward pass: its output and what its backward pass reads; closing frees it all. */
     public static final class Pass implements AutoCloseable {
-        private final int batch;
-        private final List<INDArray> arrays = new ArrayList<>();
-        private final List<LayerRecord> layers = new ArrayList<>();
+        private final QFormerTape tape;
         private final EagerAttention self;
         private final EagerAttention cross;
-        private INDArray lastHidden;
-        private INDArray projected;
+        /** The Q-Former's output rows {@code [batch * queries, hidden]}, the projection's input. */
+        private final INDArray lastHidden;
+        private final INDArray projected;
 
-        private Pass(int batch, EagerAttention self, EagerAttention cross) {
-            this.batch = batch;
+        private Pass(QFormerTape tape, EagerAttention self, EagerAttention cross, INDArray lastHidden,
+                     INDArray projected) {
+            this.tape = tape;
             this.self = self;
             this.cross = cross;
+            this.lastHidden = lastHidden;
+            this.projected = projected;
         }
 
         /** The projected queries {@code [batch, queries, languageWidth]}: the language model's prefix. */
@@ -68,14 +56,9 @@ public final class EagerQFormerBackward {
             return projected;
         }
 
-        private INDArray keep(INDArray array) {
-            arrays.add(array);
-            return array;
-        }
-
         @Override
         public void close() {
-            arrays.forEach(INDArray::close);
+            tape.close();
             self.close();
             cross.close();
         }
@@ -86,63 +69,16 @@ public final class EagerQFormerBackward {
         int batch = (int) imageEmbeds.size(0);
         int imageLength = (int) imageEmbeds.size(1);
         int queries = (int) qformer.queryTokens().size(0);
-        int width = config.hiddenSize();
         long rows = (long) batch * queries;
-        Pass pass = new Pass(batch, new EagerAttention(config.numAttentionHeads(), config.headDim(), queries, queries),
-                new EagerAttention(config.numAttentionHeads(), config.headDim(), queries, imageLength));
-        INDArray image = pass.keep(imageEmbeds.castTo(DataType.FLOAT).dup('c')
-                .reshape('c', (long) batch * imageLength, config.encoderHiddenSize()));
-        INDArray hidden = pass.keep(Nd4j.create(DataType.FLOAT, rows, width));
-        try (INDArray normed = qformer.embeddingNorm().apply(qformer.queryTokens(), qformer.queryTokens().ulike())) {
-            for (int b = 0; b < batch; b++) {
-                hidden.get(NDArrayIndex.interval((long) b * queries, (long) (b + 1) * queries), NDArrayIndex.all())
-                        .assign(normed);
-            }
-        }
-        for (EagerQFormer.Layer layer : qformer.layers()) {
-            AttentionRecord self = attend(pass, layer.selfAttention(), pass.self, hidden, hidden);
-            hidden = normed(pass, layer.selfAttention().norm(), self.sum());
-            AttentionRecord cross = null;
-            if (layer.crossAttention() != null) {
-                cross = attend(pass, layer.crossAttention(), pass.cross, hidden, image);
-                hidden = normed(pass, layer.crossAttention().norm(), cross.sum());
-            }
-            EagerQFormer.FeedForward ffn = layer.feedForward();
-            INDArray preActivation = pass.keep(Nd4j.create(DataType.FLOAT, rows, config.intermediateSize()));
-            ffn.intermediate().apply(hidden, preActivation);
-            INDArray activated = pass.keep(preActivation.dup());
-            EagerLayers.activation("gelu", activated, work);
-            INDArray sum = pass.keep(hidden.dup());
-            ffn.output().addTo(activated, sum);
-            pass.layers.add(new LayerRecord(self, cross, new FeedForwardRecord(hidden, preActivation, activated, sum)));
-            hidden = normed(pass, ffn.norm(), sum);
-        }
-        pass.lastHidden = hidden;
-        pass.projected = pass.keep(Nd4j.create(DataType.FLOAT, rows, projection.weight().size(0)));
-        projection.apply(hidden, pass.projected);
-        pass.projected = pass.projected.reshape(batch, queries, projection.weight().size(0));
-        return pass;
-    }
-
-    private AttentionRecord attend(Pass pass, EagerQFormer.Attention layer, EagerAttention attention, INDArray input,
-                                   INDArray keysValues) {
-        long rows = input.size(0);
-        int width = config.hiddenSize();
-        INDArray q = pass.keep(Nd4j.create(DataType.FLOAT, rows, width));
-        INDArray k = pass.keep(Nd4j.create(DataType.FLOAT, keysValues.size(0), width));
-        INDArray v = pass.keep(Nd4j.create(DataType.FLOAT, keysValues.size(0), width));
-        INDArray context = pass.keep(Nd4j.create(DataType.FLOAT, rows, width));
-        layer.query().apply(input, q);
-        layer.key().apply(keysValues, k);
-        layer.value().apply(keysValues, v);
-        attention.apply(q, k, v, scale(), context);
-        INDArray sum = pass.keep(input.dup());
-        layer.dense().addTo(context, sum);
-        return new AttentionRecord(input, keysValues, q, k, v, context, sum);
-    }
-
-    private static INDArray normed(Pass pass, LayerNorm norm, INDArray sum) {
-        return norm.apply(sum, pass.keep(sum.ulike()));
+        long languageWidth = projection.weight().size(0);
+        QFormerTape tape = new QFormerTape();
+        INDArray lastHidden = tape.keep(qformer.forward(imageEmbeds, false, tape).lastHiddenState()
+                .reshape(rows, config.hiddenSize()));
+        INDArray projected = tape.keep(Nd4j.create(DataType.FLOAT, rows, languageWidth));
+        projection.apply(lastHidden, projected);
+        return new Pass(tape, new EagerAttention(config.numAttentionHeads(), config.headDim(), queries, queries),
+                new EagerAttention(config.numAttentionHeads(), config.headDim(), queries, imageLength), lastHidden,
+                projected.reshape(batch, queries, languageWidth));
     }
 
     /**
@@ -159,16 +95,18 @@ public final class EagerQFormerBackward {
         List<EagerQFormer.Layer> layers = qformer.layers();
         for (int i = layers.size() - 1; i >= 0; i--) {
             EagerQFormer.Layer layer = layers.get(i);
-            LayerRecord record = pass.layers.get(i);
+            QFormerTape.Layer record = pass.tape.layers.get(i);
             dHidden = feedForwardBackward(layer.feedForward(), record.feedForward(), dHidden, gradients);
             if (layer.crossAttention() != null) {
-                dHidden = attentionBackward(layer.crossAttention(), pass.cross, record.cross(), dHidden, false, gradients);
+                dHidden = attentionBackward(layer.crossAttention(), pass.cross, record.crossAttention(),
+                        pass.tape.image, dHidden, gradients);
             }
-            dHidden = attentionBackward(layer.selfAttention(), pass.self, record.self(), dHidden, true, gradients);
+            dHidden = attentionBackward(layer.selfAttention(), pass.self, record.selfAttention(), null, dHidden,
+                    gradients);
         }
         // the normalised query tokens were repeated for every image: their gradient is the sum over the images
         int queries = (int) qformer.queryTokens().size(0);
-        INDArray dNormed = dHidden.reshape(pass.batch, queries, config.hiddenSize()).sum(0);
+        INDArray dNormed = dHidden.reshape(rows / queries, queries, config.hiddenSize()).sum(0);
         INDArray dTokens = Nd4j.zeros(DataType.FLOAT, queries, config.hiddenSize());
         LayerNorm norm = qformer.embeddingNorm();
         EagerLayers.layerNormBackward(qformer.queryTokens(), norm.weight(), norm.eps(), dNormed, dTokens,
@@ -181,7 +119,7 @@ public final class EagerQFormerBackward {
     }
 
     /** From d loss / d the block's output (after its norm) to d loss / d its input; its parameters' gradients. */
-    private INDArray feedForwardBackward(EagerQFormer.FeedForward ffn, FeedForwardRecord record, INDArray dOut,
+    private INDArray feedForwardBackward(EagerQFormer.FeedForward ffn, QFormerTape.FeedForward record, INDArray dOut,
                                          Map<INDArray, INDArray> gradients) {
         INDArray dSum = normBackward(ffn.norm(), record.sum(), dOut, gradients);
         INDArray dInput = dSum.dup();
@@ -194,8 +132,10 @@ public final class EagerQFormerBackward {
         return dInput;
     }
 
-    private INDArray attentionBackward(EagerQFormer.Attention layer, EagerAttention attention, AttentionRecord record,
-                                       INDArray dOut, boolean selfAttention, Map<INDArray, INDArray> gradients) {
+    /** The same for an attention block; {@code image} is what a cross-attention read, null for self-attention. */
+    private INDArray attentionBackward(EagerQFormer.Attention layer, EagerAttention attention,
+                                       QFormerTape.Attention record, INDArray image, INDArray dOut,
+                                       Map<INDArray, INDArray> gradients) {
         INDArray dSum = normBackward(layer.norm(), record.sum(), dOut, gradients);
         INDArray dInput = dSum.dup();
         long rows = dSum.size(0);
@@ -209,8 +149,10 @@ public final class EagerQFormerBackward {
             attention.backward(record.q(), record.k(), record.v(), scale(), dContext, dQ, dK, dV, null);
             linearBackward(layer.query(), record.input(), dQ, dInput, true, gradients);
             // cross-attention's keys and values read the frozen image: no gradient goes there
-            linearBackward(layer.key(), record.keysValues(), dK, selfAttention ? dInput : null, true, gradients);
-            linearBackward(layer.value(), record.keysValues(), dV, selfAttention ? dInput : null, true, gradients);
+            INDArray keysValues = image == null ? record.input() : image;
+            INDArray dKeysValues = image == null ? dInput : null;
+            linearBackward(layer.key(), keysValues, dK, dKeysValues, true, gradients);
+            linearBackward(layer.value(), keysValues, dV, dKeysValues, true, gradients);
         }
         dSum.close();
         dOut.close();

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.runtime;
 
 import dev.blip2dl4j.config.VisionConfig;
+import dev.blip2dl4j.config.VisionParameters;
 import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -12,11 +13,10 @@ import java.util.List;
 
 /**
  * The image encoder of the graphs' {@code VisionTransformer}, run eagerly for inference: the same computation over the same
- * {@code vision_model.*} weights, each linear layer one GEMM into a buffer allocated once per forward pass. Tests
+ * weights ({@link VisionParameters}), each linear layer one GEMM into a buffer allocated once per forward pass. Tests
  * hold it to the graph's outputs on every fixture.
  */
 public final class EagerVision {
-    private static final String PREFIX = "vision_model.";
 
     /**
      * @param lastHiddenState {@code [batch, tokens, hidden]}, after {@code post_layernorm}
@@ -41,26 +41,24 @@ public final class EagerVision {
 
     /** Binds every parameter now, so that a missing one fails here rather than mid-image. */
     public EagerVision(VisionConfig config, Weights weights) {
-        if (!config.hiddenAct().equals("gelu")) {
-            throw new IllegalArgumentException("vision hidden_act \"" + config.hiddenAct()
-                    + "\" is not supported: BLIP-2's EVA ViT uses \"gelu\" (exact erf)");
-        }
+        config.requireSupported();
         this.config = config;
         double eps = config.layerNormEps();
-        String embeddings = PREFIX + "embeddings.";
         int patch = config.patchSize();
         // [hidden, 3, P, P] flattened to [hidden, 3*P*P]: a view of the contiguous weight, not a copy
-        patchKernel = weights.get(embeddings + "patch_embedding.weight").reshape(config.hiddenSize(), 3L * patch * patch);
-        patchBias = weights.get(embeddings + "patch_embedding.bias");
-        classEmbedding = weights.get(embeddings + "class_embedding").reshape(config.hiddenSize());
-        positions = weights.get(embeddings + "position_embedding").reshape(config.numPositions(), config.hiddenSize());
+        patchKernel = weights.get(VisionParameters.patchEmbeddingWeight())
+                .reshape(config.hiddenSize(), 3L * patch * patch);
+        patchBias = weights.get(VisionParameters.patchEmbeddingBias());
+        classEmbedding = weights.get(VisionParameters.classEmbedding()).reshape(config.hiddenSize());
+        positions = weights.get(VisionParameters.positionEmbedding())
+                .reshape(config.numPositions(), config.hiddenSize());
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            String p = PREFIX + "encoder.layers." + i + ".";
-            layers.add(new Layer(LayerNorm.of(weights, p + "layer_norm1", eps), Linear.of(weights, p + "self_attn.qkv"),
-                    Linear.of(weights, p + "self_attn.projection"), LayerNorm.of(weights, p + "layer_norm2", eps),
-                    Linear.of(weights, p + "mlp.fc1"), Linear.of(weights, p + "mlp.fc2")));
+            VisionParameters.Layer names = VisionParameters.layer(i);
+            layers.add(new Layer(LayerNorm.of(weights, names.layerNorm1(), eps), Linear.of(weights, names.qkv()),
+                    Linear.of(weights, names.projection()), LayerNorm.of(weights, names.layerNorm2(), eps),
+                    Linear.of(weights, names.fc1()), Linear.of(weights, names.fc2())));
         }
-        postLayerNorm = LayerNorm.of(weights, PREFIX + "post_layernorm", eps);
+        postLayerNorm = LayerNorm.of(weights, VisionParameters.postLayerNorm(), eps);
     }
 
     /** The encoder over {@code pixelValues [batch, 3, imageSize, imageSize]}, without the per-layer states. */

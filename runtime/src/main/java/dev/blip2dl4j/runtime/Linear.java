@@ -42,8 +42,16 @@ public record Linear(INDArray weight, INDArray bias) {
      * the bias. {@code scratch} is a buffer of out's shape.
      */
     public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch) {
+        return applyGelu(x, out, scratch, null);
+    }
+
+    /** The same, keeping GELU's argument {@code x W^T + b} in {@code preActivation} (unless null) for a backward. */
+    public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch, INDArray preActivation) {
         product(x, out, 0.0);
         EagerLayers.biasAndScale(out, bias, scratch);
+        if (preActivation != null) {
+            preActivation.assign(out);
+        }
         Nd4j.exec(new Erf(scratch, scratch));
         EagerLayers.geluFromErf(out, scratch);
         return out;

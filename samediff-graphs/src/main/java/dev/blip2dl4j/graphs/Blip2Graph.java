@@ -2,6 +2,7 @@ package dev.blip2dl4j.graphs;
 
 import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.config.T5Config;
 import org.nd4j.autodiff.samediff.SDVariable;
@@ -115,8 +116,9 @@ public final class Blip2Graph {
      */
     public static SDVariable projectQueries(Layers nn, Blip2Config config, SDVariable qformerOutput) {
         SameDiff sd = nn.sd();
-        return sd.reshape(nn.linear(sd.reshape(qformerOutput, -1, config.qformer().hiddenSize()), "language_projection"),
-                -1, config.numQueryTokens(), config.text().hiddenSize());
+        SDVariable rows = sd.reshape(qformerOutput, -1, config.qformer().hiddenSize());
+        return sd.reshape(nn.linear(rows, Blip2Parameters.languageProjection()), -1, config.numQueryTokens(),
+                config.text().hiddenSize());
     }
 
     private void retrieval(Layers nn, SDVariable imageEmbeds, SDVariable ids, SDVariable mask) {

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.graphs;
 
 import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.Blip2Parameters;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.factory.Nd4j;
@@ -61,7 +62,7 @@ public final class ImageTextRetrieval {
         SDVariable queryOutput = sd.stridedSlice(joint, new long[]{0, 0, 0}, new long[]{0, queries, 0},
                 new long[]{1, 1, 1}, 0, 0b101, 0, 0, 0);
         SDVariable queryRows = sd.reshape(queryOutput, -1, config.qformer().hiddenSize());
-        SDVariable perQuery = sd.reshape(nn.linear(queryRows, "itm_head"), -1, queries, 2);
+        SDVariable perQuery = sd.reshape(nn.linear(queryRows, Blip2Parameters.itmHead()), -1, queries, 2);
         return new Matching(joint, perQuery.mean(false, 1));
     }
 
@@ -70,7 +71,7 @@ public final class ImageTextRetrieval {
         SameDiff sd = nn.sd();
         SDVariable queries = QFormer.build(nn, config.qformer(), imageEmbeds).lastHiddenState();
         SDVariable rows = sd.reshape(queries, -1, config.qformer().hiddenSize());
-        SDVariable embeds = sd.reshape(normalize(nn, nn.linear(rows, "vision_projection")),
+        SDVariable embeds = sd.reshape(normalize(nn, nn.linear(rows, Blip2Parameters.visionProjection())),
                 -1, config.numQueryTokens(), config.imageTextHiddenSize());
         return new ImageSide(queries, embeds);
     }
@@ -83,7 +84,7 @@ public final class ImageTextRetrieval {
         // shrink mask 0b010 drops the sequence axis: [batch, hidden]
         SDVariable cls = sd.stridedSlice(output, new long[]{0, 0, 0}, new long[]{0, 1, 0}, new long[]{1, 1, 1},
                 0, 0b101, 0, 0, 0b010);
-        return new TextSide(output, normalize(nn, nn.linear(cls, "text_projection")));
+        return new TextSide(output, normalize(nn, nn.linear(cls, Blip2Parameters.textProjection())));
     }
 
     /** ITC of every image with every text. */

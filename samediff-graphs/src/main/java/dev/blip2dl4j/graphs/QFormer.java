@@ -1,6 +1,8 @@
 package dev.blip2dl4j.graphs;
 
+import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.config.QFormerConfig;
+import dev.blip2dl4j.config.QFormerParameters;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -57,21 +59,18 @@ public final class QFormer {
 
     /** {@code query_tokens [1, queries, hidden]} repeated for each image of the batch. */
     public static SDVariable queryTokens(Layers nn, SDVariable imageEmbeds) {
-        return nn.sd().tile(nn.param("query_tokens"), nn.shape(nn.size(imageEmbeds, 0), 1, 1));
+        return nn.sd().tile(nn.param(Blip2Parameters.queryTokens()), nn.shape(nn.size(imageEmbeds, 0), 1, 1));
     }
 
     private static Output forward(Layers nn, QFormerConfig config, SDVariable queries, SDVariable text,
                                   SDVariable textAttentionMask, SDVariable imageEmbeds) {
-        if (!config.hiddenAct().equals("gelu")) {
-            throw new IllegalArgumentException("Q-Former hidden_act \"" + config.hiddenAct()
-                    + "\" is not supported; BLIP-2 uses \"gelu\"");
-        }
+        config.requireSupported();
         if (text != null && !config.useQformerTextInput()) {
             throw new IllegalArgumentException("this Q-Former reads no text: its config has use_qformer_text_input"
                     + " false, so it has no text feed-forward layers (only the retrieval model has them)");
         }
         SameDiff sd = nn.sd();
-        int queryLength = queries == null ? 0 : (int) nn.param("query_tokens").getShape()[1];
+        int queryLength = queries == null ? 0 : (int) nn.param(Blip2Parameters.queryTokens()).getShape()[1];
         SDVariable embeds = queries == null ? text : text == null ? queries : sd.concat(1, queries, text);
         Sequence seq = new Sequence(nn, nn.size(embeds, 1), queryLength, text != null, config.hiddenSize());
         SDVariable mask = selfAttentionMask(nn, seq, textAttentionMask);
@@ -79,7 +78,7 @@ public final class QFormer {
                 sd.reshape(imageEmbeds, -1, config.encoderHiddenSize()), nn.size(imageEmbeds, 1));
 
         // dropout follows the LayerNorm in transformers; it is off at inference
-        SDVariable hidden = nn.layerNorm(sd.reshape(embeds, -1, config.hiddenSize()), "qformer.layernorm",
+        SDVariable hidden = nn.layerNorm(sd.reshape(embeds, -1, config.hiddenSize()), QFormerParameters.layerNorm(),
                 config.layerNormEps());
         List<SDVariable> hiddenStates = new ArrayList<>();
         hiddenStates.add(seq.unflatten(hidden));
@@ -93,21 +92,22 @@ public final class QFormer {
     /** {@code Blip2QFormerLayer}: self-attention over all rows, then the query and text paths apart. */
     private static SDVariable layer(Layers nn, QFormerConfig config, int index, SDVariable hidden, Sequence seq,
                                     SDVariable mask, Image image) {
-        String p = "qformer.encoder.layer." + index + ".";
-        SDVariable attended = attention(nn, config, p + "attention", hidden, seq.length(), hidden, seq.length(), mask);
+        QFormerParameters.Layer names = QFormerParameters.layer(index);
+        SDVariable attended = attention(nn, config, names.selfAttention(), hidden, seq.length(), hidden, seq.length(),
+                mask);
         if (seq.queries() == 0) {
-            return feedForward(nn, config, p + "intermediate", p + "output", attended);
+            return feedForward(nn, config, names.textFeedForward(), attended);
         }
         SDVariable queries = seq.hasText() ? seq.queryRows(attended) : attended;
         if (config.hasCrossAttention(index)) {
-            queries = attention(nn, config, p + "crossattention", queries, seq.queryLength(), image.rows(),
+            queries = attention(nn, config, names.crossAttention(), queries, seq.queryLength(), image.rows(),
                     image.length(), null);
         }
-        queries = feedForward(nn, config, p + "intermediate_query", p + "output_query", queries);
+        queries = feedForward(nn, config, names.queryFeedForward(), queries);
         if (!seq.hasText()) {
             return queries;
         }
-        SDVariable text = feedForward(nn, config, p + "intermediate", p + "output", seq.textRows(attended));
+        SDVariable text = feedForward(nn, config, names.textFeedForward(), seq.textRows(attended));
         return seq.join(queries, text);
     }
 
@@ -115,17 +115,16 @@ public final class QFormer {
      * {@code Blip2QFormerAttention}: multi-head attention of {@code x} over {@code keysValues} (itself, or
      * the image for cross-attention), then {@code output.dense}, the residual and {@code output.LayerNorm}.
      */
-    private static SDVariable attention(Layers nn, QFormerConfig config, String prefix,
+    private static SDVariable attention(Layers nn, QFormerConfig config, QFormerParameters.Attention names,
                                         SDVariable x, SDVariable xLength,
                                         SDVariable keysValues, SDVariable keysValuesLength, SDVariable mask) {
         int heads = config.numAttentionHeads();
         int headDim = config.headDim();
-        String a = prefix + ".attention.";
-        SDVariable q = nn.splitHeads(nn.linear(x, a + "query"), xLength, heads, headDim);
-        SDVariable k = nn.splitHeads(nn.linear(keysValues, a + "key"), keysValuesLength, heads, headDim);
-        SDVariable v = nn.splitHeads(nn.linear(keysValues, a + "value"), keysValuesLength, heads, headDim);
+        SDVariable q = nn.splitHeads(nn.linear(x, names.query()), xLength, heads, headDim);
+        SDVariable k = nn.splitHeads(nn.linear(keysValues, names.key()), keysValuesLength, heads, headDim);
+        SDVariable v = nn.splitHeads(nn.linear(keysValues, names.value()), keysValuesLength, heads, headDim);
         SDVariable context = nn.mergeHeads(nn.attention(q, k, v, mask, 1 / Math.sqrt(headDim)), heads, headDim);
-        return nn.layerNorm(nn.linear(context, prefix + ".output.dense").add(x), prefix + ".output.LayerNorm",
+        return nn.layerNorm(nn.linear(context, names.outputDense()).add(x), names.outputLayerNorm(),
                 config.layerNormEps());
     }
 
@@ -133,10 +132,11 @@ public final class QFormer {
      * {@code Blip2QFormerIntermediate} (dense, exact GELU), then {@code Blip2QFormerOutput} (dense, residual,
      * LayerNorm).
      */
-    private static SDVariable feedForward(Layers nn, QFormerConfig config, String intermediate, String output,
+    private static SDVariable feedForward(Layers nn, QFormerConfig config, QFormerParameters.FeedForward names,
                                           SDVariable x) {
-        SDVariable inner = nn.gelu(nn.linear(x, intermediate + ".dense"));
-        return nn.layerNorm(nn.linear(inner, output + ".dense").add(x), output + ".LayerNorm", config.layerNormEps());
+        SDVariable inner = nn.gelu(nn.linear(x, names.intermediateDense()));
+        return nn.layerNorm(nn.linear(inner, names.outputDense()).add(x), names.outputLayerNorm(),
+                config.layerNormEps());
     }
 
     /**

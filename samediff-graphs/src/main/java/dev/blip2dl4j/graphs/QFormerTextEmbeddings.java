@@ -1,5 +1,6 @@
 package dev.blip2dl4j.graphs;
 
+import dev.blip2dl4j.config.Blip2Parameters;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -19,10 +20,10 @@ public final class QFormerTextEmbeddings {
     public static SDVariable build(Layers nn, SDVariable inputIds) {
         SameDiff sd = nn.sd();
         // gather is forward-only in M2.1: fine, the retrieval heads only run inference
-        SDVariable words = sd.gather(nn.param("embeddings.word_embeddings.weight"), inputIds, 0);
+        SDVariable words = sd.gather(nn.param(Blip2Parameters.textWordEmbeddings()), inputIds, 0);
         SDVariable positionIds = sd.range(nn.constant(Nd4j.scalar(0L)), nn.size(inputIds, 1),
                 nn.constant(Nd4j.scalar(1L)), DataType.INT64);
-        SDVariable positions = sd.gather(nn.param("embeddings.position_embeddings.weight"), positionIds, 0);
+        SDVariable positions = sd.gather(nn.param(Blip2Parameters.textPositionEmbeddings()), positionIds, 0);
         return words.add(positions);
     }
 }

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.graphs;
 
 import dev.blip2dl4j.config.VisionConfig;
+import dev.blip2dl4j.config.VisionParameters;
 import org.nd4j.autodiff.samediff.SDIndex;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
@@ -12,14 +13,13 @@ import java.util.List;
 /**
  * BLIP-2's image encoder, EVA ViT-g as transformers' {@code Blip2VisionModel} has it: patch embedding,
  * class token and learned positions, then pre-LN blocks (fused qkv attention, exact-GELU MLP), then
- * {@code post_layernorm}. Parameters are bound under {@code vision_model.*}.
+ * {@code post_layernorm}. Parameters are bound by the names {@link VisionParameters} gives.
  *
  * <p>Inside the encoder the activations are {@code [batch * tokens, hidden]} rows (see {@link Layers});
  * what leaves it is {@code [batch, tokens, hidden]}. The batch is a graph dimension; the number of
  * tokens is fixed by the config's image size.
  */
 public final class VisionTransformer {
-    private static final String PREFIX = "vision_model.";
 
     private VisionTransformer() {
     }
@@ -36,10 +36,7 @@ public final class VisionTransformer {
 
     /** The encoder over {@code pixelValues [batch, 3, imageSize, imageSize]}. */
     public static Output build(Layers nn, VisionConfig config, SDVariable pixelValues) {
-        if (!config.hiddenAct().equals("gelu")) {
-            throw new IllegalArgumentException("vision hidden_act \"" + config.hiddenAct()
-                    + "\" is not supported: BLIP-2's EVA ViT uses \"gelu\" (exact erf)");
-        }
+        config.requireSupported();
         SameDiff sd = nn.sd();
         int tokens = config.numPositions();
         int width = config.hiddenSize();
@@ -50,13 +47,14 @@ public final class VisionTransformer {
         List<SDVariable> hiddenStates = new ArrayList<>();
         hiddenStates.add(sd.reshape(hidden, -1, tokens, width));
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            hidden = encoderLayer(nn, config, PREFIX + "encoder.layers." + i + ".", hidden, tokenCount);
+            hidden = encoderLayer(nn, config, VisionParameters.layer(i), hidden, tokenCount);
             hiddenStates.add(sd.reshape(hidden, -1, tokens, width));
         }
 
-        SDVariable lastHiddenState = sd.reshape(nn.layerNorm(hidden, PREFIX + "post_layernorm", eps), -1, tokens, width);
+        SDVariable lastHiddenState = sd.reshape(nn.layerNorm(hidden, VisionParameters.postLayerNorm(), eps),
+                -1, tokens, width);
         SDVariable classToken = lastHiddenState.get(SDIndex.all(), SDIndex.point(0), SDIndex.all());
-        SDVariable pooledOutput = nn.layerNorm(classToken, PREFIX + "post_layernorm", eps);
+        SDVariable pooledOutput = nn.layerNorm(classToken, VisionParameters.postLayerNorm(), eps);
         return new Output(lastHiddenState, pooledOutput, List.copyOf(hiddenStates));
     }
 
@@ -66,7 +64,6 @@ public final class VisionTransformer {
      */
     private static SDVariable embeddings(Layers nn, VisionConfig config, SDVariable pixelValues) {
         SameDiff sd = nn.sd();
-        String prefix = PREFIX + "embeddings.";
         int patch = config.patchSize();
         int grid = config.patchesPerSide();
         int width = config.hiddenSize();
@@ -83,26 +80,26 @@ public final class VisionTransformer {
         // [hidden, 3*P*P]. Patches run row by row, as the convolution's output flattens.
         SDVariable patches = sd.reshape(pixels, -1, 3, grid, patch, grid, patch).permute(0, 2, 4, 1, 3, 5);
         patches = sd.reshape(patches, -1, patchValues);
-        SDVariable kernel = sd.reshape(nn.param(prefix + "patch_embedding.weight"), width, patchValues);
+        SDVariable kernel = sd.reshape(nn.param(VisionParameters.patchEmbeddingWeight()), width, patchValues);
         SDVariable patchEmbeds = sd.mmul(patches, kernel, false, true, false)
-                .add(nn.param(prefix + "patch_embedding.bias"));
+                .add(nn.param(VisionParameters.patchEmbeddingBias()));
         patchEmbeds = sd.reshape(patchEmbeds, -1, (long) grid * grid, width);
 
-        SDVariable classEmbeds = sd.tile(nn.param(prefix + "class_embedding"),
+        SDVariable classEmbeds = sd.tile(nn.param(VisionParameters.classEmbedding()),
                 nn.shape(nn.size(pixelValues, 0), 1, 1));
-        SDVariable embeddings = sd.concat(1, classEmbeds, patchEmbeds).add(nn.param(prefix + "position_embedding"));
+        SDVariable embeddings = sd.concat(1, classEmbeds, patchEmbeds)
+                .add(nn.param(VisionParameters.positionEmbedding()));
         return sd.reshape(embeddings, -1, width);
     }
 
     /** {@code Blip2EncoderLayer}: pre-LN attention and MLP, each added to its input. */
-    private static SDVariable encoderLayer(Layers nn, VisionConfig config, String prefix, SDVariable hidden,
-                                           SDVariable tokens) {
+    private static SDVariable encoderLayer(Layers nn, VisionConfig config, VisionParameters.Layer layer,
+                                           SDVariable hidden, SDVariable tokens) {
         double eps = config.layerNormEps();
-        SDVariable attended = attention(nn, config, prefix + "self_attn",
-                nn.layerNorm(hidden, prefix + "layer_norm1", eps), tokens);
+        SDVariable attended = attention(nn, config, layer, nn.layerNorm(hidden, layer.layerNorm1(), eps), tokens);
         hidden = hidden.add(attended);
-        SDVariable mlp = nn.linear(nn.gelu(nn.linear(nn.layerNorm(hidden, prefix + "layer_norm2", eps),
-                prefix + "mlp.fc1")), prefix + "mlp.fc2");
+        SDVariable mlp = nn.linear(nn.gelu(nn.linear(nn.layerNorm(hidden, layer.layerNorm2(), eps), layer.fc1())),
+                layer.fc2());
         return hidden.add(mlp);
     }
 
@@ -110,16 +107,16 @@ public final class VisionTransformer {
      * {@code Blip2Attention}: one fused qkv projection whose output columns are (q | k | v), each split
      * into heads; scores scaled by head_dim^-0.5; no mask, every token sees every other.
      */
-    private static SDVariable attention(Layers nn, VisionConfig config, String prefix, SDVariable x,
+    private static SDVariable attention(Layers nn, VisionConfig config, VisionParameters.Layer layer, SDVariable x,
                                         SDVariable tokens) {
         int heads = config.numAttentionHeads();
         int headDim = config.headDim();
-        SDVariable[] qkv = nn.sd().split(nn.linear(x, prefix + ".qkv"), 3, 1);
+        SDVariable[] qkv = nn.sd().split(nn.linear(x, layer.qkv()), 3, 1);
         SDVariable context = nn.attention(
                 nn.splitHeads(qkv[0], tokens, heads, headDim),
                 nn.splitHeads(qkv[1], tokens, heads, headDim),
                 nn.splitHeads(qkv[2], tokens, heads, headDim),
                 null, Math.pow(headDim, -0.5));
-        return nn.linear(nn.mergeHeads(context, heads, headDim), prefix + ".projection");
+        return nn.linear(nn.mergeHeads(context, heads, headDim), layer.projection());
     }
 }

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.zoo.generate;
 
 import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.runtime.EagerQFormer;
 import dev.blip2dl4j.runtime.EagerVision;
@@ -24,7 +25,7 @@ public final class ImageEncoder {
         this.config = config;
         vision = new EagerVision(config.vision(), weights);
         qformer = new EagerQFormer(config.qformer(), weights);
-        projection = Linear.of(weights, "language_projection");
+        projection = Linear.of(weights, Blip2Parameters.languageProjection());
     }
 
     /** {@code pixelValues [batch, 3, size, size]} to the projected queries {@code [batch, queries, lm_hidden]}. */
