@@ -2,6 +2,7 @@ package dev.blip2dl4j.runtime;
 
 import dev.blip2dl4j.model.AttentionMask;
 import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.config.OptParameters;
 import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -30,8 +31,6 @@ public final class EagerOpt {
         ALL
     }
 
-    private static final String DECODER = "language_model.model.decoder.";
-
     record Layer(LayerNorm attnNorm, Linear q, Linear k, Linear v, Linear out,
                  LayerNorm mlpNorm, Linear fc1, Linear fc2) {
     }
@@ -47,25 +46,22 @@ public final class EagerOpt {
     private final Workspace work = new Workspace();
 
     public EagerOpt(OptConfig config, Weights weights) {
-        if (!config.layerNormElementwiseAffine()) {
-            throw new IllegalArgumentException("OPT without LayerNorm weights (layer_norm_elementwise_affine"
-                    + " false) is not supported: no BLIP-2 language model uses it");
-        }
+        config.requireSupported();
         this.config = config;
-        embedTokens = weights.get(DECODER + "embed_tokens.weight");
-        embedPositions = weights.get(DECODER + "embed_positions.weight");
-        projectIn = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_in") : null;
-        projectOut = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_out") : null;
-        finalNorm = config.hasFinalLayerNorm() ? norm(weights, DECODER + "final_layer_norm") : null;
+        embedTokens = weights.get(OptParameters.embedTokens());
+        embedPositions = weights.get(OptParameters.embedPositions());
+        projectIn = config.hasEmbeddingProjections() ? Linear.of(weights, OptParameters.projectIn()) : null;
+        projectOut = config.hasEmbeddingProjections() ? Linear.of(weights, OptParameters.projectOut()) : null;
+        finalNorm = config.hasFinalLayerNorm() ? norm(weights, OptParameters.finalLayerNorm()) : null;
         layers = new Layer[config.numHiddenLayers()];
         for (int i = 0; i < layers.length; i++) {
-            String p = DECODER + "layers." + i + ".";
-            layers[i] = new Layer(norm(weights, p + "self_attn_layer_norm"),
-                    Linear.of(weights, p + "self_attn.q_proj"), Linear.of(weights, p + "self_attn.k_proj"),
-                    Linear.of(weights, p + "self_attn.v_proj"), Linear.of(weights, p + "self_attn.out_proj"),
-                    norm(weights, p + "final_layer_norm"), Linear.of(weights, p + "fc1"), Linear.of(weights, p + "fc2"));
+            OptParameters.Layer p = OptParameters.layer(i);
+            layers[i] = new Layer(norm(weights, p.selfAttnLayerNorm()),
+                    Linear.of(weights, p.qProj()), Linear.of(weights, p.kProj()),
+                    Linear.of(weights, p.vProj()), Linear.of(weights, p.outProj()),
+                    norm(weights, p.finalLayerNorm()), Linear.of(weights, p.fc1()), Linear.of(weights, p.fc2()));
         }
-        head = config.tieWordEmbeddings() ? new Linear(embedTokens, null) : Linear.of(weights, "language_model.lm_head");
+        head = config.tieWordEmbeddings() ? new Linear(embedTokens, null) : Linear.of(weights, OptParameters.lmHead());
     }
 
     public OptConfig config() {

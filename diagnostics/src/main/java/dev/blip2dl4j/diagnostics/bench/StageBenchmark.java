@@ -2,6 +2,7 @@ package dev.blip2dl4j.diagnostics.bench;
 
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.config.OptParameters;
 import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.arrays.ArtifactWeights;
 import dev.blip2dl4j.graphs.Blip2Graph;
@@ -197,7 +198,7 @@ public final class StageBenchmark {
                 // the last position's logits only, as generation needs and the peer times
                 SDVariable last = prefill.gather(hidden, l.size(hidden, 1).sub(1L).castTo(DataType.INT64).reshape(1), 1);
                 prefill.mmul(prefill.reshape(last, -1, opt.wordEmbedProjDim()),
-                        l.param("language_model.model.decoder.embed_tokens.weight"), false, true, false).rename("logits");
+                        l.param(OptParameters.embedTokens()), false, true, false).rename("logits");
             } else {
                 SDVariable embeds = prefill.concat(1, projected, T5.embedTokens(l, ids));
                 SDVariable decoderIds = prefill.placeHolder("decoder_input_ids", DataType.INT64, -1, -1);

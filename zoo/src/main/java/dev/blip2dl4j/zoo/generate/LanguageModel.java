@@ -2,7 +2,9 @@ package dev.blip2dl4j.zoo.generate;
 
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.config.OptParameters;
 import dev.blip2dl4j.config.T5Config;
+import dev.blip2dl4j.config.T5Parameters;
 import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.runtime.EagerOpt;
 import dev.blip2dl4j.runtime.EagerT5;
@@ -31,10 +33,10 @@ public final class LanguageModel {
     public static LanguageModel of(Blip2Config config, Weights weights) {
         if (config.text() instanceof OptConfig c) {
             return new LanguageModel(new EagerOpt(c, weights), null,
-                    weights.get("language_model.model.decoder.embed_tokens.weight"));
+                    weights.get(OptParameters.embedTokens()));
         }
         return new LanguageModel(null, new EagerT5((T5Config) config.text(), weights),
-                weights.get("language_model.shared.weight"));
+                weights.get(T5Parameters.shared()));
     }
 
     public boolean decoderOnly() {
