@@ -8,6 +8,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Arrays;
+
 /**
  * The OPT language model of the graphs' {@code OptDecoder}, executed eagerly over its weights in place, with a
  * key/value cache: {@link #prefill} runs the prompt (projected queries + prompt embeddings) and fills
@@ -103,7 +105,7 @@ public final class EagerOpt {
                     + cache.length() + " positions");
         }
         if (inputsEmbeds.rank() != 3 || inputsEmbeds.size(2) != config.wordEmbedProjDim()) {
-            throw new IllegalArgumentException("inputs embeds of shape " + java.util.Arrays.toString(inputsEmbeds.shape())
+            throw new IllegalArgumentException("inputs embeds of shape " + Arrays.toString(inputsEmbeds.shape())
                     + " where [batch, seq, " + config.wordEmbedProjDim() + "] is expected");
         }
         int batch = (int) inputsEmbeds.size(0);
@@ -241,11 +243,7 @@ public final class EagerOpt {
         if (preLn) {
             layer.attnNorm().apply(x, normed);
         }
-        selfAttention(index, layer, cache, preLn ? normed : x, seq, at, additive, attended);
-        if (tape != null) {
-            tape.projections(index, work.get("q", rows, config.hiddenSize()), work.get("k", rows, config.hiddenSize()),
-                    work.get("v", rows, config.hiddenSize()));
-        }
+        selfAttention(index, layer, cache, preLn ? normed : x, seq, at, additive, attended, tape);
         EagerLayers.add(x, attended);
         if (tape != null) {
             tape.attentionOutput(index, x);
@@ -272,7 +270,7 @@ public final class EagerOpt {
     }
 
     private void selfAttention(int index, Layer layer, KvCache cache, INDArray h, int seq, int at, INDArray additive,
-                               INDArray out) {
+                               INDArray out, OptTape tape) {
         long rows = h.size(0);
         INDArray q = work.get("q", rows, config.hiddenSize());
         INDArray k = work.get("k", rows, config.hiddenSize());
@@ -283,6 +281,9 @@ public final class EagerOpt {
         layer.k().apply(h, k);
         layer.v().apply(h, v);
         cache.store(index, at, seq, k, v);
+        if (tape != null) {
+            tape.projections(index, q, k, v);
+        }
 
         INDArray merged = work.get("merged", rows, config.hiddenSize());
         if (seq == 1) {

@@ -9,6 +9,7 @@ import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.runtime.EagerOpt;
 import dev.blip2dl4j.runtime.EagerT5;
 import dev.blip2dl4j.runtime.KvCache;
+import dev.blip2dl4j.runtime.PromptInputs;
 import dev.blip2dl4j.runtime.T5Cache;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -48,9 +49,9 @@ public final class LanguageModel {
         return opt != null ? new long[0] : new long[]{t5.config().decoderStartTokenId()};
     }
 
-    /** The token embeddings of {@code ids}, one row per id: {@code [ids, width]}. */
-    public INDArray embed(long[] ids) {
-        return Nd4j.pullRows(embeddings, 1, java.util.Arrays.stream(ids).mapToInt(Math::toIntExact).toArray());
+    /** The prompt's input: the projected queries {@code [batch, queries, width]}, then the embeddings of {@code ids}. */
+    public INDArray inputsEmbeds(INDArray projected, long[][] ids) {
+        return PromptInputs.embeddings(projected, embeddings, ids);
     }
 
     /** A started generation: the logits after the prompt, and the decoder that continues it. */
