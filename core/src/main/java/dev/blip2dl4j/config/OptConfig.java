@@ -52,6 +52,17 @@ public record OptConfig(
         return doLayerNormBefore && !removeFinalLayerNorm;
     }
 
+    /**
+     * Throws unless the graph and the eager runtime can run this model: both bind every LayerNorm's weight and bias,
+     * which a config with {@code layer_norm_elementwise_affine} false leaves out.
+     */
+    public void requireSupported() {
+        if (!layerNormElementwiseAffine) {
+            throw new IllegalArgumentException("OPT without LayerNorm weights (layer_norm_elementwise_affine"
+                    + " false) is not supported: no BLIP-2 language model uses it");
+        }
+    }
+
     static OptConfig from(JsonFields f) {
         int hidden = f.positive("hidden_size", 768);
         Integer projDim = f.optionalInteger("word_embed_proj_dim");  // None means "same as hidden_size"

@@ -44,9 +44,9 @@ public final class ParameterLayout {
                 QFormerParameters.declare(b, q);
                 b.linear(Blip2Parameters.languageProjection(), config.text().hiddenSize(), q.hiddenSize(), true);
                 if (config.text() instanceof OptConfig opt) {
-                    opt(b, opt);
+                    OptParameters.declare(b, opt);
                 } else {
-                    t5(b, (T5Config) config.text());
+                    T5Parameters.declare(b, (T5Config) config.text());
                 }
             }
             case IMAGE_TEXT_RETRIEVAL -> {
@@ -90,112 +90,34 @@ public final class ParameterLayout {
         return n;
     }
 
-    private static void opt(Builder b, OptConfig c) {
-        String p = "language_model.model.decoder.";
-        int h = c.hiddenSize();
-        boolean bias = c.enableBias();
-        b.param(p + "embed_tokens.weight", c.vocabSize(), c.wordEmbedProjDim());
-        b.param(p + "embed_positions.weight", c.maxPositionEmbeddings() + OptConfig.POSITION_OFFSET, h);
-        if (c.hasEmbeddingProjections()) {
-            b.linear(p + "project_out", c.wordEmbedProjDim(), h, false);
-            b.linear(p + "project_in", h, c.wordEmbedProjDim(), false);
-        }
-        if (c.hasFinalLayerNorm()) {
-            b.optLayerNorm(p + "final_layer_norm", h, c);
-        }
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
-            String l = p + "layers." + i + ".";
-            for (String proj : List.of("k_proj", "v_proj", "q_proj", "out_proj")) {
-                b.linear(l + "self_attn." + proj, h, h, bias);
-            }
-            b.optLayerNorm(l + "self_attn_layer_norm", h, c);
-            b.linear(l + "fc1", c.ffnDim(), h, bias);
-            b.linear(l + "fc2", h, c.ffnDim(), bias);
-            b.optLayerNorm(l + "final_layer_norm", h, c);
-        }
-        b.maybeTied("language_model.lm_head.weight", p + "embed_tokens.weight", c.tieWordEmbeddings(),
-                c.vocabSize(), c.wordEmbedProjDim());
-    }
-
-    private static void t5(Builder b, T5Config c) {
-        String shared = "language_model.shared.weight";
-        b.param(shared, c.vocabSize(), c.dModel());
-        t5Stack(b, c, "encoder", c.numLayers(), shared);
-        t5Stack(b, c, "decoder", c.numDecoderLayers(), shared);
-        b.maybeTied("language_model.lm_head.weight", shared, c.tieWordEmbeddings(), c.vocabSize(), c.dModel());
-    }
-
-    private static void t5Stack(Builder b, T5Config c, String stack, int layers, String shared) {
-        String p = "language_model." + stack + ".";
-        // both stacks embed with the shared table (T5 passes it to each; BLIP-2 re-ties them)
-        b.alias(p + "embed_tokens.weight", shared);
-        boolean decoder = stack.equals("decoder");
-        for (int i = 0; i < layers; i++) {
-            String l = p + "block." + i + ".layer.";
-            int sub = 0;
-            t5Attention(b, c, l + sub + ".SelfAttention", i == 0);
-            b.param(l + sub++ + ".layer_norm.weight", c.dModel());
-            if (decoder) {
-                t5Attention(b, c, l + sub + ".EncDecAttention", false);
-                b.param(l + sub++ + ".layer_norm.weight", c.dModel());
-            }
-            String ff = l + sub + ".DenseReluDense.";
-            if (c.isGatedAct()) {
-                b.linear(ff + "wi_0", c.dFf(), c.dModel(), false);
-                b.linear(ff + "wi_1", c.dFf(), c.dModel(), false);
-            } else {
-                b.linear(ff + "wi", c.dFf(), c.dModel(), false);
-            }
-            b.linear(ff + "wo", c.dModel(), c.dFf(), false);
-            b.param(l + sub + ".layer_norm.weight", c.dModel());
-        }
-        b.param(p + "final_layer_norm.weight", c.dModel());
-    }
-
-    private static void t5Attention(Builder b, T5Config c, String prefix, boolean relativeBias) {
-        for (String proj : List.of("q", "k", "v")) {
-            b.linear(prefix + "." + proj, c.innerDim(), c.dModel(), false);
-        }
-        b.linear(prefix + ".o", c.dModel(), c.innerDim(), false);
-        if (relativeBias) {
-            // only the first block of a stack owns the bucket table; the others reuse its output
-            b.param(prefix + ".relative_attention_bias.weight", c.relativeAttentionNumBuckets(), c.numHeads());
-        }
-    }
-
-    /** Collects parameters and aliases in the order they are added. */
     public static final class Builder {
-        final List<ParamSpec> parameters = new ArrayList<>();
-        final Map<String, String> aliases = new LinkedHashMap<>();
+        private final List<ParamSpec> parameters = new ArrayList<>();
+        private final Map<String, String> aliases = new LinkedHashMap<>();
 
-        void param(String name, long... shape) {
+        private Builder() {
+        }
+
+        public void param(String name, long... shape) {
             parameters.add(new ParamSpec(name, shape));
         }
 
-        void linear(String prefix, int out, int in, boolean bias) {
+        public void linear(String prefix, int out, int in, boolean bias) {
             param(prefix + ".weight", out, in);
             if (bias) {
                 param(prefix + ".bias", out);
             }
         }
 
-        void layerNorm(String prefix, int width) {
+        public void layerNorm(String prefix, int width) {
             param(prefix + ".weight", width);
             param(prefix + ".bias", width);
         }
 
-        /** OPT can switch the LayerNorm affine parameters off altogether. */
-        void optLayerNorm(String prefix, int width, OptConfig c) {
-            if (c.layerNormElementwiseAffine()) {
-                layerNorm(prefix, width);
-            }
-        }
-
-        void alias(String name, String target) {
+        public void alias(String name, String target) {
             aliases.put(name, target);
         }
 
-        void maybeTied(String name, String target, boolean tied, long... shape) {
+        public void maybeTied(String name, String target, boolean tied, long... shape) {
             if (tied) {
                 alias(name, target);
             } else {

@@ -39,6 +39,14 @@ public record T5Config(
         return false;
     }
 
+    /** The token the decoder starts from, for generation and teacher forcing alike; throws where the config has none. */
+    public int requireDecoderStartTokenId() {
+        if (decoderStartTokenId == null) {
+            throw new IllegalArgumentException("the T5 config has no decoder_start_token_id to start decoding with");
+        }
+        return decoderStartTokenId;
+    }
+
     /** Width of q, k, v and of the input to o. */
     public int innerDim() {
         return numHeads * dKv;

@@ -2,6 +2,7 @@ package dev.blip2dl4j.runtime;
 
 import dev.blip2dl4j.model.AttentionMask;
 import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.config.OptParameters;
 import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -32,8 +33,6 @@ public final class EagerOpt {
         ALL
     }
 
-    private static final String DECODER = "language_model.model.decoder.";
-
     record Layer(LayerNorm attnNorm, Linear q, Linear k, Linear v, Linear out,
                  LayerNorm mlpNorm, Linear fc1, Linear fc2) {
     }
@@ -49,25 +48,22 @@ public final class EagerOpt {
     private final Workspace work = new Workspace();
 
     public EagerOpt(OptConfig config, Weights weights) {
-        if (!config.layerNormElementwiseAffine()) {
-            throw new IllegalArgumentException("OPT without LayerNorm weights (layer_norm_elementwise_affine"
-                    + " false) is not supported: no BLIP-2 language model uses it");
-        }
+        config.requireSupported();
         this.config = config;
-        embedTokens = weights.get(DECODER + "embed_tokens.weight");
-        embedPositions = weights.get(DECODER + "embed_positions.weight");
-        projectIn = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_in") : null;
-        projectOut = config.hasEmbeddingProjections() ? Linear.of(weights, DECODER + "project_out") : null;
-        finalNorm = config.hasFinalLayerNorm() ? norm(weights, DECODER + "final_layer_norm") : null;
+        embedTokens = weights.get(OptParameters.embedTokens());
+        embedPositions = weights.get(OptParameters.embedPositions());
+        projectIn = config.hasEmbeddingProjections() ? Linear.of(weights, OptParameters.projectIn()) : null;
+        projectOut = config.hasEmbeddingProjections() ? Linear.of(weights, OptParameters.projectOut()) : null;
+        finalNorm = config.hasFinalLayerNorm() ? norm(weights, OptParameters.finalLayerNorm()) : null;
         layers = new Layer[config.numHiddenLayers()];
         for (int i = 0; i < layers.length; i++) {
-            String p = DECODER + "layers." + i + ".";
-            layers[i] = new Layer(norm(weights, p + "self_attn_layer_norm"),
-                    Linear.of(weights, p + "self_attn.q_proj"), Linear.of(weights, p + "self_attn.k_proj"),
-                    Linear.of(weights, p + "self_attn.v_proj"), Linear.of(weights, p + "self_attn.out_proj"),
-                    norm(weights, p + "final_layer_norm"), Linear.of(weights, p + "fc1"), Linear.of(weights, p + "fc2"));
+            OptParameters.Layer p = OptParameters.layer(i);
+            layers[i] = new Layer(norm(weights, p.selfAttnLayerNorm()),
+                    Linear.of(weights, p.qProj()), Linear.of(weights, p.kProj()),
+                    Linear.of(weights, p.vProj()), Linear.of(weights, p.outProj()),
+                    norm(weights, p.finalLayerNorm()), Linear.of(weights, p.fc1()), Linear.of(weights, p.fc2()));
         }
-        head = config.tieWordEmbeddings() ? new Linear(embedTokens, null) : Linear.of(weights, "language_model.lm_head");
+        head = config.tieWordEmbeddings() ? new Linear(embedTokens, null) : Linear.of(weights, OptParameters.lmHead());
     }
 
     public OptConfig config() {
@@ -247,11 +243,7 @@ public final class EagerOpt {
         if (preLn) {
             layer.attnNorm().apply(x, normed);
         }
-        selfAttention(index, layer, cache, preLn ? normed : x, seq, at, additive, attended);
-        if (tape != null) {
-            tape.projections(index, work.get("q", rows, config.hiddenSize()), work.get("k", rows, config.hiddenSize()),
-                    work.get("v", rows, config.hiddenSize()));
-        }
+        selfAttention(index, layer, cache, preLn ? normed : x, seq, at, additive, attended, tape);
         EagerLayers.add(x, attended);
         if (tape != null) {
             tape.attentionOutput(index, x);
@@ -278,7 +270,7 @@ public final class EagerOpt {
     }
 
     private void selfAttention(int index, Layer layer, KvCache cache, INDArray h, int seq, int at, INDArray additive,
-                               INDArray out) {
+                               INDArray out, OptTape tape) {
         long rows = h.size(0);
         INDArray q = work.get("q", rows, config.hiddenSize());
         INDArray k = work.get("k", rows, config.hiddenSize());
@@ -289,6 +281,9 @@ public final class EagerOpt {
         layer.k().apply(h, k);
         layer.v().apply(h, v);
         cache.store(index, at, seq, k, v);
+        if (tape != null) {
+            tape.projections(index, q, k, v);
+        }
 
         INDArray merged = work.get("merged", rows, config.hiddenSize());
         if (seq == 1) {

@@ -97,22 +97,17 @@ public final class EagerOptLoss {
         if (scored.length == 0) {
             throw new IllegalArgumentException("no label to learn from: every label after the first is " + IGNORE_INDEX);
         }
-        INDArray embeds = Nd4j.createUninitialized(DataType.FLOAT, (long) batch * seq, width);
-        embeds.reshape(batch, seq, width).get(NDArrayIndex.all(), NDArrayIndex.interval(0, prefixLength),
-                NDArrayIndex.all()).assign(prefix);
-        long[][] ids = inputIds.castTo(DataType.INT64).toLongMatrix();
-        for (int b = 0; b < batch; b++) {
-            int[] tokens = Arrays.stream(ids[b], 0, text).mapToInt(Math::toIntExact).toArray();
-            EagerLayers.gatherRows(model.embedTokens(), tokens, embeds.get(NDArrayIndex.interval(
-                    (long) b * seq + prefixLength, (long) (b + 1) * seq), NDArrayIndex.all()), false);
-        }
-        INDArray mask = Nd4j.concat(1, Nd4j.ones(DataType.FLOAT, batch, prefixLength),
-                attentionMask.castTo(DataType.FLOAT).get(NDArrayIndex.all(), NDArrayIndex.interval(0, text)));
+        long[][] ids = Arrays.stream(inputIds.castTo(DataType.INT64).toLongMatrix())
+                .map(row -> Arrays.copyOf(row, text)).toArray(long[][]::new);
+        INDArray embeds = PromptInputs.embeddings(prefix, model.embedTokens(), ids);
+        INDArray mask = PromptInputs.attentionMask(prefixLength,
+                attentionMask.get(NDArrayIndex.all(), NDArrayIndex.interval(0, text)));
         KvCache cache = model.newCache(seq);
         try (OptTape tape = backward ? new OptTape(config.numHiddenLayers()) : null;
              EagerAttention attention = backward ? new EagerAttention(config.numAttentionHeads(), config.headDim(), seq,
                      seq) : null) {
-            INDArray hidden = model.lastHiddenState(cache, embeds, batch, seq, mask, tape);
+            INDArray hidden = model.lastHiddenState(cache, embeds.reshape((long) batch * seq, width), batch, seq, mask,
+                    tape);
             INDArray scoredHidden = work.get("scored", scored.length, width);
             EagerLayers.gatherRows(hidden, scored, scoredHidden, false);
             INDArray logits = work.get("logits", scored.length, config.vocabSize());

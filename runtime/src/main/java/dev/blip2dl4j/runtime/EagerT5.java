@@ -1,6 +1,7 @@
 package dev.blip2dl4j.runtime;
 
 import dev.blip2dl4j.config.T5Config;
+import dev.blip2dl4j.config.T5Parameters;
 import dev.blip2dl4j.model.T5PositionBuckets;
 import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -23,21 +24,19 @@ import java.util.Arrays;
  * <p>Work buffers are kept between calls: one thread at a time.
  */
 public final class EagerT5 {
-    private static final String PREFIX = "language_model.";
-
     private record Attention(Linear q, Linear k, Linear v, Linear o) {
-        static Attention of(Weights weights, String prefix) {
-            return new Attention(Linear.of(weights, prefix + ".q"), Linear.of(weights, prefix + ".k"),
-                    Linear.of(weights, prefix + ".v"), Linear.of(weights, prefix + ".o"));
+        static Attention of(Weights weights, T5Parameters.Attention names) {
+            return new Attention(Linear.of(weights, names.q()), Linear.of(weights, names.k()),
+                    Linear.of(weights, names.v()), Linear.of(weights, names.o()));
         }
     }
 
     /** {@code wo(act(wi_0 x) * wi_1 x)} when gated ({@code wi1} set), else {@code wo(act(wi x))} (in {@code wi0}). */
     private record FeedForward(Linear wi0, Linear wi1, Linear wo) {
-        static FeedForward of(Weights weights, String prefix, boolean gated) {
+        static FeedForward of(Weights weights, T5Parameters.FeedForward names, boolean gated) {
             return gated
-                    ? new FeedForward(Linear.of(weights, prefix + ".wi_0"), Linear.of(weights, prefix + ".wi_1"), Linear.of(weights, prefix + ".wo"))
-                    : new FeedForward(Linear.of(weights, prefix + ".wi"), null, Linear.of(weights, prefix + ".wo"));
+                    ? new FeedForward(Linear.of(weights, names.wi0()), Linear.of(weights, names.wi1()), Linear.of(weights, names.wo()))
+                    : new FeedForward(Linear.of(weights, names.wi()), null, Linear.of(weights, names.wo()));
         }
     }
 
@@ -49,6 +48,7 @@ public final class EagerT5 {
     }
 
     private final T5Config config;
+    private final int decoderStart;
     private final INDArray shared;
     private final EncoderBlock[] encoder;
     private final INDArray encoderFinalNorm;
@@ -60,30 +60,30 @@ public final class EagerT5 {
     private final Workspace work = new Workspace();
 
     public EagerT5(T5Config config, Weights weights) {
-        if (config.decoderStartTokenId() == null) {
-            throw new IllegalArgumentException("the T5 config has no decoder_start_token_id to start decoding with");
-        }
+        decoderStart = config.requireDecoderStartTokenId();
         this.config = config;
-        shared = weights.get(PREFIX + "shared.weight");
+        shared = weights.get(T5Parameters.shared());
         boolean gated = config.isGatedAct();
+        T5Parameters.Stack encoderNames = T5Parameters.encoder();
         encoder = new EncoderBlock[config.numLayers()];
         for (int i = 0; i < encoder.length; i++) {
-            String block = PREFIX + "encoder.block." + i + ".layer.";
-            encoder[i] = new EncoderBlock(weights.get(block + "0.layer_norm.weight"), Attention.of(weights, block + "0.SelfAttention"),
-                    weights.get(block + "1.layer_norm.weight"), FeedForward.of(weights, block + "1.DenseReluDense", gated));
+            T5Parameters.Block block = encoderNames.block(i);
+            encoder[i] = new EncoderBlock(weights.get(block.selfAttentionNorm()), Attention.of(weights, block.selfAttention()),
+                    weights.get(block.feedForwardNorm()), FeedForward.of(weights, block.feedForward(), gated));
         }
-        encoderFinalNorm = weights.get(PREFIX + "encoder.final_layer_norm.weight");
-        encoderBiasTable = weights.get(PREFIX + "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight").toFloatMatrix();
+        encoderFinalNorm = weights.get(encoderNames.finalLayerNorm());
+        encoderBiasTable = weights.get(encoderNames.relativeAttentionBias()).toFloatMatrix();
+        T5Parameters.Stack decoderNames = T5Parameters.decoder();
         decoder = new DecoderBlock[config.numDecoderLayers()];
         for (int i = 0; i < decoder.length; i++) {
-            String block = PREFIX + "decoder.block." + i + ".layer.";
-            decoder[i] = new DecoderBlock(weights.get(block + "0.layer_norm.weight"), Attention.of(weights, block + "0.SelfAttention"),
-                    weights.get(block + "1.layer_norm.weight"), Attention.of(weights, block + "1.EncDecAttention"),
-                    weights.get(block + "2.layer_norm.weight"), FeedForward.of(weights, block + "2.DenseReluDense", gated));
+            T5Parameters.Block block = decoderNames.block(i);
+            decoder[i] = new DecoderBlock(weights.get(block.selfAttentionNorm()), Attention.of(weights, block.selfAttention()),
+                    weights.get(block.crossAttentionNorm()), Attention.of(weights, block.crossAttention()),
+                    weights.get(block.feedForwardNorm()), FeedForward.of(weights, block.feedForward(), gated));
         }
-        decoderFinalNorm = weights.get(PREFIX + "decoder.final_layer_norm.weight");
-        decoderBiasTable = weights.get(PREFIX + "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight").toFloatMatrix();
-        head = config.tieWordEmbeddings() ? new Linear(shared, null) : Linear.of(weights, PREFIX + "lm_head");
+        decoderFinalNorm = weights.get(decoderNames.finalLayerNorm());
+        decoderBiasTable = weights.get(decoderNames.relativeAttentionBias()).toFloatMatrix();
+        head = config.tieWordEmbeddings() ? new Linear(shared, null) : Linear.of(weights, T5Parameters.lmHead());
     }
 
     public T5Config config() {
@@ -131,7 +131,7 @@ public final class EagerT5 {
                 Nd4j.create(padding, new long[]{batch, 1, 1, seq}, DataType.FLOAT));
 
         long[] start = new long[batch];
-        Arrays.fill(start, config.decoderStartTokenId());
+        Arrays.fill(start, decoderStart);
         return step(cache, Nd4j.createFromArray(start));
     }
 

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.graphs;
 
 import dev.blip2dl4j.config.OptConfig;
+import dev.blip2dl4j.config.OptParameters;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -19,9 +20,6 @@ import java.util.List;
  * (the query positions count too), so a left-padded row sees the same positions as the row alone.
  */
 public final class OptDecoder {
-    static final String DECODER = "language_model.model.decoder.";
-    static final String LM_HEAD = "language_model.lm_head";
-
     /**
      * @param logits       {@code [batch, seq, vocab]}, every position (BLIP-2 reads the text positions)
      * @param hiddenStates as transformers' {@code output_hidden_states}: the input embeddings plus
@@ -42,10 +40,7 @@ public final class OptDecoder {
      * @param attentionMask {@code [batch, seq]}, 1 = attend, 0 = padding (left or right), any numeric type
      */
     public static Output build(Layers nn, OptConfig config, SDVariable inputsEmbeds, SDVariable attentionMask) {
-        if (!config.layerNormElementwiseAffine()) {
-            throw new IllegalArgumentException("OPT without LayerNorm weights (layer_norm_elementwise_affine"
-                    + " false) is not supported: no BLIP-2 language model uses it");
-        }
+        config.requireSupported();
         SameDiff sd = nn.sd();
         SDVariable seq = nn.size(inputsEmbeds, 1);
         int hidden = config.hiddenSize();
@@ -53,7 +48,7 @@ public final class OptDecoder {
 
         SDVariable h = sd.reshape(inputsEmbeds, -1, config.wordEmbedProjDim());
         if (config.hasEmbeddingProjections()) {
-            h = nn.linear(h, DECODER + "project_in");
+            h = nn.linear(h, OptParameters.projectIn());
         }
         h = h.add(positionEmbeddings(nn, config, mask, seq));
         SDVariable additiveMask = nn.causalMask(seq).add(nn.paddingMask(mask));
@@ -61,13 +56,13 @@ public final class OptDecoder {
         List<SDVariable> hiddenStates = new ArrayList<>();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             hiddenStates.add(sd.reshape(h, nn.shape(-1, seq, hidden)));
-            h = decoderLayer(nn, config, DECODER + "layers." + i + ".", h, seq, additiveMask);
+            h = decoderLayer(nn, config, OptParameters.layer(i), h, seq, additiveMask);
         }
         if (config.hasFinalLayerNorm()) {
-            h = nn.layerNorm(h, DECODER + "final_layer_norm", OptConfig.LAYER_NORM_EPS);
+            h = nn.layerNorm(h, OptParameters.finalLayerNorm(), OptConfig.LAYER_NORM_EPS);
         }
         if (config.hasEmbeddingProjections()) {
-            h = nn.linear(h, DECODER + "project_out");
+            h = nn.linear(h, OptParameters.projectOut());
         }
         hiddenStates.add(sd.reshape(h, nn.shape(-1, seq, config.wordEmbedProjDim())));
 
@@ -80,13 +75,13 @@ public final class OptDecoder {
      */
     public static SDVariable lmHead(Layers nn, OptConfig config, SDVariable rows) {
         return config.tieWordEmbeddings()
-                ? nn.product(rows, DECODER + "embed_tokens.weight", null)
-                : nn.linear(rows, LM_HEAD);
+                ? nn.product(rows, OptParameters.embedTokens(), null)
+                : nn.linear(rows, OptParameters.lmHead());
     }
 
     /** Token embeddings {@code [batch, seq, word_embed_proj_dim]} of {@code inputIds [batch, seq]} (frozen table). */
     public static SDVariable embedTokens(Layers nn, SDVariable inputIds) {
-        return nn.sd().gather(nn.param(DECODER + "embed_tokens.weight"), inputIds, 0);
+        return nn.sd().gather(nn.param(OptParameters.embedTokens()), inputIds, 0);
     }
 
     /**
@@ -110,38 +105,38 @@ public final class OptDecoder {
         SDVariable upToColumn = sd.lte(sd.expandDims(index, 1), sd.expandDims(index, 0)).castTo(DataType.FLOAT);
         SDVariable count = sd.mmul(mask, upToColumn);
         SDVariable positions = count.mul(mask).add(OptConfig.POSITION_OFFSET - 1).castTo(DataType.INT);
-        SDVariable table = nn.param(DECODER + "embed_positions.weight");
+        SDVariable table = nn.param(OptParameters.embedPositions());
         return sd.reshape(sd.gather(table, positions, 0), -1, config.hiddenSize());
     }
 
     /** Pre-LN (opt-350m's post-LN when do_layer_norm_before is false): attention, then the MLP. */
-    private static SDVariable decoderLayer(Layers nn, OptConfig config, String prefix, SDVariable x,
+    private static SDVariable decoderLayer(Layers nn, OptConfig config, OptParameters.Layer layer, SDVariable x,
                                            SDVariable seq, SDVariable additiveMask) {
         boolean preLn = config.doLayerNormBefore();
-        String attnNorm = prefix + "self_attn_layer_norm";
+        String attnNorm = layer.selfAttnLayerNorm();
         SDVariable h = preLn ? nn.layerNorm(x, attnNorm, OptConfig.LAYER_NORM_EPS) : x;
-        h = x.add(selfAttention(nn, config, prefix + "self_attn.", h, seq, additiveMask));
+        h = x.add(selfAttention(nn, config, layer, h, seq, additiveMask));
         if (!preLn) {
             h = nn.layerNorm(h, attnNorm, OptConfig.LAYER_NORM_EPS);
         }
 
-        String mlpNorm = prefix + "final_layer_norm";
+        String mlpNorm = layer.finalLayerNorm();
         SDVariable m = preLn ? nn.layerNorm(h, mlpNorm, OptConfig.LAYER_NORM_EPS) : h;
-        m = nn.linear(nn.activation(config.activationFunction(), nn.linear(m, prefix + "fc1")), prefix + "fc2");
+        m = nn.linear(nn.activation(config.activationFunction(), nn.linear(m, layer.fc1())), layer.fc2());
         h = h.add(m);
         return preLn ? h : nn.layerNorm(h, mlpNorm, OptConfig.LAYER_NORM_EPS);
     }
 
-    private static SDVariable selfAttention(Layers nn, OptConfig config, String prefix, SDVariable x,
+    private static SDVariable selfAttention(Layers nn, OptConfig config, OptParameters.Layer layer, SDVariable x,
                                             SDVariable seq, SDVariable additiveMask) {
         int heads = config.numAttentionHeads();
         int headDim = config.headDim();
         // transformers scales q before the product, not the scores: keep its rounding
-        SDVariable q = nn.linear(x, prefix + "q_proj").mul(Math.pow(headDim, -0.5));
-        SDVariable k = nn.linear(x, prefix + "k_proj");
-        SDVariable v = nn.linear(x, prefix + "v_proj");
+        SDVariable q = nn.linear(x, layer.qProj()).mul(Math.pow(headDim, -0.5));
+        SDVariable k = nn.linear(x, layer.kProj());
+        SDVariable v = nn.linear(x, layer.vProj());
         SDVariable context = nn.attention(nn.splitHeads(q, seq, heads, headDim), nn.splitHeads(k, seq, heads, headDim),
                 nn.splitHeads(v, seq, heads, headDim), additiveMask, 1.0);
-        return nn.linear(nn.mergeHeads(context, heads, headDim), prefix + "out_proj");
+        return nn.linear(nn.mergeHeads(context, heads, headDim), layer.outProj());
     }
 }

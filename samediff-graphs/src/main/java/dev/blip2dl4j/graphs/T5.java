@@ -1,6 +1,7 @@
 package dev.blip2dl4j.graphs;
 
 import dev.blip2dl4j.config.T5Config;
+import dev.blip2dl4j.config.T5Parameters;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -22,9 +23,6 @@ import java.util.List;
  * (scaled input only when tied to the embedding).
  */
 public final class T5 {
-    static final String PREFIX = "language_model.";
-    static final String SHARED = PREFIX + "shared.weight";
-
     /**
      * @param lastHiddenState {@code [batch, seq, d_model]}, after the final RMSNorm
      * @param hiddenStates    as transformers' {@code output_hidden_states}: the input embeddings, the
@@ -66,21 +64,21 @@ public final class T5 {
     /** Bidirectional self-attention over the embeddings, key padding masked. */
     public static EncoderOutput encoder(Layers nn, T5Config config, SDVariable inputsEmbeds, SDVariable attentionMask) {
         SameDiff sd = nn.sd();
-        String stack = PREFIX + "encoder.";
+        T5Parameters.Stack stack = T5Parameters.encoder();
         SDVariable seq = nn.size(inputsEmbeds, 1);
         SDVariable h = sd.reshape(inputsEmbeds, -1, config.dModel());
-        SDVariable selfBias = T5RelativePositions.bias(nn, config, stack + "block.0.layer.0.SelfAttention", seq, seq, true)
+        SDVariable selfBias = T5RelativePositions.bias(nn, config, stack.relativeAttentionBias(), seq, seq, true)
                 .add(nn.paddingMask(attentionMask));
 
         List<SDVariable> hiddenStates = new ArrayList<>();
         for (int i = 0; i < config.numLayers(); i++) {
             hiddenStates.add(sd.reshape(h, nn.shape(-1, seq, config.dModel())));
-            String block = stack + "block." + i + ".layer.";
-            h = h.add(selfAttention(nn, config, block + "0.SelfAttention", sublayerNorm(nn, config, h, block + "0"),
+            T5Parameters.Block block = stack.block(i);
+            h = h.add(selfAttention(nn, config, block.selfAttention(), rmsNorm(nn, config, h, block.selfAttentionNorm()),
                     seq, selfBias));
-            h = h.add(feedForward(nn, config, block + "1.DenseReluDense", sublayerNorm(nn, config, h, block + "1")));
+            h = h.add(feedForward(nn, config, block.feedForward(), rmsNorm(nn, config, h, block.feedForwardNorm())));
         }
-        h = nn.rmsNorm(h, stack + "final_layer_norm.weight", config.layerNormEpsilon());
+        h = rmsNorm(nn, config, h, stack.finalLayerNorm());
         SDVariable last = sd.reshape(h, nn.shape(-1, seq, config.dModel()));
         hiddenStates.add(last);
         return new EncoderOutput(last, hiddenStates);
@@ -97,41 +95,41 @@ public final class T5 {
     public static DecoderOutput decoder(Layers nn, T5Config config, SDVariable decoderInputIds,
                                         SDVariable encoderHiddenStates, SDVariable encoderAttentionMask) {
         SameDiff sd = nn.sd();
-        String stack = PREFIX + "decoder.";
+        T5Parameters.Stack stack = T5Parameters.decoder();
         SDVariable seq = nn.size(decoderInputIds, 1);
         SDVariable encoderSeq = nn.size(encoderHiddenStates, 1);
         SDVariable encoder = sd.reshape(encoderHiddenStates, -1, config.dModel());
         SDVariable h = sd.reshape(embedTokens(nn, decoderInputIds), -1, config.dModel());
-        SDVariable selfBias = T5RelativePositions.bias(nn, config, stack + "block.0.layer.0.SelfAttention", seq, seq, false)
+        SDVariable selfBias = T5RelativePositions.bias(nn, config, stack.relativeAttentionBias(), seq, seq, false)
                 .add(nn.causalMask(seq));
         SDVariable crossMask = nn.paddingMask(encoderAttentionMask);
 
         List<SDVariable> hiddenStates = new ArrayList<>();
         for (int i = 0; i < config.numDecoderLayers(); i++) {
             hiddenStates.add(sd.reshape(h, nn.shape(-1, seq, config.dModel())));
-            String block = stack + "block." + i + ".layer.";
-            h = h.add(selfAttention(nn, config, block + "0.SelfAttention", sublayerNorm(nn, config, h, block + "0"),
+            T5Parameters.Block block = stack.block(i);
+            h = h.add(selfAttention(nn, config, block.selfAttention(), rmsNorm(nn, config, h, block.selfAttentionNorm()),
                     seq, selfBias));
-            h = h.add(attention(nn, config, block + "1.EncDecAttention", sublayerNorm(nn, config, h, block + "1"),
+            h = h.add(attention(nn, config, block.crossAttention(), rmsNorm(nn, config, h, block.crossAttentionNorm()),
                     seq, encoder, encoderSeq, crossMask));
-            h = h.add(feedForward(nn, config, block + "2.DenseReluDense", sublayerNorm(nn, config, h, block + "2")));
+            h = h.add(feedForward(nn, config, block.feedForward(), rmsNorm(nn, config, h, block.feedForwardNorm())));
         }
-        h = nn.rmsNorm(h, stack + "final_layer_norm.weight", config.layerNormEpsilon());
+        h = rmsNorm(nn, config, h, stack.finalLayerNorm());
         hiddenStates.add(sd.reshape(h, nn.shape(-1, seq, config.dModel())));
 
         SDVariable logits;
         if (config.tieWordEmbeddings()) {
             // a tied head reads the embedding table, whose scale T5 sets for inputs, not outputs
-            logits = nn.product(h.mul(Math.pow(config.dModel(), -0.5)), SHARED, null);
+            logits = nn.product(h.mul(Math.pow(config.dModel(), -0.5)), T5Parameters.shared(), null);
         } else {
-            logits = nn.linear(h, PREFIX + "lm_head");
+            logits = nn.linear(h, T5Parameters.lmHead());
         }
         return new DecoderOutput(sd.reshape(logits, nn.shape(-1, seq, config.vocabSize())), hiddenStates);
     }
 
     /** Token embeddings {@code [batch, seq, d_model]} from the shared table (frozen, gathered). */
     public static SDVariable embedTokens(Layers nn, SDVariable inputIds) {
-        return nn.sd().gather(nn.param(SHARED), inputIds, 0);
+        return nn.sd().gather(nn.param(T5Parameters.shared()), inputIds, 0);
     }
 
     /**
@@ -139,14 +137,12 @@ public final class T5 {
      * decoder_start_token_id, then the labels shifted right by one, ignored positions read as padding.
      */
     public static INDArray shiftRight(INDArray labels, T5Config config) {
-        if (config.decoderStartTokenId() == null) {
-            throw new IllegalArgumentException("the T5 config has no decoder_start_token_id to start decoding with");
-        }
+        int start = config.requireDecoderStartTokenId();
         long[][] rows = labels.toLongMatrix();
         long[][] shifted = new long[rows.length][];
         for (int b = 0; b < rows.length; b++) {
             shifted[b] = new long[rows[b].length];
-            shifted[b][0] = config.decoderStartTokenId();
+            shifted[b][0] = start;
             for (int t = 1; t < rows[b].length; t++) {
                 long label = rows[b][t - 1];
                 shifted[b][t] = label == -100 ? config.padTokenId() : label;
@@ -155,35 +151,34 @@ public final class T5 {
         return Nd4j.createFromArray(shifted);
     }
 
-    /** The RMSNorm in front of sublayer {@code <block>.layer.<n>}. */
-    private static SDVariable sublayerNorm(Layers nn, T5Config config, SDVariable x, String sublayer) {
-        return nn.rmsNorm(x, sublayer + ".layer_norm.weight", config.layerNormEpsilon());
+    private static SDVariable rmsNorm(Layers nn, T5Config config, SDVariable x, String weight) {
+        return nn.rmsNorm(x, weight, config.layerNormEpsilon());
     }
 
-    private static SDVariable selfAttention(Layers nn, T5Config config, String prefix, SDVariable x, SDVariable seq,
-                                            SDVariable bias) {
-        return attention(nn, config, prefix, x, seq, x, seq, bias);
+    private static SDVariable selfAttention(Layers nn, T5Config config, T5Parameters.Attention names, SDVariable x,
+                                            SDVariable seq, SDVariable bias) {
+        return attention(nn, config, names, x, seq, x, seq, bias);
     }
 
     /**
      * Unscaled multi-head attention of the rows {@code x} over the rows {@code source}, with the
      * additive {@code bias} (relative positions and masks).
      */
-    private static SDVariable attention(Layers nn, T5Config config, String prefix, SDVariable x, SDVariable seq,
-                                        SDVariable source, SDVariable sourceSeq, SDVariable bias) {
+    private static SDVariable attention(Layers nn, T5Config config, T5Parameters.Attention names, SDVariable x,
+                                        SDVariable seq, SDVariable source, SDVariable sourceSeq, SDVariable bias) {
         int heads = config.numHeads();
         int dKv = config.dKv();
-        SDVariable q = nn.splitHeads(nn.linear(x, prefix + ".q"), seq, heads, dKv);
-        SDVariable k = nn.splitHeads(nn.linear(source, prefix + ".k"), sourceSeq, heads, dKv);
-        SDVariable v = nn.splitHeads(nn.linear(source, prefix + ".v"), sourceSeq, heads, dKv);
-        return nn.linear(nn.mergeHeads(nn.attention(q, k, v, bias, 1.0), heads, dKv), prefix + ".o");
+        SDVariable q = nn.splitHeads(nn.linear(x, names.q()), seq, heads, dKv);
+        SDVariable k = nn.splitHeads(nn.linear(source, names.k()), sourceSeq, heads, dKv);
+        SDVariable v = nn.splitHeads(nn.linear(source, names.v()), sourceSeq, heads, dKv);
+        return nn.linear(nn.mergeHeads(nn.attention(q, k, v, bias, 1.0), heads, dKv), names.o());
     }
 
     /** {@code wo(act(wi_0 x) * wi_1 x)} when gated, else {@code wo(act(wi x))}. */
-    private static SDVariable feedForward(Layers nn, T5Config config, String prefix, SDVariable x) {
+    private static SDVariable feedForward(Layers nn, T5Config config, T5Parameters.FeedForward names, SDVariable x) {
         SDVariable inner = config.isGatedAct()
-                ? nn.activation(config.denseActFn(), nn.linear(x, prefix + ".wi_0")).mul(nn.linear(x, prefix + ".wi_1"))
-                : nn.activation(config.denseActFn(), nn.linear(x, prefix + ".wi"));
-        return nn.linear(inner, prefix + ".wo");
+                ? nn.activation(config.denseActFn(), nn.linear(x, names.wi0())).mul(nn.linear(x, names.wi1()))
+                : nn.activation(config.denseActFn(), nn.linear(x, names.wi()));
+        return nn.linear(inner, names.wo());
     }
 }

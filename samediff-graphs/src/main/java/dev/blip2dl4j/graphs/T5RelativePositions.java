@@ -23,10 +23,10 @@ public final class T5RelativePositions {
     }
 
     /**
-     * The bias {@code [1, heads, queries, keys]} for the stack's first block, whose table is
-     * {@code <attentionPrefix>.relative_attention_bias.weight [buckets, heads]}; frozen (gathered).
+     * The bias {@code [1, heads, queries, keys]} for the stack's first block, whose table is the parameter
+     * {@code table [buckets, heads]}; frozen (gathered).
      */
-    public static SDVariable bias(Layers nn, T5Config config, String attentionPrefix, SDVariable queries,
+    public static SDVariable bias(Layers nn, T5Config config, String table, SDVariable queries,
                                   SDVariable keys, boolean bidirectional) {
         int maxDistance = config.relativeAttentionMaxDistance();
         SDVariable distance = nn.sd().expandDims(nn.arange(keys), 0).sub(nn.sd().expandDims(nn.arange(queries), 1));
@@ -34,7 +34,7 @@ public final class T5RelativePositions {
                 .add(maxDistance).castTo(DataType.INT);
         // per-distance rows first, then rows by distance: M2.1's gather aborts the JVM for a rank-1
         // table with rank-2 indices (the bucket table looked up directly by [queries, keys])
-        SDVariable byDistance = nn.sd().gather(nn.param(attentionPrefix + ".relative_attention_bias.weight"),
+        SDVariable byDistance = nn.sd().gather(nn.param(table),
                 nn.constant(Nd4j.createFromArray(T5PositionBuckets.table(bidirectional, config.relativeAttentionNumBuckets(), maxDistance))), 0);
         SDVariable values = nn.sd().gather(byDistance, tableIndex, 0);
         return nn.sd().expandDims(values.permute(2, 0, 1), 0);

@@ -9,6 +9,7 @@ import dev.blip2dl4j.convert.ArtifactFiles;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.graphs.Blip2Graph;
 import dev.blip2dl4j.arrays.ResidentWeights;
+import dev.blip2dl4j.runtime.PromptInputs;
 import dev.blip2dl4j.zoo.generate.Generation;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
 import dev.blip2dl4j.zoo.generate.Generator;
@@ -269,24 +270,19 @@ public final class Blip2 implements AutoCloseable {
         int longest = promptIds.stream().mapToInt(ids -> ids.length).max().orElse(0);
         int batch = promptIds.size();
         int queries = config().numQueryTokens();
-        int width = config().text().hiddenSize();
-        INDArray embeds = Nd4j.create(DataType.FLOAT, batch, queries + longest, width);
-        INDArray mask = Nd4j.zeros(DataType.FLOAT, batch, queries + longest);
+        long[][] padded = new long[batch][longest];
+        INDArray promptMask = Nd4j.zeros(DataType.FLOAT, batch, longest);
         long pad = generation.padTokenId() == null ? 0 : generation.padTokenId();
         for (int b = 0; b < batch; b++) {
             long[] ids = promptIds.get(b);
             // OPT is padded on the left, so that every row's last position is its prompt's end; T5 on the right
             int offset = lm.decoderOnly() ? longest - ids.length : 0;
-            long[] padded = new long[longest];
-            Arrays.fill(padded, pad);
-            System.arraycopy(ids, 0, padded, offset, ids.length);
-            embeds.get(NDArrayIndex.point(b), NDArrayIndex.interval(0, queries), NDArrayIndex.all())
-                    .assign(projected.get(NDArrayIndex.point(b), NDArrayIndex.all(), NDArrayIndex.all()));
-            embeds.get(NDArrayIndex.point(b), NDArrayIndex.interval(queries, queries + longest), NDArrayIndex.all())
-                    .assign(lm.embed(padded));
-            mask.get(NDArrayIndex.point(b), NDArrayIndex.interval(0, queries)).assign(1);
-            mask.get(NDArrayIndex.point(b), NDArrayIndex.interval(queries + offset, queries + offset + ids.length)).assign(1);
+            Arrays.fill(padded[b], pad);
+            System.arraycopy(ids, 0, padded[b], offset, ids.length);
+            promptMask.get(NDArrayIndex.point(b), NDArrayIndex.interval(offset, offset + ids.length)).assign(1);
         }
+        INDArray embeds = lm.inputsEmbeds(projected, padded);
+        INDArray mask = PromptInputs.attentionMask(queries, promptMask);
         int newTokens = generation.newTokens(longest, lm.decoderOnly());
         if (config().text() instanceof OptConfig opt
                 && queries + longest + newTokens > opt.maxPositionEmbeddings()) {

@@ -3,6 +3,7 @@ package dev.blip2dl4j.diagnostics.bench;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.arrays.ResidentWeights;
 import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.runtime.PromptInputs;
 import dev.blip2dl4j.zoo.generate.ImageEncoder;
 import dev.blip2dl4j.zoo.generate.LanguageModel;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -40,9 +41,9 @@ final class LanguageRun implements AutoCloseable {
     /** Starts a sequence from the Q-Former output {@code [1, queries, qformer_hidden]}, with room for the decode stage. */
     LanguageModel.Started prefill(INDArray queries) {
         INDArray projected = encoder.project(queries);
-        INDArray embeds = Nd4j.concat(1, projected, lm.embed(prompt).reshape(1, prompt.length, projected.size(2)));
-        int length = (int) embeds.size(1);
-        return lm.start(embeds, Nd4j.ones(DataType.FLOAT, 1, length), length + StageBenchmark.DECODE_STEPS + 1);
+        INDArray embeds = lm.inputsEmbeds(projected, new long[][]{prompt});
+        INDArray mask = PromptInputs.attentionMask((int) projected.size(1), Nd4j.ones(DataType.FLOAT, 1, prompt.length));
+        return lm.start(embeds, mask, (int) embeds.size(1) + StageBenchmark.DECODE_STEPS + 1);
     }
 
     @Override

@@ -4,10 +4,9 @@ import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.runtime.PromptInputs;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
-import java.util.Arrays;
 
 /**
  * BLIP-2's language model as generation drives it: the prompt (projected queries, then the prompt's
@@ -33,9 +32,9 @@ public interface LanguageModel {
     /** The input token embedding table, {@code [vocab, width]}. */
     INDArray tokenEmbeddings();
 
-    /** The token embeddings of {@code ids}, one row per id: {@code [ids, width]}. */
-    default INDArray embed(long[] ids) {
-        return Nd4j.pullRows(tokenEmbeddings(), 1, Arrays.stream(ids).mapToInt(Math::toIntExact).toArray());
+    /** The prompt's input: the projected queries {@code [batch, queries, width]}, then the embeddings of {@code ids}. */
+    default INDArray inputsEmbeds(INDArray projected, long[][] ids) {
+        return PromptInputs.embeddings(projected, tokenEmbeddings(), ids);
     }
 
     /** A started generation: the logits after the prompt, and the decoder that continues it. */

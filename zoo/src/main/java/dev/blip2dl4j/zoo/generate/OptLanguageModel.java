@@ -1,5 +1,6 @@
 package dev.blip2dl4j.zoo.generate;
 
+import dev.blip2dl4j.config.OptParameters;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.runtime.EagerOpt;
@@ -15,7 +16,7 @@ public final class OptLanguageModel implements LanguageModel {
 
     OptLanguageModel(OptConfig config, Weights weights) {
         this.opt = new EagerOpt(config, weights);
-        this.embeddings = weights.get("language_model.model.decoder.embed_tokens.weight");
+        this.embeddings = weights.get(OptParameters.embedTokens());
     }
 
     @Override

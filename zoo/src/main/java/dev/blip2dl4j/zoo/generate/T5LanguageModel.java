@@ -1,5 +1,6 @@
 package dev.blip2dl4j.zoo.generate;
 
+import dev.blip2dl4j.config.T5Parameters;
 import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.runtime.EagerT5;
@@ -17,7 +18,7 @@ public final class T5LanguageModel implements LanguageModel {
 
     T5LanguageModel(T5Config config, Weights weights) {
         this.t5 = new EagerT5(config, weights);
-        this.embeddings = weights.get("language_model.shared.weight");
+        this.embeddings = weights.get(T5Parameters.shared());
     }
 
     @Override
