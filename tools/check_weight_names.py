@@ -33,7 +33,8 @@ literal = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 def is_weight_name(text):
     parts = [p for p in text.strip(".").split(".") if p]
     named = [p for p in parts if not placeholder.match(p)]
-    return bool(named) and all(p in pieces for p in named) and not all(p in generic for p in named)
+    # one- and two-letter strings (q, k, v: buffer names in the runtime) say nothing about a weight
+    return len(text) > 2 and bool(named) and all(p in pieces for p in named) and not all(p in generic for p in named)
 
 
 spelled = {}
