@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.artifact.ArtifactWriter;
@@ -67,7 +68,7 @@ class ArtifactWriterTest {
     @Test
     void theArtifactGetsTheUsualPermissionsNotATempFilesPrivateOnes() throws IOException {
         Path out = dir.resolve("perm.b2z");
-        Converter.convert(List.of(TestFixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE);
+        Converter.convert(List.of(Fixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE);
         Path plain = Files.createFile(dir.resolve("plain"));
         assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(out));
     }
@@ -79,7 +80,7 @@ class ArtifactWriterTest {
                 FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ),
                 200_000);
         BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
-                List.of(TestFixtures.model("opt")), out, Converter.Options.defaults(), ConversionProgress.NONE,
+                List.of(Fixtures.model("opt")), out, Converter.Options.defaults(), ConversionProgress.NONE,
                 target -> ArtifactWriter.create(target, fillsUp)));
         assertTrue(e.getMessage().startsWith(out.toString()), e.getMessage());
         assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
@@ -92,7 +93,7 @@ class ArtifactWriterTest {
         Path file = Files.writeString(dir.resolve("plain-file"), "x");
         Path out = file.resolve("model.b2z");
         BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
-                List.of(TestFixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE));
+                List.of(Fixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE));
         assertTrue(e.getMessage().contains("is not a directory"), e.getMessage());
         assertEquals(List.of(dir.resolve("plain-file")), listing());
     }

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.artifact.Sha256;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -57,7 +58,7 @@ class ConverterTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("formats")
     void convertsBitIdentically(String model, String format, List<String> sources, String config) {
-        Path fixture = TestFixtures.model(model);
+        Path fixture = Fixtures.model(model);
         Converter.Options options = Converter.Options.defaults();
         if (config != null) {
             options = options.withConfig(fixture.resolve(config));
@@ -70,7 +71,7 @@ class ConverterTest {
     @ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.ValueSource(strings = {"opt", "t5"})
     void assemblesASplitLavisRelease(String model) throws IOException {
-        Path fixture = TestFixtures.model(model);
+        Path fixture = Fixtures.model(model);
         Path llm = languageModelFolder(model);
         Path out = dir.resolve("split.b2z");
         Converter.Result result = Converter.convert(List.of(fixture.resolve("lavis-split/stage2.pth"),
@@ -88,7 +89,7 @@ class ConverterTest {
 
     @Test
     void roundsTheEvaVitsLinearWeightsThroughHalfAsLavisRunsThem() throws IOException {
-        Path fixture = TestFixtures.model("opt");
+        Path fixture = Fixtures.model("opt");
         Path out = dir.resolve("fp16vit.b2z");
         Converter.convert(List.of(fixture.resolve("lavis-split/stage2.pth"), fixture.resolve("lavis-split/eva_vit_g.pth"),
                         languageModelFolder("opt")), out, Converter.Options.defaults().withConfig(fixture.resolve("config.json")),
@@ -111,7 +112,7 @@ class ConverterTest {
 
     @Test
     void storesHalfTypesWhenAsked() throws IOException {
-        Path fixture = TestFixtures.model("opt");
+        Path fixture = Fixtures.model("opt");
         Path out = dir.resolve("bf16.b2z");
         Converter.convert(List.of(fixture), out, Converter.Options.defaults().withDtype(DType.BF16), ConversionProgress.NONE);
         SourceTensor embed = byName(SafetensorsFile.open(fixture.resolve("model.safetensors")).tensors())
@@ -129,7 +130,7 @@ class ConverterTest {
 
     @Test
     void sameCheckpointGivesTheSameArtifactBytes() throws IOException {
-        Path fixture = TestFixtures.model("itm");
+        Path fixture = Fixtures.model("itm");
         Converter.convert(List.of(fixture), dir.resolve("a.b2z"), Converter.Options.defaults(), ConversionProgress.NONE);
         Converter.convert(List.of(fixture), dir.resolve("b.b2z"), Converter.Options.defaults(), ConversionProgress.NONE);
         assertArrayEquals(Files.readAllBytes(dir.resolve("a.b2z")), Files.readAllBytes(dir.resolve("b.b2z")));
@@ -137,7 +138,7 @@ class ConverterTest {
 
     @Test
     void recordsTheSourceChecksums() throws IOException {
-        Path fixture = TestFixtures.model("opt").resolve("sharded");
+        Path fixture = Fixtures.model("opt").resolve("sharded");
         Path out = dir.resolve("sharded.b2z");
         Converter.Result result = Converter.convert(List.of(fixture), out, Converter.Options.defaults(), ConversionProgress.NONE);
         Map<String, String> recorded = new TreeMap<>();
@@ -150,7 +151,7 @@ class ConverterTest {
 
     @Test
     void lavisWithoutConfigSaysHowToGiveOne() {
-        Path pth = TestFixtures.model("opt").resolve("lavis/blip2_opt_tiny.pth");
+        Path pth = Fixtures.model("opt").resolve("lavis/blip2_opt_tiny.pth");
         BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(List.of(pth),
                 dir.resolve("x.b2z"), Converter.Options.defaults(), ConversionProgress.NONE));
         assertTrue(e.getMessage().contains("--config") && e.getMessage().contains("--lavis-type"), e.getMessage());
@@ -159,7 +160,7 @@ class ConverterTest {
 
     @Test
     void stageTwoCheckpointAloneListsWhatIsMissingAndHowToFixIt() throws IOException {
-        Path fixture = TestFixtures.model("opt");
+        Path fixture = Fixtures.model("opt");
         BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
                 List.of(fixture.resolve("lavis-split/stage2.pth")), dir.resolve("x.b2z"),
                 Converter.Options.defaults().withConfig(fixture.resolve("config.json")), ConversionProgress.NONE));
@@ -174,7 +175,7 @@ class ConverterTest {
 
     @Test
     void wrongShapeMissingAndUnexpectedAreReportedTogether() throws IOException {
-        Path fixture = TestFixtures.model("itm");
+        Path fixture = Fixtures.model("itm");
         Map<String, SafetensorsWriter.Entry> tensors = new LinkedHashMap<>();
         for (SourceTensor t : SafetensorsFile.open(fixture.resolve("model.safetensors")).tensors()) {
             if (t.name().equals("itm_head.bias")) {
@@ -207,7 +208,7 @@ class ConverterTest {
 
     @Test
     void tiedCopyThatDiffersIsWarnedAbout() throws IOException {
-        Path fixture = TestFixtures.model("opt");
+        Path fixture = Fixtures.model("opt");
         Map<String, SafetensorsWriter.Entry> tensors = new LinkedHashMap<>();
         for (SourceTensor t : SafetensorsFile.open(fixture.resolve("model.safetensors")).tensors()) {
             tensors.put(t.name(), new SafetensorsWriter.Entry("F32", t.shape(), toArray(t.readFully())));
@@ -248,7 +249,7 @@ class ConverterTest {
      * hold it: OPTForCausalLM / T5ForConditionalGeneration names, its own config.json, tokenizer files.
      */
     private Path languageModelFolder(String model) throws IOException {
-        Path fixture = TestFixtures.model(model);
+        Path fixture = Fixtures.model(model);
         Path folder = Files.createDirectories(dir.resolve(model + "-llm"));
         Map<String, SafetensorsWriter.Entry> tensors = new LinkedHashMap<>();
         for (SourceTensor t : SafetensorsFile.open(fixture.resolve("model.safetensors")).tensors()) {
