@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.ArtifactWriter;
 import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.convert.safetensors.SafetensorsFile;
 import dev.blip2dl4j.tensor.DType;
@@ -18,10 +19,14 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,7 +40,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Every original format of every fixture converts to the tensors of the fixture's model.safetensors, bit for bit. */
+/**
+ * Every original format of every fixture converts to the tensors of the fixture's model.safetensors, bit for bit;
+ * a conversion that cannot write its artifact leaves nothing behind.
+ */
 class ConverterTest {
     @TempDir
     Path dir;
@@ -227,6 +235,39 @@ class ConverterTest {
         assertSameTensors(fixture.resolve("model.safetensors"), dir.resolve("x.b2z"));
     }
 
+    @Test
+    void theArtifactGetsTheUsualPermissionsNotATempFilesPrivateOnes() throws IOException {
+        Path out = dir.resolve("perm.b2z");
+        Converter.convert(List.of(Fixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE);
+        Path plain = Files.createFile(dir.resolve("plain"));
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(out));
+    }
+
+    @Test
+    void aFullDiskLeavesNoFileBehind() {
+        Path out = dir.resolve("full.b2z");
+        ArtifactWriter.ChannelOpener fillsUp = path -> new FailingChannel(
+                FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ),
+                200_000);
+        BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
+                List.of(Fixtures.model("opt")), out, Converter.Options.defaults(), ConversionProgress.NONE,
+                target -> ArtifactWriter.create(target, fillsUp)));
+        assertTrue(e.getMessage().startsWith(out.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
+        assertTrue(e.getMessage().contains("nothing was written"), e.getMessage());
+        assertEquals(List.of(), listing());
+    }
+
+    @Test
+    void anOutputFolderThatIsNotAFolder() throws IOException {
+        Path file = Files.writeString(dir.resolve("plain-file"), "x");
+        Path out = file.resolve("model.b2z");
+        BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
+                List.of(Fixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE));
+        assertTrue(e.getMessage().contains("is not a directory"), e.getMessage());
+        assertEquals(List.of(dir.resolve("plain-file")), listing());
+    }
+
     /** The artifact holds exactly the reference file's tensors, with identical bytes and dtype. */
     static void assertSameTensors(Path referenceSafetensors, Path artifact) {
         Map<String, SourceTensor> reference = byName(SafetensorsFile.open(referenceSafetensors).tensors());
@@ -292,5 +333,69 @@ class ConverterTest {
         float[] values = new float[f.remaining()];
         f.get(values);
         return values;
+    }
+
+    private List<Path> listing() {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A channel on a disk that fills up after {@code capacity} bytes. */
+    private static final class FailingChannel implements SeekableByteChannel {
+        private final FileChannel delegate;
+        private final long capacity;
+
+        FailingChannel(FileChannel delegate, long capacity) {
+            this.delegate = delegate;
+            this.capacity = capacity;
+        }
+
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+            if (delegate.position() + src.remaining() > capacity) {
+                throw new IOException("No space left on device");
+            }
+            return delegate.write(src);
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws IOException {
+            return delegate.read(dst);
+        }
+
+        @Override
+        public long position() throws IOException {
+            return delegate.position();
+        }
+
+        @Override
+        public SeekableByteChannel position(long newPosition) throws IOException {
+            delegate.position(newPosition);
+            return this;
+        }
+
+        @Override
+        public long size() throws IOException {
+            return delegate.size();
+        }
+
+        @Override
+        public SeekableByteChannel truncate(long size) throws IOException {
+            delegate.truncate(size);
+            return this;
+        }
+
+        @Override
+        public boolean isOpen() {
+            return delegate.isOpen();
+        }
+
+        @Override
+        public void close() throws IOException {
+            delegate.close();
+        }
     }
 }
