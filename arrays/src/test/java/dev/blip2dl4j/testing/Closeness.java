@@ -18,7 +18,10 @@ public final class Closeness {
     public static final double LOSS_TOLERANCE = 1e-5;
     /** A row of a batch against the same input run alone: only float32 reordering may differ. */
     public static final double BATCH_TOLERANCE = 1e-5;
-    /** An eager execution against its graph (DESIGN.md "Graph vs eager"): the same math in another float32 order. */
+    /**
+     * An eager execution against its graph (docs/DESIGN.md "Eager runtime and graphs"): the same math in another
+     * float32 order.
+     */
     public static final double EAGER_TOLERANCE = 1e-5;
 
     private Closeness() {
