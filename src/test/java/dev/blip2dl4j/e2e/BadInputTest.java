@@ -1,5 +1,6 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,7 +24,7 @@ class BadInputTest {
     @Test
     void truncatedCheckpoint() throws IOException {
         Path folder = Files.createDirectories(dir.resolve("cut"));
-        Path fixture = CliRun.fixtures().resolve("blip2-tiny-opt");
+        Path fixture = Fixtures.root().resolve("blip2-tiny-opt");
         Files.copy(fixture.resolve("config.json"), folder.resolve("config.json"));
         byte[] whole = Files.readAllBytes(fixture.resolve("model.safetensors"));
         Files.write(folder.resolve("model.safetensors"), Arrays.copyOf(whole, whole.length - 1000));
@@ -34,7 +35,7 @@ class BadInputTest {
     @Test
     void truncatedPytorchBin() throws IOException {
         Path folder = Files.createDirectories(dir.resolve("cutbin"));
-        Path fixture = CliRun.fixtures().resolve("blip2-tiny-opt");
+        Path fixture = Fixtures.root().resolve("blip2-tiny-opt");
         Files.copy(fixture.resolve("config.json"), folder.resolve("config.json"));
         byte[] whole = Files.readAllBytes(fixture.resolve("pytorch_model.bin"));
         Files.write(folder.resolve("pytorch_model.bin"), Arrays.copyOf(whole, whole.length / 2));
@@ -57,7 +58,7 @@ class BadInputTest {
     @Test
     void unwritableOutput() throws IOException {
         Path notAFolder = Files.writeString(dir.resolve("file"), "x");
-        CliRun run = CliRun.of("convert", CliRun.fixtures().resolve("blip2-tiny-itm").toString(), "-o",
+        CliRun run = CliRun.of("convert", Fixtures.root().resolve("blip2-tiny-itm").toString(), "-o",
                 notAFolder.resolve("out.b2z").toString(), "--quiet");
         assertEquals(3, run.exitCode(), run.toString());
         assertTrue(run.err().contains("not a directory"), run.err());
@@ -66,7 +67,7 @@ class BadInputTest {
     @Test
     void damagedArtifactFailsInspection() throws IOException {
         Path artifact = dir.resolve("itm.b2z");
-        assertEquals(0, CliRun.of("convert", CliRun.fixtures().resolve("blip2-tiny-itm").toString(), "-o",
+        assertEquals(0, CliRun.of("convert", Fixtures.root().resolve("blip2-tiny-itm").toString(), "-o",
                 artifact.toString(), "--quiet").exitCode());
         long offset;
         try (var zip = org.apache.commons.compress.archivers.zip.ZipFile.builder().setPath(artifact).get()) {

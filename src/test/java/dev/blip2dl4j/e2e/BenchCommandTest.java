@@ -1,5 +1,6 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,7 +23,7 @@ class BenchCommandTest {
     @ValueSource(strings = {"opt", "t5"})
     void everyStageReportsOneJsonLine(String model) throws Exception {
         Path artifact = dir.resolve(model + ".b2z");
-        assertEquals(0, CliRun.of("convert", CliRun.fixtures().resolve("blip2-tiny-" + model).toString(), "-o",
+        assertEquals(0, CliRun.of("convert", Fixtures.root().resolve("blip2-tiny-" + model).toString(), "-o",
                 artifact.toString(), "--quiet").exitCode());
         for (String variant : new String[]{"--verbose", "--graph", "--resident"}) {
             CliRun bench = CliRun.of("bench", artifact.toString(), "--repeats", "2", "--warmup", "0", variant);

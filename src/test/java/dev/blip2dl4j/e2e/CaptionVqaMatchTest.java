@@ -1,5 +1,6 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -18,11 +19,11 @@ class CaptionVqaMatchTest {
     @TempDir
     Path dir;
 
-    private static final String MERLION = CliRun.fixtures().resolve("common/merlion.png").toString();
+    private static final String MERLION = Fixtures.root().resolve("common/merlion.png").toString();
 
     @Test
     void vqaGivesTransformersGreedyIdsAsJson() throws IOException {
-        Path model = CliRun.fixtures().resolve("blip2-tiny-opt");
+        Path model = Fixtures.root().resolve("blip2-tiny-opt");
         CliRun run = CliRun.of("vqa", "--model", model.toString(), "-q", "which city is this?", MERLION,
                 "--max-new-tokens", "10", "--json");
         assertEquals(0, run.exitCode(), run.toString());
@@ -39,10 +40,10 @@ class CaptionVqaMatchTest {
     void captionsAFolderAndReportsTheBadImageWithoutStoppingTheOthers() throws IOException {
         Path folder = Files.createDirectories(dir.resolve("album"));
         Files.copy(Path.of(MERLION), folder.resolve("a.png"));
-        byte[] jpeg = Files.readAllBytes(CliRun.fixtures().resolve("images-pil/images/rgb_q90.jpg"));
+        byte[] jpeg = Files.readAllBytes(Fixtures.root().resolve("images-pil/images/rgb_q90.jpg"));
         Files.write(folder.resolve("b.jpg"), Arrays.copyOf(jpeg, jpeg.length / 2)); // truncated
-        Files.copy(CliRun.fixtures().resolve("images-pil/images/rgb_100x80.png"), folder.resolve("c.png"));
-        CliRun run = CliRun.of("caption", "--model", CliRun.fixtures().resolve("blip2-tiny-t5").toString(),
+        Files.copy(Fixtures.root().resolve("images-pil/images/rgb_100x80.png"), folder.resolve("c.png"));
+        CliRun run = CliRun.of("caption", "--model", Fixtures.root().resolve("blip2-tiny-t5").toString(),
                 folder.toString(), "--max-new-tokens", "4", "--num-beams", "2", "--num-return-sequences", "2");
         assertEquals(3, run.exitCode(), run.toString());
         assertTrue(run.out().contains(folder.resolve("a.png") + ": "), run.out());
@@ -53,8 +54,8 @@ class CaptionVqaMatchTest {
 
     @Test
     void globPatternsAndBatches() {
-        String pattern = CliRun.fixtures().resolve("images-pil/images").toString() + "/rgb_*.png";
-        CliRun run = CliRun.of("caption", "--model", CliRun.fixtures().resolve("blip2-tiny-opt").toString(), pattern,
+        String pattern = Fixtures.root().resolve("images-pil/images").toString() + "/rgb_*.png";
+        CliRun run = CliRun.of("caption", "--model", Fixtures.root().resolve("blip2-tiny-opt").toString(), pattern,
                 "--max-new-tokens", "3", "--batch-size", "2", "--prompt", "a photo of");
         assertEquals(0, run.exitCode(), run.toString());
         assertEquals(4, run.out().lines().count(), run.out()); // rgb_100x80, rgb_1023x301, rgb_224x224, rgb_640x480
@@ -62,7 +63,7 @@ class CaptionVqaMatchTest {
 
     @Test
     void matchScoresEveryTextAgainstEveryImage() throws IOException {
-        CliRun run = CliRun.of("match", "--model", CliRun.fixtures().resolve("blip2-tiny-itm").toString(),
+        CliRun run = CliRun.of("match", "--model", Fixtures.root().resolve("blip2-tiny-itm").toString(),
                 "-t", "a merlion fountain spouting water in a city", "-t", "a dog sitting on the beach", MERLION, "--json");
         assertEquals(0, run.exitCode(), run.toString());
         JsonNode results = new ObjectMapper().readTree(run.out());
@@ -73,7 +74,7 @@ class CaptionVqaMatchTest {
 
     @Test
     void theWrongKindOfModelSaysSo() {
-        CliRun run = CliRun.of("match", "--model", CliRun.fixtures().resolve("blip2-tiny-opt").toString(), "-t", "x", MERLION);
+        CliRun run = CliRun.of("match", "--model", Fixtures.root().resolve("blip2-tiny-opt").toString(), "-t", "x", MERLION);
         assertEquals(3, run.exitCode(), run.toString());
         assertTrue(run.err().contains("cannot match images and texts"), run.err());
     }

@@ -4,8 +4,6 @@ import dev.blip2dl4j.cli.Blip2Command;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /** One run of the blip2 command line, in this JVM, with what it printed. */
 record CliRun(int exitCode, String out, String err) {
@@ -15,15 +13,6 @@ record CliRun(int exitCode, String out, String err) {
         StringWriter err = new StringWriter();
         int code = Blip2Command.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
         return new CliRun(code, out.toString(), err.toString());
-    }
-
-    static Path fixtures() {
-        String configured = System.getProperty("blip2.fixtures");
-        Path root = configured != null ? Path.of(configured) : Path.of("..", "..", "fixtures");
-        if (!Files.isDirectory(root)) {
-            throw new IllegalStateException("fixtures not found at " + root.toAbsolutePath());
-        }
-        return root;
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.BeforeAll;
@@ -42,7 +43,7 @@ class FinetuneCliTest {
         validation = VqaShapes.write(images, "val", 4, 2);
         val = VqaShapes.jsonl(dir.resolve("data/val.jsonl"), validation);
         base = dir.resolve("base.b2z");
-        CliRun convert = CliRun.of("convert", CliRun.fixtures().resolve("blip2-tiny-opt").toString(), "-o",
+        CliRun convert = CliRun.of("convert", Fixtures.root().resolve("blip2-tiny-opt").toString(), "-o",
                 base.toString(), "--quiet");
         assertEquals(0, convert.exitCode(), convert.toString());
     }

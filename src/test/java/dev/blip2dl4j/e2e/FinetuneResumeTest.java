@@ -1,5 +1,6 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.cli.Blip2Command;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -38,7 +39,7 @@ class FinetuneResumeTest {
     @Test
     void aKilledRunResumedEndsWithTheWeightsOfARunNeverStopped() throws Exception {
         VqaShapes.jsonl(dir.resolve("train.jsonl"), VqaShapes.write(Files.createDirectories(dir.resolve("images")), "", 4, 3));
-        CliRun convert = CliRun.of("convert", CliRun.fixtures().resolve("blip2-tiny-opt").toString(), "-o",
+        CliRun convert = CliRun.of("convert", Fixtures.root().resolve("blip2-tiny-opt").toString(), "-o",
                 dir.resolve("base.b2z").toString(), "--quiet");
         assertEquals(0, convert.exitCode(), convert.toString());
 

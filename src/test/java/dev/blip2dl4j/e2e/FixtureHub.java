@@ -1,5 +1,6 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 
@@ -41,7 +42,7 @@ final class FixtureHub implements AutoCloseable {
         try (exchange) {
             requests.incrementAndGet();
             Matcher m = RESOLVE.matcher(exchange.getRequestURI().getPath());
-            Path file = m.matches() ? CliRun.fixtures().resolve(m.group(1)).resolve(m.group(2)) : null;
+            Path file = m.matches() ? Fixtures.root().resolve(m.group(1)).resolve(m.group(2)) : null;
             if (file == null || !Files.isRegularFile(file)) {
                 exchange.sendResponseHeaders(404, -1);
                 return;

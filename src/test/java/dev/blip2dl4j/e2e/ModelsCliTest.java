@@ -1,5 +1,6 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterEach;
@@ -19,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** blip2 models, pull and rm, and --model NAME, against the tiny models on a loopback hub. */
 class ModelsCliTest {
-    private static final String MERLION = CliRun.fixtures().resolve("common/merlion.png").toString();
+    private static final String MERLION = Fixtures.root().resolve("common/merlion.png").toString();
 
     @TempDir
     Path cache;
@@ -38,7 +39,7 @@ class ModelsCliTest {
     /** The command with the tiny catalogue, this test's cache and the loopback hub. */
     private CliRun run(String... args) {
         List<String> all = new ArrayList<>(List.of(args));
-        all.addAll(List.of("--catalogue", CliRun.fixtures().resolve("hub/catalogue.json").toString(),
+        all.addAll(List.of("--catalogue", Fixtures.root().resolve("hub/catalogue.json").toString(),
                 "--cache-dir", cache.toString(), "--endpoint", hub.endpoint()));
         return CliRun.of(all.toArray(String[]::new));
     }
@@ -59,7 +60,7 @@ class ModelsCliTest {
 
         hub.close();
         CliRun byName = run("caption", "--model", "tiny-opt", "--offline", MERLION, "--max-new-tokens", "5");
-        CliRun byPath = CliRun.of("caption", "--model", CliRun.fixtures().resolve("blip2-tiny-opt").toString(), MERLION,
+        CliRun byPath = CliRun.of("caption", "--model", Fixtures.root().resolve("blip2-tiny-opt").toString(), MERLION,
                 "--max-new-tokens", "5");
         assertEquals(0, byName.exitCode(), byName.toString());
         assertEquals(byPath.out(), byName.out(), "the pulled model captions as the checkpoint does");

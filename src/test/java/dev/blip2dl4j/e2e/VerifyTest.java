@@ -1,5 +1,6 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -21,7 +22,7 @@ class VerifyTest {
 
     @Test
     void optArtifactPassesEveryOutput() {
-        Path fixture = CliRun.fixtures().resolve("blip2-tiny-opt");
+        Path fixture = Fixtures.root().resolve("blip2-tiny-opt");
         Path artifact = dir.resolve("opt.b2z");
         assertEquals(0, CliRun.of("convert", fixture.toString(), "-o", artifact.toString(), "--quiet").exitCode());
         CliRun run = CliRun.of("verify", "--model", artifact.toString(), "--reference", fixture.toString());
@@ -48,7 +49,7 @@ class VerifyTest {
 
     @Test
     void t5CheckpointFolderIsVerifiedWithoutConverting() {
-        Path fixture = CliRun.fixtures().resolve("blip2-tiny-t5");
+        Path fixture = Fixtures.root().resolve("blip2-tiny-t5");
         CliRun run = CliRun.of("verify", "--model", fixture.toString(), "--reference", fixture.toString());
         assertEquals(0, run.exitCode(), run.toString());
         assertTrue(run.out().contains("22 outputs compared, 0 failed"), run.out());
@@ -57,7 +58,7 @@ class VerifyTest {
 
     @Test
     void retrievalThroughLavisWithDump() throws IOException {
-        Path fixture = CliRun.fixtures().resolve("blip2-tiny-itm");
+        Path fixture = Fixtures.root().resolve("blip2-tiny-itm");
         Path dump = dir.resolve("dump");
         CliRun run = CliRun.of("verify", "--model", fixture.resolve("lavis/blip2_itm_tiny.pth").toString(),
                 "--config", fixture.resolve("config.json").toString(), "--reference", fixture.toString(),
@@ -75,7 +76,7 @@ class VerifyTest {
 
     @Test
     void aWrongReferenceFailsWithExitCodeFour() throws IOException {
-        Path fixture = CliRun.fixtures().resolve("blip2-tiny-itm");
+        Path fixture = Fixtures.root().resolve("blip2-tiny-itm");
         Path bundle = dir.resolve("bundle");
         Files.createDirectories(bundle.resolve("reference"));
         Files.copy(fixture.resolve("reference.json"), bundle.resolve("reference.json"));
@@ -95,7 +96,7 @@ class VerifyTest {
 
     @Test
     void notABundle() {
-        CliRun run = CliRun.of("verify", "--model", CliRun.fixtures().resolve("blip2-tiny-itm").toString(),
+        CliRun run = CliRun.of("verify", "--model", Fixtures.root().resolve("blip2-tiny-itm").toString(),
                 "--reference", dir.toString());
         assertEquals(3, run.exitCode(), run.toString());
         assertTrue(run.err().contains("is not a reference bundle"), run.err());

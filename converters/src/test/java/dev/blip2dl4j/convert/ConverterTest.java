@@ -1,10 +1,12 @@
 package dev.blip2dl4j.convert;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.artifact.Sha256;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.ArtifactWriter;
 import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.convert.safetensors.SafetensorsFile;
 import dev.blip2dl4j.tensor.DType;
@@ -17,10 +19,14 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,7 +40,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Every original format of every fixture converts to the tensors of the fixture's model.safetensors, bit for bit. */
+/**
+ * Every original format of every fixture converts to the tensors of the fixture's model.safetensors, bit for bit;
+ * a conversion that cannot write its artifact leaves nothing behind.
+ */
 class ConverterTest {
     @TempDir
     Path dir;
@@ -57,7 +66,7 @@ class ConverterTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("formats")
     void convertsBitIdentically(String model, String format, List<String> sources, String config) {
-        Path fixture = TestFixtures.model(model);
+        Path fixture = Fixtures.model(model);
         Converter.Options options = Converter.Options.defaults();
         if (config != null) {
             options = options.withConfig(fixture.resolve(config));
@@ -70,7 +79,7 @@ class ConverterTest {
     @ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.ValueSource(strings = {"opt", "t5"})
     void assemblesASplitLavisRelease(String model) throws IOException {
-        Path fixture = TestFixtures.model(model);
+        Path fixture = Fixtures.model(model);
         Path llm = languageModelFolder(model);
         Path out = dir.resolve("split.b2z");
         Converter.Result result = Converter.convert(List.of(fixture.resolve("lavis-split/stage2.pth"),
@@ -88,7 +97,7 @@ class ConverterTest {
 
     @Test
     void roundsTheEvaVitsLinearWeightsThroughHalfAsLavisRunsThem() throws IOException {
-        Path fixture = TestFixtures.model("opt");
+        Path fixture = Fixtures.model("opt");
         Path out = dir.resolve("fp16vit.b2z");
         Converter.convert(List.of(fixture.resolve("lavis-split/stage2.pth"), fixture.resolve("lavis-split/eva_vit_g.pth"),
                         languageModelFolder("opt")), out, Converter.Options.defaults().withConfig(fixture.resolve("config.json")),
@@ -111,7 +120,7 @@ class ConverterTest {
 
     @Test
     void storesHalfTypesWhenAsked() throws IOException {
-        Path fixture = TestFixtures.model("opt");
+        Path fixture = Fixtures.model("opt");
         Path out = dir.resolve("bf16.b2z");
         Converter.convert(List.of(fixture), out, Converter.Options.defaults().withDtype(DType.BF16), ConversionProgress.NONE);
         SourceTensor embed = byName(SafetensorsFile.open(fixture.resolve("model.safetensors")).tensors())
@@ -129,7 +138,7 @@ class ConverterTest {
 
     @Test
     void sameCheckpointGivesTheSameArtifactBytes() throws IOException {
-        Path fixture = TestFixtures.model("itm");
+        Path fixture = Fixtures.model("itm");
         Converter.convert(List.of(fixture), dir.resolve("a.b2z"), Converter.Options.defaults(), ConversionProgress.NONE);
         Converter.convert(List.of(fixture), dir.resolve("b.b2z"), Converter.Options.defaults(), ConversionProgress.NONE);
         assertArrayEquals(Files.readAllBytes(dir.resolve("a.b2z")), Files.readAllBytes(dir.resolve("b.b2z")));
@@ -137,7 +146,7 @@ class ConverterTest {
 
     @Test
     void recordsTheSourceChecksums() throws IOException {
-        Path fixture = TestFixtures.model("opt").resolve("sharded");
+        Path fixture = Fixtures.model("opt").resolve("sharded");
         Path out = dir.resolve("sharded.b2z");
         Converter.Result result = Converter.convert(List.of(fixture), out, Converter.Options.defaults(), ConversionProgress.NONE);
         Map<String, String> recorded = new TreeMap<>();
@@ -150,7 +159,7 @@ class ConverterTest {
 
     @Test
     void lavisWithoutConfigSaysHowToGiveOne() {
-        Path pth = TestFixtures.model("opt").resolve("lavis/blip2_opt_tiny.pth");
+        Path pth = Fixtures.model("opt").resolve("lavis/blip2_opt_tiny.pth");
         BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(List.of(pth),
                 dir.resolve("x.b2z"), Converter.Options.defaults(), ConversionProgress.NONE));
         assertTrue(e.getMessage().contains("--config") && e.getMessage().contains("--lavis-type"), e.getMessage());
@@ -159,7 +168,7 @@ class ConverterTest {
 
     @Test
     void stageTwoCheckpointAloneListsWhatIsMissingAndHowToFixIt() throws IOException {
-        Path fixture = TestFixtures.model("opt");
+        Path fixture = Fixtures.model("opt");
         BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
                 List.of(fixture.resolve("lavis-split/stage2.pth")), dir.resolve("x.b2z"),
                 Converter.Options.defaults().withConfig(fixture.resolve("config.json")), ConversionProgress.NONE));
@@ -174,7 +183,7 @@ class ConverterTest {
 
     @Test
     void wrongShapeMissingAndUnexpectedAreReportedTogether() throws IOException {
-        Path fixture = TestFixtures.model("itm");
+        Path fixture = Fixtures.model("itm");
         Map<String, SafetensorsWriter.Entry> tensors = new LinkedHashMap<>();
         for (SourceTensor t : SafetensorsFile.open(fixture.resolve("model.safetensors")).tensors()) {
             if (t.name().equals("itm_head.bias")) {
@@ -207,7 +216,7 @@ class ConverterTest {
 
     @Test
     void tiedCopyThatDiffersIsWarnedAbout() throws IOException {
-        Path fixture = TestFixtures.model("opt");
+        Path fixture = Fixtures.model("opt");
         Map<String, SafetensorsWriter.Entry> tensors = new LinkedHashMap<>();
         for (SourceTensor t : SafetensorsFile.open(fixture.resolve("model.safetensors")).tensors()) {
             tensors.put(t.name(), new SafetensorsWriter.Entry("F32", t.shape(), toArray(t.readFully())));
@@ -224,6 +233,39 @@ class ConverterTest {
         assertEquals(1, result.warnings().size(), result.warnings().toString());
         assertTrue(result.warnings().get(0).contains("language_model.lm_head.weight differs"));
         assertSameTensors(fixture.resolve("model.safetensors"), dir.resolve("x.b2z"));
+    }
+
+    @Test
+    void theArtifactGetsTheUsualPermissionsNotATempFilesPrivateOnes() throws IOException {
+        Path out = dir.resolve("perm.b2z");
+        Converter.convert(List.of(Fixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE);
+        Path plain = Files.createFile(dir.resolve("plain"));
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(out));
+    }
+
+    @Test
+    void aFullDiskLeavesNoFileBehind() {
+        Path out = dir.resolve("full.b2z");
+        ArtifactWriter.ChannelOpener fillsUp = path -> new FailingChannel(
+                FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ),
+                200_000);
+        BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
+                List.of(Fixtures.model("opt")), out, Converter.Options.defaults(), ConversionProgress.NONE,
+                target -> ArtifactWriter.create(target, fillsUp)));
+        assertTrue(e.getMessage().startsWith(out.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
+        assertTrue(e.getMessage().contains("nothing was written"), e.getMessage());
+        assertEquals(List.of(), listing());
+    }
+
+    @Test
+    void anOutputFolderThatIsNotAFolder() throws IOException {
+        Path file = Files.writeString(dir.resolve("plain-file"), "x");
+        Path out = file.resolve("model.b2z");
+        BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
+                List.of(Fixtures.model("itm")), out, Converter.Options.defaults(), ConversionProgress.NONE));
+        assertTrue(e.getMessage().contains("is not a directory"), e.getMessage());
+        assertEquals(List.of(dir.resolve("plain-file")), listing());
     }
 
     /** The artifact holds exactly the reference file's tensors, with identical bytes and dtype. */
@@ -248,7 +290,7 @@ class ConverterTest {
      * hold it: OPTForCausalLM / T5ForConditionalGeneration names, its own config.json, tokenizer files.
      */
     private Path languageModelFolder(String model) throws IOException {
-        Path fixture = TestFixtures.model(model);
+        Path fixture = Fixtures.model(model);
         Path folder = Files.createDirectories(dir.resolve(model + "-llm"));
         Map<String, SafetensorsWriter.Entry> tensors = new LinkedHashMap<>();
         for (SourceTensor t : SafetensorsFile.open(fixture.resolve("model.safetensors")).tensors()) {
@@ -291,5 +333,69 @@ class ConverterTest {
         float[] values = new float[f.remaining()];
         f.get(values);
         return values;
+    }
+
+    private List<Path> listing() {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A channel on a disk that fills up after {@code capacity} bytes. */
+    private static final class FailingChannel implements SeekableByteChannel {
+        private final FileChannel delegate;
+        private final long capacity;
+
+        FailingChannel(FileChannel delegate, long capacity) {
+            this.delegate = delegate;
+            this.capacity = capacity;
+        }
+
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+            if (delegate.position() + src.remaining() > capacity) {
+                throw new IOException("No space left on device");
+            }
+            return delegate.write(src);
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws IOException {
+            return delegate.read(dst);
+        }
+
+        @Override
+        public long position() throws IOException {
+            return delegate.position();
+        }
+
+        @Override
+        public SeekableByteChannel position(long newPosition) throws IOException {
+            delegate.position(newPosition);
+            return this;
+        }
+
+        @Override
+        public long size() throws IOException {
+            return delegate.size();
+        }
+
+        @Override
+        public SeekableByteChannel truncate(long size) throws IOException {
+            delegate.truncate(size);
+            return this;
+        }
+
+        @Override
+        public boolean isOpen() {
+            return delegate.isOpen();
+        }
+
+        @Override
+        public void close() throws IOException {
+            delegate.close();
+        }
     }
 }

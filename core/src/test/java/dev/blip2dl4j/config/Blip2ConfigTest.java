@@ -1,6 +1,7 @@
 package dev.blip2dl4j.config;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -19,7 +20,7 @@ class Blip2ConfigTest {
 
     @Test
     void readsTheOptFixture() throws IOException {
-        Path file = Fixtures.model("blip2-tiny-opt").resolve("config.json");
+        Path file = Fixtures.model("opt").resolve("config.json");
         Blip2Config c = Blip2Config.read(file);
 
         assertEquals(ModelKind.CONDITIONAL_GENERATION, c.kind());
@@ -38,7 +39,7 @@ class Blip2ConfigTest {
 
     @Test
     void readsTheT5Fixture() throws IOException {
-        Blip2Config c = Blip2Config.read(Fixtures.model("blip2-tiny-t5").resolve("config.json"));
+        Blip2Config c = Blip2Config.read(Fixtures.model("t5").resolve("config.json"));
         T5Config t5 = assertInstanceOf(T5Config.class, c.text());
         assertEquals(new T5Config(32128, 12, 8, 32, 2, 2, 4, 32, 128, 1e-6, "gated-gelu", "gelu", true, false,
                 0, 1, 1, 0), t5);
@@ -49,7 +50,7 @@ class Blip2ConfigTest {
 
     @Test
     void readsTheRetrievalFixture() throws IOException {
-        Blip2Config c = Blip2Config.read(Fixtures.model("blip2-tiny-itm").resolve("config.json"));
+        Blip2Config c = Blip2Config.read(Fixtures.model("itm").resolve("config.json"));
         assertEquals(ModelKind.IMAGE_TEXT_RETRIEVAL, c.kind());
         assertEquals(16, c.imageTextHiddenSize());
         assertEquals(30523, c.qformer().vocabSize());

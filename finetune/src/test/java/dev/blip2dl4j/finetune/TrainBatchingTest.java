@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.testing.Closeness;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -29,9 +30,9 @@ class TrainBatchingTest {
         StageTwoLoss.LossAndGradients whole = stageTwo.gradients(twice);
         StageTwoLoss.LossAndGradients accumulated = new StageTwoTrainer(stageTwo, TrainStepTest.FIXTURE_ADAMW, 0)
                 .accumulate(List.of(one, one));
-        assertEquals(whole.loss(), accumulated.loss(), TrainFixture.LOSS_TOLERANCE);
+        assertEquals(whole.loss(), accumulated.loss(), Closeness.LOSS_TOLERANCE);
         for (Map.Entry<String, INDArray> g : whole.gradients().entrySet()) {
-            TrainFixture.assertWithinReference(g.getKey(), g.getValue(), accumulated.gradients().get(g.getKey()));
+            Closeness.assertWithinReference(g.getKey(), g.getValue(), accumulated.gradients().get(g.getKey()));
         }
     }
 
@@ -71,7 +72,7 @@ class TrainBatchingTest {
                 Nd4j.concat(0, full.labels(), padRight(shorter.labels(), full.labels().size(1), TokenCrossEntropy.IGNORE_INDEX)));
 
         double expected = (stageTwo.loss(full) * fullTokens + stageTwo.loss(shorter) * shorterTokens) / (fullTokens + shorterTokens);
-        assertEquals(expected, stageTwo.loss(batch), TrainFixture.LOSS_TOLERANCE);
+        assertEquals(expected, stageTwo.loss(batch), Closeness.LOSS_TOLERANCE);
     }
 
     private static INDArray prefix(INDArray rows, long length) {

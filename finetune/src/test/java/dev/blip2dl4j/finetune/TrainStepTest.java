@@ -2,6 +2,7 @@ package dev.blip2dl4j.finetune;
 
 import dev.blip2dl4j.convert.safetensors.SafetensorsFile;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
+import dev.blip2dl4j.testing.Closeness;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -41,12 +42,12 @@ class TrainStepTest {
 
         StageTwoLoss.LossAndGradients result = stageTwo.gradients(batch);
         double lossDiff = Math.abs(result.loss() - f.trainStep().get("loss").asDouble());
-        assertEquals(f.trainStep().get("loss").asDouble(), result.loss(), TrainFixture.LOSS_TOLERANCE, "loss");
+        assertEquals(f.trainStep().get("loss").asDouble(), result.loss(), Closeness.LOSS_TOLERANCE, "loss");
         Map<String, INDArray> referenceGradients = f.referenceGradients();
         assertEquals(referenceGradients.keySet(), result.gradients().keySet());
         double gradientDiff = 0;
         for (Map.Entry<String, INDArray> reference : referenceGradients.entrySet()) {
-            gradientDiff = Math.max(gradientDiff, TrainFixture.assertWithinReference("gradient of " + reference.getKey(),
+            gradientDiff = Math.max(gradientDiff, Closeness.assertWithinReference("gradient of " + reference.getKey(),
                     reference.getValue(), result.gradients().get(reference.getKey())));
         }
 
@@ -62,16 +63,16 @@ class TrainStepTest {
             INDArray ours = stageTwo.parameters().get(name);
             if (hasRoundingNoiseGradient(name)) {
                 // a first Adam step moves every element by at most lr (|m^| <= sqrt(v^)), whatever the sign
-                keyBiasDiff = Math.max(keyBiasDiff, TrainFixture.maxAbsDiff(reference.getValue(), ours));
+                keyBiasDiff = Math.max(keyBiasDiff, Closeness.maxAbsDiff(name, reference.getValue(), ours));
                 assertTrue(keyBiasDiff <= 2 * LEARNING_RATE, name + " moved by more than one step");
             } else {
-                parameterDiff = Math.max(parameterDiff, TrainFixture.assertWithinReference("after AdamW " + name,
+                parameterDiff = Math.max(parameterDiff, Closeness.assertWithinReference("after AdamW " + name,
                         reference.getValue(), ours));
             }
         }
         double lossAfter = stageTwo.loss(batch);
         double expectedAfter = f.trainStep().get("loss_after_one_adamw_step").asDouble();
-        assertEquals(expectedAfter, lossAfter, TrainFixture.LOSS_TOLERANCE, "loss after one step");
+        assertEquals(expectedAfter, lossAfter, Closeness.LOSS_TOLERANCE, "loss after one step");
         // frozen weights, and the model's own copies of the trained ones, untouched
         assertEquals(before, hashes(f));
 
@@ -94,7 +95,7 @@ class TrainStepTest {
         new AdamW(parameters, FIXTURE_ADAMW).step(gradients, LEARNING_RATE);
         double diff = 0;
         for (Map.Entry<String, INDArray> reference : f.referenceParametersAfterStep().entrySet()) {
-            diff = Math.max(diff, TrainFixture.assertWithinReference("after AdamW " + reference.getKey(),
+            diff = Math.max(diff, Closeness.assertWithinReference("after AdamW " + reference.getKey(),
                     reference.getValue(), parameters.get(reference.getKey())));
         }
         System.out.printf("%s: AdamW from the reference gradients, max parameter diff %.2e%n", model, diff);

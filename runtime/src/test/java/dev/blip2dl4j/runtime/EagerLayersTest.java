@@ -7,6 +7,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
+import static dev.blip2dl4j.testing.Closeness.BATCH_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -46,11 +48,11 @@ class EagerLayersTest {
 
         INDArray many = Nd4j.create(DataType.FLOAT, 3, 7);
         linear.apply(x, many);
-        assertClose(expected, many);
+        assertClose("rows together", expected, many, BATCH_TOLERANCE);
         for (int r = 0; r < 3; r++) {
             INDArray one = Nd4j.create(DataType.FLOAT, 1, 7);
             linear.apply(x.getRow(r, true).dup(), one);
-            assertClose(expected.getRow(r, true), one);
+            assertClose("row " + r + " alone", expected.getRow(r, true), one, BATCH_TOLERANCE);
         }
     }
 
@@ -70,8 +72,8 @@ class EagerLayersTest {
 
         // [batch, heads, positions, headDim]
         INDArray all = Nd4j.concat(0, first, second).reshape(1, 3, 2, 3).permute(0, 2, 1, 3);
-        assertClose(all, positions(cache.keys(0), 3));
-        assertClose(all.mul(2), positions(cache.values(0), 3));
+        assertClose("keys", all, positions(cache.keys(0), 3), BATCH_TOLERANCE);
+        assertClose("values", all.mul(2), positions(cache.values(0), 3), BATCH_TOLERANCE);
     }
 
     @Test
@@ -111,7 +113,7 @@ class EagerLayersTest {
             INDArray looped = Nd4j.create(DataType.FLOAT, batch, heads * headDim);
             EagerLayers.attention(q, 1, keys, values, length, additive, batched);
             EagerLayers.attendOne(q, keys, values, length, additive, looped);
-            assertClose(batched, looped);
+            assertClose("one query at a time", batched, looped, BATCH_TOLERANCE);
         }
     }
 
@@ -119,9 +121,4 @@ class EagerLayersTest {
         return cache.get(NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.interval(0, upTo), NDArrayIndex.all());
     }
 
-    private static void assertClose(INDArray expected, INDArray actual) {
-        assertArrayEquals(expected.shape(), actual.shape());
-        double diff = expected.sub(actual).amaxNumber().doubleValue();
-        assertTrue(diff < 1e-5, "max abs diff " + diff);
-    }
 }

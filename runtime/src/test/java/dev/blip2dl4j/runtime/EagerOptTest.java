@@ -23,6 +23,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import java.util.ArrayList;
 import java.util.List;
 
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.EAGER_TOLERANCE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,8 +35,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * makes the cache correct.
  */
 class EagerOptTest {
-    /** Eager against graph: the same math, only float32 summation order differs. */
-    private static final double GRAPH_TOLERANCE = 1e-5;
     private static final String EMBED_TOKENS = "language_model.model.decoder.embed_tokens.weight";
     /** Tokens to continue the fixture's prompt with: its greedy continuation, repeats included. */
     private static final long[] CONTINUATION = {29148, 28067, 28067, 5416, 16527, 48888, 36969};
@@ -59,14 +59,14 @@ class EagerOptTest {
         INDArray all = lm.prefill(lm.newCache((int) seq), embeds, mask, Logits.ALL);
         INDArray last = lm.prefill(lm.newCache((int) seq), embeds, mask, Logits.LAST);
         Margin graph = new Margin("OPT " + source + ": prefill logits vs the graph");
-        graph.check("all positions", OptGraph.build(config(fixture), fixture.weights()).logits(embeds, mask), all, GRAPH_TOLERANCE);
+        graph.check("all positions", OptGraph.build(config(fixture), fixture.weights()).logits(embeds, mask), all, EAGER_TOLERANCE);
         graph.check("last position", all.get(NDArrayIndex.all(), NDArrayIndex.point(seq - 1), NDArrayIndex.all()), last,
-                GRAPH_TOLERANCE);
+                EAGER_TOLERANCE);
         graph.print();
         Margin reference = new Margin("OPT " + source + ": prefill logits vs the reference");
         // the reference holds the text positions only: logits[:, num_query_tokens:, :]
         reference.check("text positions", fixture.ref("logits"), all.get(NDArrayIndex.all(),
-                NDArrayIndex.interval(fixture.config().numQueryTokens(), seq), NDArrayIndex.all()), Fixture.ACTIVATION_TOLERANCE);
+                NDArrayIndex.interval(fixture.config().numQueryTokens(), seq), NDArrayIndex.all()), ACTIVATION_TOLERANCE);
         reference.print();
     }
 
@@ -89,9 +89,9 @@ class EagerOptTest {
             mask = appendOnes(mask);
             INDArray stepped = lm.step(cache, Nd4j.createFromArray(token), mask);
             INDArray graphLast = lastPosition(graph.logits(embeds, mask));
-            margin.check("graph at " + embeds.size(1), graphLast, stepped, GRAPH_TOLERANCE);
+            margin.check("graph at " + embeds.size(1), graphLast, stepped, EAGER_TOLERANCE);
             margin.check("eager prefill at " + embeds.size(1), lm.prefill(lm.newCache(1), embeds, mask, Logits.LAST),
-                    stepped, GRAPH_TOLERANCE);
+                    stepped, EAGER_TOLERANCE);
         }
         assertEquals(embeds.size(1), cache.length());
         margin.print();
@@ -113,7 +113,7 @@ class EagerOptTest {
         INDArray batchLogits = lm.prefill(batchCache, rows.batchEmbeds(), rows.batchMask(), Logits.LAST);
         for (int r = 0; r < 2; r++) {
             margin.check("prefill row " + r, lm.prefill(alone[r], rows.embeds[r], rows.masks[r], Logits.LAST),
-                    batchLogits.getRow(r, true), GRAPH_TOLERANCE);
+                    batchLogits.getRow(r, true), EAGER_TOLERANCE);
         }
         INDArray batchMask = rows.batchMask();
         for (int s = 0; s < 4; s++) {
@@ -123,7 +123,7 @@ class EagerOptTest {
             for (int r = 0; r < 2; r++) {
                 rows.masks[r] = appendOnes(rows.masks[r]);
                 margin.check("step " + s + " row " + r, lm.step(alone[r], Nd4j.createFromArray(tokens[r]), rows.masks[r]),
-                        batchLogits.getRow(r, true), GRAPH_TOLERANCE);
+                        batchLogits.getRow(r, true), EAGER_TOLERANCE);
             }
         }
         margin.print();
@@ -150,7 +150,7 @@ class EagerOptTest {
             KvCache alone = lm.newCache(4);
             lm.prefill(alone, rows.embeds[chosen[i]], rows.masks[chosen[i]], Logits.LAST);
             margin.check("row " + i, lm.step(alone, Nd4j.createFromArray(tokens[i]), appendOnes(rows.masks[chosen[i]])),
-                    logits.getRow(i, true), GRAPH_TOLERANCE);
+                    logits.getRow(i, true), EAGER_TOLERANCE);
         }
         margin.print();
     }
@@ -215,13 +215,13 @@ class EagerOptTest {
         KvCache cache = lm.newCache(1);
         INDArray expected = graph.logits(embeds, mask);
         assertTrue(expected.amaxNumber().doubleValue() > 1, "logits of order 1, so that 1e-5 means something");
-        margin.check("prefill", expected, lm.prefill(cache, embeds, mask, Logits.ALL), GRAPH_TOLERANCE);
+        margin.check("prefill", expected, lm.prefill(cache, embeds, mask, Logits.ALL), EAGER_TOLERANCE);
         for (long[] tokens : new long[][]{{3, 7}, {39, 3}}) {
             INDArray tokenEmbeds = Nd4j.concat(0, tokenEmbedding(weights, tokens[0]), tokenEmbedding(weights, tokens[1]));
             embeds = Nd4j.concat(1, embeds, tokenEmbeds);
             mask = appendOnes(mask);
             margin.check("step at " + embeds.size(1), lastPosition(graph.logits(embeds, mask)),
-                    lm.step(cache, Nd4j.createFromArray(tokens), mask), GRAPH_TOLERANCE);
+                    lm.step(cache, Nd4j.createFromArray(tokens), mask), EAGER_TOLERANCE);
         }
         margin.print();
     }
@@ -250,7 +250,7 @@ class EagerOptTest {
         }
         assertArrayEquals(expectedIds, topIds, "top-5 ids at step " + step);
         margin.check("top-5 scores at step " + step, Nd4j.createFromArray(expectedScores), Nd4j.createFromArray(topScores),
-                Fixture.ACTIVATION_TOLERANCE);
+                ACTIVATION_TOLERANCE);
     }
 
     static List<Long> longs(JsonNode array) {

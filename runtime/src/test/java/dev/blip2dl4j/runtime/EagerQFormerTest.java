@@ -19,10 +19,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import static dev.blip2dl4j.testing.Fixture.ACTIVATION_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.BATCH_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.EAGER_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.check;
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.BATCH_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.EAGER_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.check;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** The eager Q-Former query path against its graph and against transformers, on every fixture. */

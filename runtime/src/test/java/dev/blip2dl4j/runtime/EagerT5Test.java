@@ -19,6 +19,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import java.util.ArrayList;
 import java.util.List;
 
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.EAGER_TOLERANCE;
 import static dev.blip2dl4j.runtime.EagerOptTest.checkTopFive;
 import static dev.blip2dl4j.runtime.EagerOptTest.longs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -29,7 +31,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * the graph, and every cached decoder step equals the graph run over the whole decoder sequence so far.
  */
 class EagerT5Test {
-    private static final double GRAPH_TOLERANCE = 1e-5;
     /** Decoder tokens to continue with after the start token (repeats included). */
     private static final long[] CONTINUATION = {26839, 4081, 4081, 9747, 25506};
 
@@ -53,13 +54,13 @@ class EagerT5Test {
 
         T5Graph.Result graph = T5Graph.build(config(fixture), fixture.weights()).run(embeds, mask, startIds(1));
         Margin vsGraph = new Margin("T5 " + source + ": encoder output and first step vs the graph");
-        vsGraph.check("encoder output", graph.encoderLast(), cache.encoderOutput(), GRAPH_TOLERANCE);
-        vsGraph.check("first step logits", graph.logits().reshape(logits.shape()), logits, GRAPH_TOLERANCE);
+        vsGraph.check("encoder output", graph.encoderLast(), cache.encoderOutput(), EAGER_TOLERANCE);
+        vsGraph.check("first step logits", graph.logits().reshape(logits.shape()), logits, EAGER_TOLERANCE);
         vsGraph.print();
         Margin vsReference = new Margin("T5 " + source + ": encoder output and first step vs the reference");
         vsReference.check("encoder output", fixture.ref("lm_encoder_last_hidden_state"), cache.encoderOutput(),
-                Fixture.ACTIVATION_TOLERANCE);
-        vsReference.check("first step logits", fixture.ref("logits").reshape(logits.shape()), logits, Fixture.ACTIVATION_TOLERANCE);
+                ACTIVATION_TOLERANCE);
+        vsReference.check("first step logits", fixture.ref("logits").reshape(logits.shape()), logits, ACTIVATION_TOLERANCE);
         vsReference.print();
     }
 
@@ -86,9 +87,9 @@ class EagerT5Test {
             INDArray logits = s == 0 ? lm.prefill(cache, embeds, mask)
                     : lm.step(cache, decoderIds.get(NDArrayIndex.all(), NDArrayIndex.point(s)));
             INDArray soFar = decoderIds.get(NDArrayIndex.all(), NDArrayIndex.interval(0, s + 1));
-            vsGraph.check("step " + s, lastPosition(graph.run(embeds, mask, soFar).logits()), logits, GRAPH_TOLERANCE);
+            vsGraph.check("step " + s, lastPosition(graph.run(embeds, mask, soFar).logits()), logits, EAGER_TOLERANCE);
             vsReference.check("step " + s, expected.get(NDArrayIndex.all(), NDArrayIndex.point(s), NDArrayIndex.all()), logits,
-                    Fixture.ACTIVATION_TOLERANCE);
+                    ACTIVATION_TOLERANCE);
         }
         vsGraph.print();
         vsReference.print();
@@ -110,14 +111,14 @@ class EagerT5Test {
         INDArray batchLogits = lm.prefill(batchCache, rows.batchEmbeds(), rows.batchMask());
         for (int r = 0; r < 2; r++) {
             margin.check("first step row " + r, lm.prefill(alone[r], rows.embeds[r], rows.masks[r]), batchLogits.getRow(r, true),
-                    GRAPH_TOLERANCE);
+                    EAGER_TOLERANCE);
         }
         for (int s = 0; s < 4; s++) {
             long[] tokens = {CONTINUATION[s], CONTINUATION[CONTINUATION.length - 1 - s]};
             batchLogits = lm.step(batchCache, Nd4j.createFromArray(tokens));
             for (int r = 0; r < 2; r++) {
                 margin.check("step " + s + " row " + r, lm.step(alone[r], Nd4j.createFromArray(tokens[r])),
-                        batchLogits.getRow(r, true), GRAPH_TOLERANCE);
+                        batchLogits.getRow(r, true), EAGER_TOLERANCE);
             }
         }
         margin.print();
@@ -143,7 +144,7 @@ class EagerT5Test {
             T5Cache alone = lm.newCache(2);
             lm.prefill(alone, rows.embeds[chosen[i]], rows.masks[chosen[i]]);
             lm.step(alone, Nd4j.createFromArray(CONTINUATION[chosen[i]]));
-            margin.check("row " + i, lm.step(alone, Nd4j.createFromArray(tokens[i])), logits.getRow(i, true), GRAPH_TOLERANCE);
+            margin.check("row " + i, lm.step(alone, Nd4j.createFromArray(tokens[i])), logits.getRow(i, true), EAGER_TOLERANCE);
         }
         margin.print();
     }
@@ -195,8 +196,8 @@ class EagerT5Test {
         T5Cache cache = lm.newCache(2);
         Margin margin = new Margin("T5 with a tied head vs the graph");
         margin.check("first step", graph.get(NDArrayIndex.all(), NDArrayIndex.point(0), NDArrayIndex.all()),
-                lm.prefill(cache, embeds, mask), GRAPH_TOLERANCE);
-        margin.check("second step", lastPosition(graph), lm.step(cache, Nd4j.createFromArray(CONTINUATION[0])), GRAPH_TOLERANCE);
+                lm.prefill(cache, embeds, mask), EAGER_TOLERANCE);
+        margin.check("second step", lastPosition(graph), lm.step(cache, Nd4j.createFromArray(CONTINUATION[0])), EAGER_TOLERANCE);
         margin.print();
     }
 

@@ -14,10 +14,10 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 
-import static dev.blip2dl4j.testing.Fixture.ACTIVATION_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.BATCH_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.EAGER_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.check;
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.BATCH_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.EAGER_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.check;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** The eager image encoder against its graph and against transformers, on every fixture. */

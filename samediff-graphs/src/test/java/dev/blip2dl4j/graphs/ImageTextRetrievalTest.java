@@ -17,9 +17,9 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import java.util.List;
 import java.util.Map;
 
-import static dev.blip2dl4j.testing.Fixture.ACTIVATION_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.BATCH_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.check;
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.BATCH_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.check;
 
 /**
  * ITM and ITC heads of the retrieval model against transformers, from both checkpoint formats: the two

@@ -16,11 +16,13 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.List;
 
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.BATCH_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** The OPT language model against the opt fixture, read from model.safetensors and from the LAVIS .pth. */
 class OptDecoderTest {
-    private static final double BATCH_TOLERANCE = 1e-5;
     private static final int QUERIES = 8;
 
     private static Fixture fixture(String source) {
@@ -39,14 +41,12 @@ class OptDecoderTest {
         double worst = 0;
         for (int i = 0; i < hidden.size(0); i++) {
             INDArray expected = hidden.get(NDArrayIndex.point(i)).reshape(out.get(i + 1).shape());
-            Fixture.assertClose("lm_hidden_states[" + i + "]", expected, out.get(i + 1), Fixture.ACTIVATION_TOLERANCE);
-            worst = Math.max(worst, maxAbsDiff(expected, out.get(i + 1)));
+            worst = Math.max(worst, assertClose("lm_hidden_states[" + i + "]", expected, out.get(i + 1), ACTIVATION_TOLERANCE));
         }
         // the reference holds the text positions only: logits[:, num_query_tokens:, :]
         INDArray textLogits = out.get(0).get(NDArrayIndex.all(), NDArrayIndex.interval(QUERIES, out.get(0).size(1)), NDArrayIndex.all());
-        Fixture.assertClose("logits", fixture.ref("logits"), textLogits, Fixture.ACTIVATION_TOLERANCE);
         System.out.printf("OPT %s: hidden states max abs diff %.3g, logits %.3g%n", source, worst,
-                maxAbsDiff(fixture.ref("logits"), textLogits));
+                assertClose("logits", fixture.ref("logits"), textLogits, ACTIVATION_TOLERANCE));
     }
 
     @ParameterizedTest
@@ -95,7 +95,7 @@ class OptDecoderTest {
         Layers nn = new Layers(sd, fixture.weights());
         INDArray embeds = OptDecoder.prependQueries(nn, sd.constant(fixture.ref("language_projection")),
                 OptDecoder.embedTokens(nn, sd.constant(fixture.ref("input_ids")))).eval();
-        Fixture.assertClose("lm_inputs_embeds", fixture.ref("lm_inputs_embeds"), embeds, 0);
+        assertClose("lm_inputs_embeds", fixture.ref("lm_inputs_embeds"), embeds, 0);
     }
 
     private static INDArrayIndex[] rows(int from, int to) {
@@ -105,11 +105,6 @@ class OptDecoderTest {
     /** {@code actual [1, pad + seq, ...]} from position {@code pad} on equals {@code expected [1, seq, ...]}. */
     private static double assertRowClose(String what, INDArray expected, INDArray actual, int pad) {
         INDArray real = actual.get(NDArrayIndex.all(), NDArrayIndex.interval(pad, actual.size(1)), NDArrayIndex.all());
-        Fixture.assertClose(what, expected, real, BATCH_TOLERANCE);
-        return maxAbsDiff(expected, real);
-    }
-
-    private static double maxAbsDiff(INDArray a, INDArray b) {
-        return a.castTo(DataType.DOUBLE).sub(b.castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+        return assertClose(what, expected, real, BATCH_TOLERANCE);
     }
 }

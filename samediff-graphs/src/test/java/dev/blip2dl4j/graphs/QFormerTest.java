@@ -19,9 +19,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
-import static dev.blip2dl4j.testing.Fixture.ACTIVATION_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.BATCH_TOLERANCE;
-import static dev.blip2dl4j.graphs.GraphChecks.check;
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.BATCH_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.check;
 
 /** The Q-Former's query path (captioning) against transformers, from both checkpoint formats. */
 class QFormerTest {

@@ -17,12 +17,13 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import java.util.List;
 import java.util.Map;
 
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.BATCH_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** The T5 language model against the t5 fixture, read from model.safetensors and from the LAVIS .pth. */
 class T5Test {
-    private static final double BATCH_TOLERANCE = 1e-5;
-
     private static Fixture fixture(String source) {
         return source.equals("lavis") ? Fixture.loadLavis("t5") : Fixture.load("t5");
     }
@@ -129,14 +130,14 @@ class T5Test {
         Map<String, INDArray> got = sd.output(Map.of(), out.logits().name(), out.decoder().lastHiddenState().name());
         INDArray last = got.get(out.decoder().lastHiddenState().name()).reshape(1, c.dModel());
         INDArray expected = last.mul(Math.pow(c.dModel(), -0.5)).mmul(fixture.weights().get("language_model.shared.weight").transpose());
-        Fixture.assertClose("tied logits", expected.reshape(1, 1, c.vocabSize()), got.get(out.logits().name()), BATCH_TOLERANCE);
+        assertClose("tied logits", expected.reshape(1, 1, c.vocabSize()), got.get(out.logits().name()), BATCH_TOLERANCE);
     }
 
     /** BLIP-2's encoder input: the projected queries, then the prompt embedded with the shared table. */
     @Test
     void inputsEmbedsAreQueriesThenTokenEmbeddings() {
         Fixture fixture = Fixture.load("t5");
-        Fixture.assertClose("lm_inputs_embeds", fixture.ref("lm_inputs_embeds"), inputsEmbeds(fixture, fixture.ref("input_ids")), 0);
+        assertClose("lm_inputs_embeds", fixture.ref("lm_inputs_embeds"), inputsEmbeds(fixture, fixture.ref("input_ids")), 0);
     }
 
     private static INDArray inputsEmbeds(Fixture fixture, INDArray inputIds) {
@@ -144,8 +145,7 @@ class T5Test {
     }
 
     private static double check(String name, INDArray expected, INDArray actual) {
-        Fixture.assertClose(name, expected, actual, Fixture.ACTIVATION_TOLERANCE);
-        return maxAbsDiff(expected, actual);
+        return assertClose(name, expected, actual, ACTIVATION_TOLERANCE);
     }
 
     /** A reference {@code [n, batch, seq, width]} against n outputs. */
@@ -165,11 +165,6 @@ class T5Test {
     /** {@code actual [1, seq + pad, ...]} up to position seq equals {@code expected [1, seq, ...]}. */
     private static double rowClose(String what, INDArray expected, INDArray actual, int pad) {
         INDArray real = actual.get(NDArrayIndex.all(), NDArrayIndex.interval(0, actual.size(1) - pad), NDArrayIndex.all());
-        Fixture.assertClose(what, expected, real, BATCH_TOLERANCE);
-        return maxAbsDiff(expected, real);
-    }
-
-    private static double maxAbsDiff(INDArray a, INDArray b) {
-        return a.castTo(DataType.DOUBLE).sub(b.castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
+        return assertClose(what, expected, real, BATCH_TOLERANCE);
     }
 }

@@ -21,14 +21,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import static dev.blip2dl4j.testing.Fixture.ACTIVATION_TOLERANCE;
-import static dev.blip2dl4j.testing.Fixture.assertClose;
+import static dev.blip2dl4j.testing.Closeness.ACTIVATION_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.BATCH_TOLERANCE;
+import static dev.blip2dl4j.testing.Closeness.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 public class VisionTransformerTest {
-    /** Rows of a batch must not see each other: only float32 summation order may differ. */
-    private static final double BATCH_TOLERANCE = 1e-5;
-
     /** The encoder's outputs for one batch of pixel values. */
     public record Result(INDArray lastHiddenState, INDArray pooledOutput, List<INDArray> hiddenStates) {
         Result row(int i) {

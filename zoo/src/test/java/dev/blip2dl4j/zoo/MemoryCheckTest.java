@@ -1,7 +1,6 @@
 package dev.blip2dl4j.zoo;
 
 import dev.blip2dl4j.testing.Fixtures;
-import dev.blip2dl4j.testing.Fixture;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ParameterLayout;

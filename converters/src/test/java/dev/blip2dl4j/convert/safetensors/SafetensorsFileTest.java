@@ -1,12 +1,17 @@
 package dev.blip2dl4j.convert.safetensors;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.config.Blip2Config;
+import dev.blip2dl4j.config.ParamSpec;
+import dev.blip2dl4j.config.ParameterLayout;
 import dev.blip2dl4j.convert.SafetensorsWriter;
-import dev.blip2dl4j.convert.TestFixtures;
 import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,9 +22,12 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -29,7 +37,7 @@ class SafetensorsFileTest {
 
     @Test
     void readsTheFixtureHeaderAndData() {
-        SafetensorsFile file = SafetensorsFile.open(TestFixtures.model("opt").resolve("model.safetensors"));
+        SafetensorsFile file = SafetensorsFile.open(Fixtures.model("opt").resolve("model.safetensors"));
         assertEquals(113, file.tensors().size());
         assertEquals(Map.of("format", "pt"), file.metadata());
         SourceTensor queries = file.tensors().stream().filter(t -> t.name().equals("query_tokens")).findFirst().orElseThrow();
@@ -38,6 +46,28 @@ class SafetensorsFileTest {
         assertEquals(1 * 8 * 32 * 4, queries.readFully().remaining());
         for (int i = 1; i < file.tensors().size(); i++) {
             assertTrue(file.tensors().get(i - 1).dataOffset() < file.tensors().get(i).dataOffset(), "in file order");
+        }
+    }
+
+    /** The tensors of each fixture checkpoint are those ParameterLayout lists, with its shapes. */
+    @ParameterizedTest
+    @ValueSource(strings = {"opt", "t5", "itm"})
+    void readsTheTensorsOfTheParameterLayoutFromEachFixture(String model) throws IOException {
+        Path dir = Fixtures.model(model);
+        ParameterLayout layout = ParameterLayout.of(Blip2Config.read(dir.resolve("config.json")));
+        Map<String, long[]> stored = new LinkedHashMap<>();
+        for (SourceTensor t : SafetensorsFile.open(dir.resolve("model.safetensors")).tensors()) {
+            stored.put(t.name(), t.shape());
+        }
+
+        // save_pretrained stores each tied tensor once, under its canonical name
+        assertEquals(new TreeSet<>(stored.keySet()),
+                layout.parameters().stream().map(ParamSpec::name).collect(Collectors.toCollection(TreeSet::new)));
+        for (ParamSpec p : layout.parameters()) {
+            assertArrayEquals(stored.get(p.name()), p.shape(), p.name());
+        }
+        for (String alias : layout.tiedAliases().keySet()) {
+            assertFalse(stored.containsKey(alias), alias);
         }
     }
 
@@ -63,7 +93,7 @@ class SafetensorsFileTest {
 
     @Test
     void truncatedFileNamesTheTensorPastTheEnd() throws IOException {
-        byte[] whole = Files.readAllBytes(TestFixtures.model("opt").resolve("model.safetensors"));
+        byte[] whole = Files.readAllBytes(Fixtures.model("opt").resolve("model.safetensors"));
         Path cut = dir.resolve("cut.safetensors");
         Files.write(cut, Arrays.copyOf(whole, whole.length / 2));
         BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(cut));
@@ -73,7 +103,7 @@ class SafetensorsFileTest {
 
     @Test
     void fileCutInsideTheHeader() throws IOException {
-        byte[] whole = Files.readAllBytes(TestFixtures.model("opt").resolve("model.safetensors"));
+        byte[] whole = Files.readAllBytes(Fixtures.model("opt").resolve("model.safetensors"));
         Path cut = dir.resolve("cut.safetensors");
         Files.write(cut, Arrays.copyOf(whole, 100));
         BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(cut));

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert.tokenizer;
 
+import dev.blip2dl4j.testing.Fixtures;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
@@ -11,7 +12,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
-import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.fixtures;
 import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.load;
 import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.longs;
 import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.readJson;
@@ -29,7 +29,7 @@ class TokenizerJsonBlip2Test {
 
     @Test
     void optPromptAndTrainingText(@TempDir Path temp) throws Exception {
-        Path folder = fixtures().resolve("blip2-tiny-opt");
+        Path folder = Fixtures.root().resolve("blip2-tiny-opt");
         JsonNode reference = readJson(folder.resolve("reference.json"));
         TokenizerJson built = TokenizerJsonBuilder.build(folder).orElseThrow();
         assertEquals(List.of("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
@@ -45,7 +45,7 @@ class TokenizerJsonBlip2Test {
 
     @Test
     void t5PromptLabelsAndAddedTokens(@TempDir Path temp) throws Exception {
-        Path folder = fixtures().resolve("blip2-tiny-t5");
+        Path folder = Fixtures.root().resolve("blip2-tiny-t5");
         JsonNode reference = readJson(folder.resolve("reference.json"));
         TokenizerJson built = TokenizerJsonBuilder.build(folder).orElseThrow();
         try (HuggingFaceTokenizer tokenizer = load(built.json(), temp)) {
@@ -58,7 +58,7 @@ class TokenizerJsonBlip2Test {
 
     @Test
     void qformerCaptionsAndDecToken(@TempDir Path temp) throws Exception {
-        Path folder = fixtures().resolve("blip2-tiny-itm");
+        Path folder = Fixtures.root().resolve("blip2-tiny-itm");
         JsonNode reference = readJson(folder.resolve("reference.json"));
         TokenizerJson built = TokenizerJsonBuilder.build(folder).orElseThrow();
         try (HuggingFaceTokenizer tokenizer = load(built.json(), temp)) {
@@ -78,7 +78,7 @@ class TokenizerJsonBlip2Test {
     @Test
     void legacyQformerFolderGivesDecTheSameId(@TempDir Path temp) throws Exception {
         Path folder = Files.createDirectory(temp.resolve("legacy"));
-        Files.copy(fixtures().resolve("blip2-tiny-itm/vocab.txt"), folder.resolve("vocab.txt"));
+        Files.copy(Fixtures.root().resolve("blip2-tiny-itm/vocab.txt"), folder.resolve("vocab.txt"));
         Files.writeString(folder.resolve("tokenizer_config.json"),
                 "{\"do_lower_case\": true, \"tokenizer_class\": \"BertTokenizer\"}");
         Files.writeString(folder.resolve("special_tokens_map.json"), "{\"bos_token\": \"[DEC]\"}");
@@ -94,7 +94,7 @@ class TokenizerJsonBlip2Test {
 
     @Test
     void aFolderWithTokenizerJsonKeepsIt() throws Exception {
-        Path file = fixtures().resolve("tokenizers/t5/tokenizer.json");
+        Path file = Fixtures.root().resolve("tokenizers/t5/tokenizer.json");
         TokenizerJson kept = TokenizerJsonBuilder.build(file.getParent()).orElseThrow();
         assertEquals(Files.readString(file), kept.json());
         assertEquals(List.of(file), kept.sources());
@@ -109,7 +109,7 @@ class TokenizerJsonBlip2Test {
 
     @Test
     void withoutTokenizerConfigTheVocabularyFilesDecide(@TempDir Path temp) throws Exception {
-        Path folder = slowFilesOf(fixtures().resolve("tokenizers/t5"), Files.createDirectory(temp.resolve("t5")));
+        Path folder = slowFilesOf(Fixtures.root().resolve("tokenizers/t5"), Files.createDirectory(temp.resolve("t5")));
         Files.delete(folder.resolve("tokenizer_config.json"));
         Files.delete(folder.resolve("special_tokens_map.json"));
         TokenizerJson built = TokenizerJsonBuilder.build(folder).orElseThrow();

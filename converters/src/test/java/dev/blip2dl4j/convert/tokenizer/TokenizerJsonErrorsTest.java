@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert.tokenizer;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.BadInputException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -9,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 
-import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.fixtures;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -76,7 +76,7 @@ class TokenizerJsonErrorsTest {
     /** Cut anywhere, at 300 places spread over the file, the model is rejected, never half read. */
     @Test
     void truncatedSpieceModel() throws IOException {
-        byte[] model = Files.readAllBytes(fixtures().resolve("tokenizers/t5/spiece.model"));
+        byte[] model = Files.readAllBytes(Fixtures.root().resolve("tokenizers/t5/spiece.model"));
         for (int i = 1; i <= 300; i++) {
             int length = (int) ((long) model.length * i / 301);
             Files.write(folder.resolve("spiece.model"), Arrays.copyOf(model, length));
@@ -107,14 +107,14 @@ class TokenizerJsonErrorsTest {
 
     @Test
     void tokenizerClassWeDoNotConvert() throws IOException {
-        Files.copy(fixtures().resolve("tokenizers/t5/spiece.model"), folder.resolve("spiece.model"));
+        Files.copy(Fixtures.root().resolve("tokenizers/t5/spiece.model"), folder.resolve("spiece.model"));
         Files.writeString(folder.resolve("tokenizer_config.json"), "{\"tokenizer_class\": \"LlamaTokenizerFast\"}");
         assertBadInput("tokenizer_config.json", "tokenizer_class 'LlamaTokenizer' cannot be converted");
     }
 
     @Test
     void addedTokenWhoseIdLeavesAGap() throws IOException {
-        Files.copy(fixtures().resolve("blip2-tiny-itm/vocab.txt"), folder.resolve("vocab.txt"));
+        Files.copy(Fixtures.root().resolve("blip2-tiny-itm/vocab.txt"), folder.resolve("vocab.txt"));
         Files.writeString(folder.resolve("added_tokens.json"), "{\"[DEC]\": 30523}");
         assertBadInput("added_tokens.json", "added token '[DEC]' has id 30523, but a tokenizer built from these "
                 + "files gives it id 30522");
@@ -122,7 +122,7 @@ class TokenizerJsonErrorsTest {
 
     @Test
     void addedTokensDecoderWithANonNumericKey() throws IOException {
-        Files.copy(fixtures().resolve("blip2-tiny-itm/vocab.txt"), folder.resolve("vocab.txt"));
+        Files.copy(Fixtures.root().resolve("blip2-tiny-itm/vocab.txt"), folder.resolve("vocab.txt"));
         Files.writeString(folder.resolve("tokenizer_config.json"),
                 "{\"added_tokens_decoder\": {\"first\": {\"content\": \"[DEC]\"}}}");
         assertBadInput("tokenizer_config.json", "added_tokens_decoder has a key that is not a token id: 'first'");

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert.tokenizer;
 
+import dev.blip2dl4j.testing.Fixtures;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -13,7 +14,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.fixtures;
 import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.load;
 import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.longs;
 import static dev.blip2dl4j.convert.tokenizer.TokenizerTestSupport.readJson;
@@ -57,13 +57,13 @@ class TokenizerJsonVectorsTest {
     @ParameterizedTest
     @ValueSource(strings = {"gpt2", "opt", "bert-base-uncased", "t5"})
     void builtTokenizerGivesTheGoldenIds(String name, @TempDir Path temp) throws Exception {
-        Path folder = fixtures().resolve("tokenizers").resolve(name);
+        Path folder = Fixtures.root().resolve("tokenizers").resolve(name);
         Path slow = slowFilesOf(folder, Files.createDirectory(temp.resolve("slow")));
         if (name.equals("opt")) {
             Files.writeString(slow.resolve("tokenizer_config.json"), OPT_CONFIG);
         }
         TokenizerJson built = TokenizerJsonBuilder.build(slow).orElseThrow();
-        JsonNode vectors = readJson(fixtures().resolve("tokenizers/test_vectors_hf_tokenizers.json")).get(name);
+        JsonNode vectors = readJson(Fixtures.root().resolve("tokenizers/test_vectors_hf_tokenizers.json")).get(name);
 
         List<String> mismatches = new ArrayList<>();
         try (HuggingFaceTokenizer ours = load(built.json(), temp);
@@ -109,7 +109,7 @@ class TokenizerJsonVectorsTest {
     @ParameterizedTest
     @ValueSource(strings = {"t5", "bert-base-uncased"})
     void builtJsonEqualsTheReferenceJson(String name, @TempDir Path temp) throws Exception {
-        Path folder = fixtures().resolve("tokenizers").resolve(name);
+        Path folder = Fixtures.root().resolve("tokenizers").resolve(name);
         TokenizerJson built = TokenizerJsonBuilder.build(slowFilesOf(folder, temp)).orElseThrow();
         assertEquals(readJson(folder.resolve("tokenizer.json")), TokenizerTestSupport.MAPPER.readTree(built.json()));
     }

@@ -12,8 +12,8 @@ import java.util.Map;
 import java.util.stream.StreamSupport;
 
 /**
- * Shared by the tokenizer tests: where the fixtures are, copies of checkpoint folders without their
- * tokenizer.json (so that one is built), and loading a tokenizer.json into Hugging Face tokenizers
+ * Shared by the tokenizer tests: copies of checkpoint folders without their tokenizer.json (so that one
+ * is built), and loading a tokenizer.json into Hugging Face tokenizers
  * (the Rust library, through DJL) the way the zoo will load it.
  */
 final class TokenizerTestSupport {
@@ -28,15 +28,6 @@ final class TokenizerTestSupport {
             "addSpecialTokens", "true", "truncation", "false", "padding", "false");
 
     private TokenizerTestSupport() {
-    }
-
-    /** Surefire sets blip2.fixtures; an IDE run from the module directory finds them one level up. */
-    static Path fixtures() {
-        Path root = Path.of(System.getProperty("blip2.fixtures", "../fixtures"));
-        if (!Files.isDirectory(root)) {
-            throw new IllegalStateException("fixtures not found at " + root.toAbsolutePath());
-        }
-        return root;
     }
 
     /** Copies the slow-tokenizer files of {@code folder} (never its tokenizer.json) into {@code target}. */

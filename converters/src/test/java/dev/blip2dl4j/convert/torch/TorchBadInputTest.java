@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert.torch;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.BadInputException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -60,7 +61,7 @@ class TorchBadInputTest {
 
     @Test
     void refusesATruncatedCheckpoint() throws IOException {
-        byte[] whole = Files.readAllBytes(Fixtures.path("blip2-tiny-opt/pytorch_model.bin"));
+        byte[] whole = Files.readAllBytes(Fixtures.root().resolve("blip2-tiny-opt/pytorch_model.bin"));
         Path file = Files.write(dir.resolve("half.bin"), Arrays.copyOf(whole, whole.length / 2));
         BadInputException e = assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file));
         assertMessage(e, file, "truncated or corrupt");
@@ -68,7 +69,7 @@ class TorchBadInputTest {
 
     @Test
     void refusesAZipWithACorruptCentralDirectory() throws IOException {
-        byte[] bytes = Files.readAllBytes(Fixtures.path("blip2-tiny-opt/pytorch_model.bin"));
+        byte[] bytes = Files.readAllBytes(Fixtures.root().resolve("blip2-tiny-opt/pytorch_model.bin"));
         // The central directory lies near the end of the file: overwrite a stretch of it.
         Arrays.fill(bytes, bytes.length - 3000, bytes.length - 2000, (byte) 0x55);
         Path file = Files.write(dir.resolve("corrupt.bin"), bytes);

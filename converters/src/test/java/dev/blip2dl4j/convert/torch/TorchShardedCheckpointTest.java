@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert.torch;
 
+import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.convert.tensor.ShardIndex;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
@@ -91,7 +92,7 @@ class TorchShardedCheckpointTest {
 
     @Test
     void readsTheFixturesSafetensorsIndexInShardOrder() {
-        Path indexFile = Fixtures.path("blip2-tiny-opt/sharded/model.safetensors.index.json");
+        Path indexFile = Fixtures.root().resolve("blip2-tiny-opt/sharded/model.safetensors.index.json");
         ShardIndex index = ShardIndex.read(indexFile);
 
         assertEquals(113, index.weightMap().size());

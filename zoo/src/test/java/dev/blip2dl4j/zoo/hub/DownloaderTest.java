@@ -2,7 +2,6 @@ package dev.blip2dl4j.zoo.hub;
 
 import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.artifact.Sha256;
-import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

@@ -7,7 +7,6 @@ import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.Caption;
-import dev.blip2dl4j.testing.Fixture;
 import dev.blip2dl4j.zoo.MemoryCheck;
 import dev.blip2dl4j.arrays.ReferenceBundle;
 import org.junit.jupiter.api.AfterEach;

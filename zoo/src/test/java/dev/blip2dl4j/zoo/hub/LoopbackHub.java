@@ -3,7 +3,6 @@ package dev.blip2dl4j.zoo.hub;
 import dev.blip2dl4j.testing.Fixtures;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import dev.blip2dl4j.testing.Fixture;
 
 import java.io.IOException;
 import java.io.OutputStream;

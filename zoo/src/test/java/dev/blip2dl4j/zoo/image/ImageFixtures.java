@@ -1,7 +1,6 @@
 package dev.blip2dl4j.zoo.image;
 
 import dev.blip2dl4j.testing.Fixtures;
-import dev.blip2dl4j.testing.Fixture;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -2,7 +2,6 @@ package dev.blip2dl4j.zoo.image;
 
 import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.Caption;
-import dev.blip2dl4j.testing.Fixture;
 import dev.blip2dl4j.zoo.Match;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
 import dev.blip2dl4j.zoo.image.DecodedImage;

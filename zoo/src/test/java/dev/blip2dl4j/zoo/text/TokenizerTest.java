@@ -3,7 +3,6 @@ package dev.blip2dl4j.zoo.text;
 import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;

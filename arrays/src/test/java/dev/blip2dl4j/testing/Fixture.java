@@ -11,14 +11,8 @@ import org.nd4j.linalg.factory.Nd4j;
 import java.nio.file.Path;
 import java.util.List;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 /** One tiny fixture model: its weights (read from model.safetensors), config and reference outputs. */
 public record Fixture(Path dir, CheckpointWeights weights, ReferenceBundle reference) {
-    /** Activations and logits: fixtures/README.md "Tolerances". */
-    public static final double ACTIVATION_TOLERANCE = 1e-4;
-
     public static Fixture load(String model) {
         Path dir = Fixtures.model(model);
         return new Fixture(dir, CheckpointWeights.open(List.of(dir), Converter.Options.defaults()),
@@ -45,14 +39,5 @@ public record Fixture(Path dir, CheckpointWeights weights, ReferenceBundle refer
     public INDArray lmMask(INDArray textMask) {
         return Nd4j.concat(1, Nd4j.ones(DataType.FLOAT, textMask.size(0), config().numQueryTokens()),
                 textMask.castTo(DataType.FLOAT));
-    }
-
-
-    /** Same shape, and every element within {@code tolerance}; the message gives the worst difference. */
-    public static void assertClose(String what, INDArray expected, INDArray actual, double tolerance) {
-        assertArrayEquals(expected.shape(), actual.shape(), what + " shape");
-        double diff = expected.castTo(DataType.DOUBLE)
-                .sub(actual.castTo(DataType.DOUBLE)).amaxNumber().doubleValue();
-        assertTrue(diff <= tolerance, what + ": max abs diff " + diff + " > " + tolerance);
     }
 }

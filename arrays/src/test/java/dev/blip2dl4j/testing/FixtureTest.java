@@ -1,6 +1,5 @@
-package dev.blip2dl4j.zoo;
+package dev.blip2dl4j.testing;
 
-import dev.blip2dl4j.testing.Fixture;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;

@@ -1,9 +1,6 @@
 package dev.blip2dl4j.testing;
 
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-
-import java.util.Arrays;
 
 /**
  * Closeness checks that remember the largest difference seen, so that a test comparing many steps
@@ -18,10 +15,7 @@ public final class Margin {
     }
 
     public void check(String where, INDArray expected, INDArray actual, double tolerance) {
-        Fixture.assertClose(what + ", " + where, expected, actual, tolerance);
-        if (Arrays.equals(expected.shape(), actual.shape())) {
-            worst = Math.max(worst, expected.castTo(DataType.DOUBLE).sub(actual.castTo(DataType.DOUBLE)).amaxNumber().doubleValue());
-        }
+        worst = Math.max(worst, Closeness.assertClose(what + ", " + where, expected, actual, tolerance));
     }
 
     public void print() {

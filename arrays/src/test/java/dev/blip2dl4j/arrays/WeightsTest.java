@@ -1,7 +1,5 @@
-package dev.blip2dl4j.zoo;
+package dev.blip2dl4j.arrays;
 
-import dev.blip2dl4j.arrays.ArtifactWeights;
-import dev.blip2dl4j.arrays.CheckpointWeights;
 import dev.blip2dl4j.convert.ConversionProgress;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.testing.Fixtures;
