@@ -1,7 +1,7 @@
 package dev.blip2dl4j.cli;
 
+import dev.blip2dl4j.Version;
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.zoo.hub.DownloadException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -17,7 +17,7 @@ import java.io.UncheckedIOException;
  * 4 verification failed, 5 a model could not be downloaded. Errors are one readable paragraph;
  * {@code --verbose} adds the stack trace.
  */
-@Command(name = "blip2", mixinStandardHelpOptions = true, version = Converter.VERSION,
+@Command(name = "blip2", mixinStandardHelpOptions = true, version = Version.TEXT,
         description = "BLIP-2 on Deeplearning4j: caption images, answer questions about them, match them with texts; pull pretrained models by name; convert, inspect and verify models; fine-tune them on your own VQA data.",
         subcommands = {ConvertCommand.class, InspectCommand.class, CaptionCommand.class, VqaCommand.class, MatchCommand.class, VerifyCommand.class, BenchCommand.class,
                 ModelsCommand.class, PullCommand.class, RmCommand.class, FinetuneCommand.class, EvalCommand.class, PlotCommand.class,

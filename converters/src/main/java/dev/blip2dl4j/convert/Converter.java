@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert;
 
+import dev.blip2dl4j.Version;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.LavisFacts;
@@ -31,7 +32,6 @@ import java.util.function.Function;
  * then stream the weights into the artifact, which appears only once complete.
  */
 public final class Converter {
-    public static final String VERSION = "blip2-dl4j 0.1.0";
 
     private Converter() {
     }
@@ -161,7 +161,7 @@ public final class Converter {
         notes.addAll(streamed.warnings());
         return new Manifest(Manifest.FORMAT, Manifest.FORMAT_VERSION, config.kind().architecture(),
                 config.kind() == ModelKind.CONDITIONAL_GENERATION ? config.text().modelType() : null,
-                VERSION, new Manifest.Source(format, sourceFiles), plan.dtype().name(), List.of(), notes);
+                Version.TEXT, new Manifest.Source(format, sourceFiles), plan.dtype().name(), List.of(), notes);
     }
 
     private static long size(Path file) {

@@ -1,7 +1,7 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.Version;
 import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.artifact.Sha256;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.ArtifactWriter;
@@ -68,7 +68,7 @@ public final class FinetunedArtifact {
                     + (m.tensors().size() - trained.size()) + " copied byte for byte (their SHA-256 equal the base's)");
             allNotes.addAll(notes);
             return writer.commit(new Manifest(m.format(), m.formatVersion(), m.modelClass(), m.languageModel(),
-                    Converter.VERSION + " finetune", new Manifest.Source("blip2-dl4j-finetune", data), m.dtype(),
+                    Version.TEXT + " finetune", new Manifest.Source("blip2-dl4j-finetune", data), m.dtype(),
                     List.of(), allNotes));
         }
     }

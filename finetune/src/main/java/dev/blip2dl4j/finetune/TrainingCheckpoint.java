@@ -1,11 +1,11 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.Version;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
-import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.ArtifactWriter;
 import dev.blip2dl4j.artifact.Manifest;
@@ -72,7 +72,7 @@ public final class TrainingCheckpoint {
             parameters.forEach((name, p) -> Float32Tensors.write(writer, name, p));
             optimizer.arrays().forEach((name, m) -> Float32Tensors.write(writer, name, m));
             writer.commit(new Manifest(Manifest.FORMAT, Manifest.FORMAT_VERSION, config.kind().architecture(), null,
-                    Converter.VERSION + " finetune", null, "F32", List.of(),
+                    Version.TEXT + " finetune", null, "F32", List.of(),
                     List.of("a fine-tuning checkpoint (blip2 finetune --resume), not a model: "
                             + parameters.size() + " trained parameters and their AdamW moments at step " + state.step())));
         } catch (IOException e) {

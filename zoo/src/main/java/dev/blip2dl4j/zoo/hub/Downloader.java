@@ -1,6 +1,6 @@
 package dev.blip2dl4j.zoo.hub;
 
-import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.Version;
 import dev.blip2dl4j.artifact.Sha256;
 
 import java.io.IOException;
@@ -143,7 +143,7 @@ public final class Downloader {
         URI current = uri;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             HttpRequest.Builder request = HttpRequest.newBuilder(current).timeout(policy.responseTimeout())
-                    .header("User-Agent", Converter.VERSION.replace(' ', '/'));
+                    .header("User-Agent", Version.TEXT.replace(' ', '/'));
             if (have > 0) {
                 request.header("Range", "bytes=" + have + "-");
             }
