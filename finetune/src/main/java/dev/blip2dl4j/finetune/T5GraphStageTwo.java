@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.model.Labels;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.graphs.Blip2Graph;
@@ -111,9 +112,9 @@ public final class T5GraphStageTwo implements StageTwoLoss {
         INDArray labels = batch.labels().castTo(DataType.INT64);
         feed.put(Blip2Graph.DECODER_INPUT_IDS, T5.shiftRight(labels, t5));
         feed.put(TARGETS, labels);
-        if (labels.neq(TokenCrossEntropy.IGNORE_INDEX).castTo(DataType.INT32).sumNumber().longValue() == 0) {
+        if (labels.neq(Labels.IGNORE_INDEX).castTo(DataType.INT32).sumNumber().longValue() == 0) {
             throw new IllegalArgumentException("the batch has no label to learn from: every label is "
-                    + TokenCrossEntropy.IGNORE_INDEX);
+                    + Labels.IGNORE_INDEX);
         }
         return feed;
     }

@@ -1,6 +1,6 @@
 package dev.blip2dl4j.finetune;
 
-import dev.blip2dl4j.runtime.EagerOptLoss;
+import dev.blip2dl4j.model.Labels;
 import org.nd4j.autodiff.samediff.SDVariable;
 import org.nd4j.autodiff.samediff.SameDiff;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -12,10 +12,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  * <p>The log-softmax is built from primitives: SameDiff's {@code logSoftmax} cannot be differentiated in
  * 1.0.0-M2.1 (gradient creation throws), and reductions take positive axes only (docs/DESIGN.md "DL4J M2.1 pitfalls").
  */
-public final class TokenCrossEntropy {
-    /** transformers' label for a position that does not count towards the loss. */
-    public static final long IGNORE_INDEX = EagerOptLoss.IGNORE_INDEX;
-
+final class TokenCrossEntropy {
     private TokenCrossEntropy() {
     }
 
@@ -28,7 +25,7 @@ public final class TokenCrossEntropy {
         // subtracting the row maximum keeps exp() finite; its gradient cancels out exactly in the maths
         SDVariable shifted = logits.sub(logits.max(true, 1));
         SDVariable logProbs = shifted.sub(sd.math().log(sd.math().exp(shifted).sum(true, 1)));
-        SDVariable counted = sd.neq(targets, (double) IGNORE_INDEX).castTo(DataType.FLOAT);
+        SDVariable counted = sd.neq(targets, (double) Labels.IGNORE_INDEX).castTo(DataType.FLOAT);
         // an ignored target's one-hot row is all zeros (out of range) and its weight 0 besides
         SDVariable picked = logProbs.mul(sd.oneHot(targets, vocab, 1, 1.0, 0.0, DataType.FLOAT)).sum(false, 1);
         return picked.mul(counted).sum().neg().div(counted.sum());

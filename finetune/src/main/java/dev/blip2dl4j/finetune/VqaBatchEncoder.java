@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.model.Labels;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
@@ -46,7 +47,7 @@ public final class VqaBatchEncoder {
                 long[] text = tokenizer.encode(question + " " + e.answer() + "\n");
                 int promptLength = tokenizer.encode(question).length;
                 long[] l = text.clone();
-                Arrays.fill(l, 0, Math.min(promptLength, l.length), TokenCrossEntropy.IGNORE_INDEX);
+                Arrays.fill(l, 0, Math.min(promptLength, l.length), Labels.IGNORE_INDEX);
                 if (config.numQueryTokens() + text.length > opt.maxPositionEmbeddings()) {
                     throw new BadInputException(e.file(), e.position() + ": the question and answer take "
                             + text.length + " tokens; with the " + config.numQueryTokens() + " image queries that is "
@@ -60,7 +61,7 @@ public final class VqaBatchEncoder {
             }
         }
         long pad = config.text().padTokenId() == null ? 0 : config.text().padTokenId();
-        return new TrainingBatch(imageEmbeds, padded(ids, pad), mask(ids), padded(labels, TokenCrossEntropy.IGNORE_INDEX));
+        return new TrainingBatch(imageEmbeds, padded(ids, pad), mask(ids), padded(labels, Labels.IGNORE_INDEX));
     }
 
     private static INDArray padded(List<long[]> rows, long value) {

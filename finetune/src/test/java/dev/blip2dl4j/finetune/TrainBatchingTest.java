@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.model.Labels;
 import dev.blip2dl4j.testing.Closeness;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -69,7 +70,7 @@ class TrainBatchingTest {
         TrainingBatch batch = new TrainingBatch(Nd4j.concat(0, full.image(), shorter.image()),
                 Nd4j.concat(0, full.inputIds(), padRight(shorter.inputIds(), seq, pad)),
                 Nd4j.concat(0, full.attentionMask(), padRight(shorter.attentionMask(), seq, 0)),
-                Nd4j.concat(0, full.labels(), padRight(shorter.labels(), full.labels().size(1), TokenCrossEntropy.IGNORE_INDEX)));
+                Nd4j.concat(0, full.labels(), padRight(shorter.labels(), full.labels().size(1), Labels.IGNORE_INDEX)));
 
         double expected = (stageTwo.loss(full) * fullTokens + stageTwo.loss(shorter) * shorterTokens) / (fullTokens + shorterTokens);
         assertEquals(expected, stageTwo.loss(batch), Closeness.LOSS_TOLERANCE);

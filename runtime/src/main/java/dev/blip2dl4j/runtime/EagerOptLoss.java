@@ -1,5 +1,6 @@
 package dev.blip2dl4j.runtime;
 
+import dev.blip2dl4j.model.Labels;
 import dev.blip2dl4j.config.OptConfig;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -23,9 +24,6 @@ import java.util.stream.IntStream;
  * forward pass is {@link EagerOpt}'s, recording an {@link OptTape}; the lm_head runs on the scored positions only.
  */
 public final class EagerOptLoss {
-    /** transformers' target for a position that is not scored. */
-    public static final long IGNORE_INDEX = -100;
-
     /**
      * @param loss     the mean cross-entropy over the scored labels
      * @param gradient d loss / d prefix, {@code [batch, prefix, width]}; null when only the loss was asked for
@@ -59,7 +57,7 @@ public final class EagerOptLoss {
      * @param prefix        {@code [batch, prefix, width]}: what the model reads before the text, always attended
      * @param inputIds      {@code [batch, seq]}, integers: the text (prompt and answer)
      * @param attentionMask {@code [batch, seq]}, 1 = token, 0 = padding
-     * @param labels        {@code [batch, seq]}, integers aligned with the ids, {@link #IGNORE_INDEX} where a token is
+     * @param labels        {@code [batch, seq]}, integers aligned with the ids, {@link Labels#IGNORE_INDEX} where a token is
      *                      not learned (prompt, padding)
      */
     public Result lossAndGradient(INDArray prefix, INDArray inputIds, INDArray attentionMask, INDArray labels) {
@@ -87,15 +85,15 @@ public final class EagerOptLoss {
         long[][] label = labels.castTo(DataType.INT64).toLongMatrix();
         // position prefix + t predicts label t + 1; the prefix predicts nothing
         long[] targets = new long[batch * seq];
-        Arrays.fill(targets, IGNORE_INDEX);
+        Arrays.fill(targets, Labels.IGNORE_INDEX);
         for (int b = 0; b < batch; b++) {
             for (int t = 0; t < text; t++) {
                 targets[b * seq + prefixLength + t] = label[b][t + 1];
             }
         }
-        int[] scored = IntStream.range(0, targets.length).filter(i -> targets[i] != IGNORE_INDEX).toArray();
+        int[] scored = IntStream.range(0, targets.length).filter(i -> targets[i] != Labels.IGNORE_INDEX).toArray();
         if (scored.length == 0) {
-            throw new IllegalArgumentException("no label to learn from: every label after the first is " + IGNORE_INDEX);
+            throw new IllegalArgumentException("no label to learn from: every label after the first is " + Labels.IGNORE_INDEX);
         }
         long[][] ids = Arrays.stream(inputIds.castTo(DataType.INT64).toLongMatrix())
                 .map(row -> Arrays.copyOf(row, text)).toArray(long[][]::new);

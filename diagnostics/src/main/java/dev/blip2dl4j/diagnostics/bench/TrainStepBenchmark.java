@@ -1,11 +1,11 @@
 package dev.blip2dl4j.diagnostics.bench;
 
+import dev.blip2dl4j.model.Labels;
 import dev.blip2dl4j.finetune.StageTwoLoss;
 import dev.blip2dl4j.finetune.AdamW;
 import dev.blip2dl4j.finetune.TrainingBatch;
 import dev.blip2dl4j.finetune.StageTwoTrainer;
 import dev.blip2dl4j.finetune.WeightDecayGroups;
-import dev.blip2dl4j.finetune.TokenCrossEntropy;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.arrays.ArtifactWeights;
@@ -68,7 +68,7 @@ final class TrainStepBenchmark {
         INDArray all = Nd4j.createFromArray(ids).reshape(1, TOKENS).repeat(0, options.batch());
         if (config.text() instanceof OptConfig) {
             INDArray labels = all.dup();
-            labels.get(NDArrayIndex.all(), NDArrayIndex.interval(0, prompt)).assign(TokenCrossEntropy.IGNORE_INDEX);
+            labels.get(NDArrayIndex.all(), NDArrayIndex.interval(0, prompt)).assign(Labels.IGNORE_INDEX);
             return new TrainingBatch(imageEmbeds, all, Nd4j.onesLike(all), labels);
         }
         INDArray encoder = all.get(NDArrayIndex.all(), NDArrayIndex.interval(0, prompt)).dup();
