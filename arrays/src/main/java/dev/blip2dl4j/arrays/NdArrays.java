@@ -1,5 +1,6 @@
 package dev.blip2dl4j.arrays;
 
+import dev.blip2dl4j.tensor.Shapes;
 import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.tensor.FloatConversion;
 import org.bytedeco.javacpp.FloatPointer;
@@ -23,10 +24,7 @@ public final class NdArrays {
      * are a storage format; the CPU computes in float32).
      */
     public static INDArray float32(ByteBuffer bytes, DType dtype, long[] shape) {
-        long n = 1;
-        for (long d : shape) {
-            n *= d;
-        }
+        long n = Shapes.numel(shape);
         if (dtype == DType.F32 && bytes.isDirect()) {
             FloatPointer pointer = new FloatPointer(bytes.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
             DataBuffer buffer = Nd4j.createBuffer(pointer, DataType.FLOAT, n, FloatIndexer.create(pointer));

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.config;
 
+import dev.blip2dl4j.tensor.Shapes;
 import java.util.Arrays;
 
 /** One parameter of the model: its canonical (Hugging Face state-dict) name and its shape in HF layout. */
@@ -15,11 +16,7 @@ public record ParamSpec(String name, long[] shape) {
     }
 
     public long numel() {
-        long n = 1;
-        for (long d : shape) {
-            n = Math.multiplyExact(n, d);
-        }
-        return n;
+        return Shapes.numel(shape);
     }
 
     @Override

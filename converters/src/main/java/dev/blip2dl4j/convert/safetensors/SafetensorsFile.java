@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert.safetensors;
 
+import dev.blip2dl4j.tensor.Shapes;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -116,11 +117,7 @@ public final class SafetensorsFile implements TensorSource {
             throw new BadInputException(path, where + " has data_offsets " + entry.get("data_offsets")
                     + "; expected [begin, end] with begin <= end");
         }
-        long numel = 1;
-        for (long d : shape) {
-            numel = Math.multiplyExact(numel, d);
-        }
-        long bytes = Math.multiplyExact(numel, dtype.size());
+        long bytes = Math.multiplyExact(Shapes.numel(shape), dtype.size());
         if (offsets[1] - offsets[0] != bytes) {
             throw new BadInputException(path, where + " is " + dtype + " " + Arrays.toString(shape)
                     + " (" + bytes + " bytes) but its data_offsets span " + (offsets[1] - offsets[0]) + " bytes");

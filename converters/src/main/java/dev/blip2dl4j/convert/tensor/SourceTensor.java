@@ -1,5 +1,6 @@
 package dev.blip2dl4j.convert.tensor;
 
+import dev.blip2dl4j.tensor.Shapes;
 import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.BadInputException;
 
@@ -49,11 +50,7 @@ public record SourceTensor(String name, DType dtype, long[] shape, StorageView v
     }
 
     public long numel() {
-        long n = 1;
-        for (long d : shape) {
-            n = Math.multiplyExact(n, d);
-        }
-        return n;
+        return Shapes.numel(shape);
     }
 
     public long byteSize() {
