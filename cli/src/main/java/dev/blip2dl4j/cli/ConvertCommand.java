@@ -37,8 +37,12 @@ final class ConvertCommand implements Callable<Integer> {
     @Parameters(paramLabel = "SOURCE", arity = "1..*", description = "Checkpoint folders or files.")
     List<Path> sources;
 
-    @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.b2z", description = "The artifact to write.")
+    @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.b2z",
+            description = "The artifact to write: never one of the sources, never an existing file without --overwrite.")
     Path output;
+
+    @Option(names = "--overwrite", description = "Replace OUT.b2z if it exists (it is renamed into place only once complete).")
+    boolean overwrite;
 
     @Option(names = "--format", paramLabel = "FORMAT", defaultValue = "auto",
             description = "auto, hf or lavis: the naming of the weights (default: ${DEFAULT-VALUE}, decided per file).")
@@ -69,7 +73,8 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Converter.Options options = new Converter.Options(sourceFormat(), dtype(), config, lavisType, vitPrecision);
+        Converter.Options options = new Converter.Options(sourceFormat(), dtype(), config, lavisType, vitPrecision,
+                overwrite);
         PrintWriter out = spec.commandLine().getOut();
         Converter.Result result;
         try (ConversionBar progress = new ConversionBar(quiet)) {

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.finetune.FinetuneSettings;
@@ -8,6 +9,7 @@ import dev.blip2dl4j.finetune.FinetunedArtifact;
 import dev.blip2dl4j.finetune.Finetuner;
 import dev.blip2dl4j.finetune.MetricsLog;
 import dev.blip2dl4j.finetune.MetricsPlot;
+import dev.blip2dl4j.finetune.TrainingCheckpoint;
 import dev.blip2dl4j.finetune.WeightDecayGroups;
 import dev.blip2dl4j.finetune.data.BadRow;
 import dev.blip2dl4j.finetune.data.DataSplit;
@@ -24,15 +26,16 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 
 @Command(name = "finetune", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Fine-tune a BLIP-2 captioning model on your own visual questions (stage two: the Q-Former, "
@@ -74,8 +77,13 @@ final class FinetuneCommand implements Callable<Integer> {
     @Mixin
     VqaDataOptions data;
 
-    @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.b2z", description = "The fine-tuned model.")
+    @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.b2z",
+            description = "The fine-tuned model: never an input, never an existing file without --resume or --overwrite.")
     Path output;
+
+    @Option(names = "--overwrite", description = "Start afresh over a previous run's artifact, checkpoints, metrics "
+            + "and plot (without it, or --resume, they are never replaced).")
+    boolean overwrite;
 
     @Option(names = "--lr", defaultValue = "1e-4", paramLabel = "X", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double learningRate;
@@ -177,6 +185,17 @@ final class FinetuneCommand implements Callable<Integer> {
         Map<String, String> dataHashes = new LinkedHashMap<>();
         files.forEach(f -> dataHashes.put(f.name(), f.sha256()));
 
+        // every output is checked before the model is pulled or loaded, and so before the first step
+        List<Path> inputs = inputs(trainExamples, validationExamples);
+        boolean replace = resume || overwrite;
+        String toReplace = "--resume continues the run that wrote it, --overwrite starts afresh over it";
+        OutputFile artifactOut = OutputFile.check(output, inputs, replace, toReplace);
+        OutputFile metricsOut = OutputFile.check(metricsFile, inputs, replace, toReplace);
+        OutputFile plotOut = OutputFile.check(plotFile, inputs, replace, toReplace);
+        createDirectories(checkpoint.getParent());
+        OutputFile checkpointOut = TrainingCheckpoint.output(checkpoint, inputs, replace, toReplace);
+        OutputFile.requireDistinct(List.of(artifactOut, metricsOut, plotOut, checkpointOut));
+
         Path artifactPath = model.artifact();
         try (Artifact base = Artifact.open(artifactPath); Blip2 blip2 = model.load(artifactPath)) {
             Finetuner finetuner = new Finetuner(blip2, settings,
@@ -191,19 +210,18 @@ final class FinetuneCommand implements Callable<Integer> {
             }
             err.printf("%d training questions, %d validation questions%n", preparedTrain.examples().size(),
                     preparedValidation.examples().size());
-            createDirectories(checkpoint.getParent());
 
             Finetuner.Result result;
             long started = System.nanoTime();
-            try (MetricsLog log = new MetricsLog(metricsFile)) {
-                result = finetuner.train(preparedTrain.examples(), preparedValidation.examples(), checkpoint, resume,
+            try (MetricsLog log = new MetricsLog(metricsOut)) {
+                result = finetuner.train(preparedTrain.examples(), preparedValidation.examples(), checkpointOut, resume,
                         Finetuner.Listener.all(new TrainingProgress(err), log));
             }
             double seconds = (System.nanoTime() - started) / 1e9;
-            FinetunedArtifact.write(base, result.parameters(), output, files, List.of(String.format(Locale.ROOT,
+            FinetunedArtifact.write(base, result.parameters(), artifactOut, files, List.of(String.format(Locale.ROOT,
                     "blip2 finetune: %d optimizer steps on %d questions; settings %s", result.steps(),
                     preparedTrain.examples().size(), settings.training())));
-            MetricsPlot.write(metricsFile, plotFile);
+            MetricsPlot.write(metricsFile, plotOut);
 
             out.printf(Locale.ROOT, "trained %d steps in %s%n", result.steps(), TrainingProgress.duration(seconds));
             if (result.lastValidation() != null) {
@@ -238,6 +256,15 @@ final class FinetuneCommand implements Callable<Integer> {
         }
     }
 
+    /** What this run reads: the model (where it is a path), the data and annotation files, the images. */
+    private List<Path> inputs(List<VqaExample> trainExamples, List<VqaExample> validationExamples) {
+        List<Path> inputs = new ArrayList<>(model.model);
+        inputs.addAll(Arrays.asList(train, trainAnnotations, validation.file, valAnnotations));
+        Stream.concat(trainExamples.stream(), validationExamples.stream()).map(VqaExample::image).distinct()
+                .forEach(inputs::add);
+        return inputs;
+    }
+
     /** OUT.b2z's sibling with the given suffix in place of .b2z: tuned.b2z, tuned.metrics.jsonl. */
     private Path sibling(String suffix) {
         String name = output.getFileName().toString();
@@ -249,7 +276,7 @@ final class FinetuneCommand implements Callable<Integer> {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create the checkpoint folder " + dir, e);
+            throw new BadInputException(dir, "cannot create the checkpoint folder (" + e.getMessage() + ")", e);
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.cli;
 
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.finetune.MetricsPlot;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -9,6 +10,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "plot", mixinStandardHelpOptions = true, sortOptions = false,
@@ -24,8 +26,12 @@ final class PlotCommand implements Callable<Integer> {
     @Parameters(paramLabel = "METRICS", description = "The metrics log (JSON lines).")
     Path metrics;
 
-    @Option(names = {"-o", "--output"}, paramLabel = "PNG", description = "The plot (default: METRICS with .png).")
+    @Option(names = {"-o", "--output"}, paramLabel = "PNG",
+            description = "The plot (default: METRICS with .png); an existing file only with --overwrite.")
     Path output;
+
+    @Option(names = "--overwrite", description = "Replace PNG if it exists (redrawing a plot as a run goes on).")
+    boolean overwrite;
 
     @Mixin
     Blip2Command.Verbosity verbosity;
@@ -35,7 +41,7 @@ final class PlotCommand implements Callable<Integer> {
         String name = metrics.getFileName().toString();
         Path png = output != null ? output
                 : metrics.resolveSibling((name.endsWith(".jsonl") ? name.substring(0, name.length() - 6) : name) + ".png");
-        MetricsPlot.write(metrics, png);
+        MetricsPlot.write(metrics, OutputFile.check(png, List.of(metrics), overwrite));
         spec.commandLine().getOut().println("wrote " + png);
         spec.commandLine().getOut().flush();
         return Blip2Exit.OK;

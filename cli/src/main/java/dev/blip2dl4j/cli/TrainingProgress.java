@@ -81,6 +81,13 @@ final class TrainingProgress implements Finetuner.Listener {
         }
     }
 
+    @Override
+    public void warned(String message) {
+        endLine();
+        err.println("warning: " + message);
+        err.flush();
+    }
+
     private void endLine() {
         if (lineOpen) {
             err.println();

@@ -2,6 +2,7 @@ package dev.blip2dl4j.convert;
 
 import dev.blip2dl4j.Version;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.LavisFacts;
 import dev.blip2dl4j.artifact.ArtifactWriter;
@@ -43,22 +44,28 @@ public final class Converter {
      * @param lavisType    a LAVIS model type whose built-in config to use, e.g. pretrain_opt2.7b
      * @param vitPrecision "fp16" or "fp32": the precision LAVIS ran eva_vit_g.pth's linear layers in;
      *                     null takes the LAVIS config's (fp16 for every BLIP-2 model type)
+     * @param overwrite    whether an existing output file (that is none of the inputs) may be replaced
      */
-    public record Options(SourceFormat format, DType dtype, Path config, String lavisType, String vitPrecision) {
+    public record Options(SourceFormat format, DType dtype, Path config, String lavisType, String vitPrecision,
+                          boolean overwrite) {
         public static Options defaults() {
-            return new Options(SourceFormat.AUTO, DType.F32, null, null, null);
+            return new Options(SourceFormat.AUTO, DType.F32, null, null, null, false);
         }
 
         public Options withConfig(Path file) {
-            return new Options(format, dtype, file, lavisType, vitPrecision);
+            return new Options(format, dtype, file, lavisType, vitPrecision, overwrite);
         }
 
         public Options withDtype(DType type) {
-            return new Options(format, type, config, lavisType, vitPrecision);
+            return new Options(format, type, config, lavisType, vitPrecision, overwrite);
         }
 
         public Options withLavisType(String type) {
-            return new Options(format, dtype, config, type, vitPrecision);
+            return new Options(format, dtype, config, type, vitPrecision, overwrite);
+        }
+
+        public Options withOverwrite(boolean replace) {
+            return new Options(format, dtype, config, lavisType, vitPrecision, replace);
         }
     }
 
@@ -70,10 +77,17 @@ public final class Converter {
         return convert(sources, output, options, progress, ArtifactWriter::create);
     }
 
-    /** As {@link #convert(List, Path, Options, ConversionProgress)}, writing through {@code openWriter}. */
+    /**
+     * As {@link #convert(List, Path, Options, ConversionProgress)}, writing through {@code openWriter}. The output
+     * is checked first, before any source is read: never a source (nor inside a source folder), never a
+     * non-regular file, and an existing file only with {@link Options#overwrite}.
+     */
     public static Result convert(List<Path> sources, Path output, Options options, ConversionProgress progress,
-                                 Function<Path, ArtifactWriter> openWriter) {
+                                 Function<OutputFile, ArtifactWriter> openWriter) {
         long started = System.nanoTime();
+        List<Path> inputs = new ArrayList<>(sources);
+        inputs.add(options.config());
+        OutputFile out = OutputFile.check(output, inputs, options.overwrite());
         Planned planned = plan(sources, options);
         List<CheckpointSources.Found> found = planned.found();
         Blip2Config config = planned.config();
@@ -82,7 +96,7 @@ public final class Converter {
 
         long total = TensorStreamer.totalBytes(plan);
         progress.start(total);
-        try (ArtifactWriter writer = openWriter.apply(output)) {
+        try (ArtifactWriter writer = openWriter.apply(out)) {
             files.contents().forEach(writer::addFile);
             TensorStreamer.Result streamed = TensorStreamer.stream(plan, writer, progress::advance);
             Manifest manifest = writer.commit(manifest(found, config, plan, files, streamed));

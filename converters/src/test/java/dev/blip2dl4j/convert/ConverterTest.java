@@ -84,7 +84,7 @@ class ConverterTest {
         Path out = dir.resolve("split.b2z");
         Converter.Result result = Converter.convert(List.of(fixture.resolve("lavis-split/stage2.pth"),
                         fixture.resolve("lavis-split/eva_vit_g.pth"), llm), out,
-                new Converter.Options(SourceFormat.AUTO, DType.F32, fixture.resolve("config.json"), null, "fp32"),
+                new Converter.Options(SourceFormat.AUTO, DType.F32, fixture.resolve("config.json"), null, "fp32", false),
                 ConversionProgress.NONE);
         assertSameTensors(fixture.resolve("model.safetensors"), out);
         String notes = String.join("\n", result.manifest().notes());

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.artifact;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.tensor.DType;
 import org.apache.commons.compress.archivers.zip.Zip64Mode;
 import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
@@ -11,11 +12,8 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.FileSystemException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -24,9 +22,10 @@ import java.util.zip.ZipEntry;
 
 /**
  * Writes a {@code .b2z} artifact: a zip64 file whose tensor entries are STORED and 64-byte aligned so
- * that a reader can memory-map each tensor. Everything goes to a temporary file beside the target,
- * which is renamed onto the target only after {@link #commit} has written the manifest and checked the
- * result; closing without committing deletes it. A failed conversion never leaves a file behind.
+ * that a reader can memory-map each tensor. Everything goes to the output's partial file beside the target
+ * ({@link OutputFile}), which is renamed onto the target only after {@link #commit} has written the manifest
+ * and checked the result; closing without committing deletes it. A failed conversion never leaves a file
+ * behind, and a killed one leaves a partial that the next write of the same target deletes.
  */
 public final class ArtifactWriter implements Closeable {
     public static final int ALIGNMENT = 64;
@@ -34,7 +33,6 @@ public final class ArtifactWriter implements Closeable {
     public static final String MANIFEST = "manifest.json";
     /** Fixed entry times, so that converting the same checkpoint twice gives the same bytes. */
     private static final long ENTRY_TIME = 1577836800000L;
-    private static final SecureRandom RANDOM = new SecureRandom();
 
     /** Opens the channel the zip is written to; tests substitute one that fails. */
     @FunctionalInterface
@@ -42,42 +40,34 @@ public final class ArtifactWriter implements Closeable {
         SeekableByteChannel open(Path path) throws IOException;
     }
 
-    private final Path target;
+    private final OutputFile target;
     private final Path temp;
     private final ZipArchiveOutputStream zip;
     private final List<Supplier<Manifest.Tensor>> written = new ArrayList<>();
     private boolean committed;
 
-    private ArtifactWriter(Path target, Path temp, ZipArchiveOutputStream zip) {
+    private ArtifactWriter(OutputFile target, Path temp, ZipArchiveOutputStream zip) {
         this.target = target;
         this.temp = temp;
         this.zip = zip;
     }
 
-    public static ArtifactWriter create(Path target) {
+    public static ArtifactWriter create(OutputFile target) {
         return create(target, path -> FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                 StandardOpenOption.READ));
     }
 
-    public static ArtifactWriter create(Path target, ChannelOpener opener) {
-        Path absolute = target.toAbsolutePath();
-        Path dir = absolute.getParent();
-        if (Files.isDirectory(absolute)) {
-            throw new BadInputException(target, "is a directory; give the artifact file to write, e.g. model.b2z");
-        }
-        if (!Files.isDirectory(dir)) {
-            throw new BadInputException(target, "cannot write the artifact: " + dir + " is not a directory");
-        }
-        Path temp = null;
+    public static ArtifactWriter create(OutputFile target, ChannelOpener opener) {
+        // not Files.createTempFile: that makes the file private (0600), and the artifact keeps its permissions
+        Path temp = target.beginPartial();
         try {
-            // not Files.createTempFile: that makes the file private (0600), and the artifact keeps its permissions
-            temp = dir.resolve("." + absolute.getFileName() + "." + Long.toUnsignedString(RANDOM.nextLong(), 36) + ".partial");
             ZipArchiveOutputStream zip = new ZipArchiveOutputStream(opener.open(temp));
             zip.setUseZip64(Zip64Mode.AsNeeded);
             return new ArtifactWriter(target, temp, zip);
         } catch (IOException | RuntimeException e) {
-            deleteQuietly(temp);
-            throw new BadInputException(target, "cannot write the artifact in " + dir + " (" + describe(e) + ")", e);
+            target.abandon(temp);
+            throw new BadInputException(target.path(), "cannot write the artifact in " + target.path().getParent()
+                    + " (" + describe(e) + ")", e);
         }
     }
 
@@ -171,7 +161,7 @@ public final class ArtifactWriter implements Closeable {
                     throw new IOException("the manifest read back differs from the one written");
                 }
             }
-            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            target.commit(temp);
             committed = true;
             return complete;
         } catch (IOException | BadInputException e) {
@@ -187,13 +177,13 @@ public final class ArtifactWriter implements Closeable {
             } catch (IOException | RuntimeException ignored) {
                 // the write already failed or was abandoned: the temporary file goes either way
             }
-            deleteQuietly(temp);
+            target.abandon(temp);
         }
     }
 
     private BadInputException failure(Exception e) {
         close();
-        return new BadInputException(target, "cannot write the artifact (" + describe(e) + "); nothing was written", e);
+        return new BadInputException(target.path(), "cannot write the artifact (" + describe(e) + "); nothing was written", e);
     }
 
     private static String describe(Exception e) {
@@ -202,15 +192,5 @@ public final class ArtifactWriter implements Closeable {
             message = fs.getReason();
         }
         return message == null ? e.getClass().getSimpleName() : message;
-    }
-
-    private static void deleteQuietly(Path path) {
-        if (path != null) {
-            try {
-                Files.deleteIfExists(path);
-            } catch (IOException ignored) {
-                // nothing more we can do; the name ends in .partial so it is recognisable
-            }
-        }
     }
 }

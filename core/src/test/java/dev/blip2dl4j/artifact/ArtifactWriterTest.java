@@ -1,6 +1,7 @@
 package dev.blip2dl4j.artifact;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.tensor.DType;
 import org.apache.commons.compress.archivers.zip.ZipFile;
 import org.junit.jupiter.api.Test;
@@ -27,7 +28,7 @@ class ArtifactWriterTest {
     @Test
     void tensorsAreStoredAlignedAndMappable() throws IOException {
         Path out = dir.resolve("a.b2z");
-        try (ArtifactWriter writer = ArtifactWriter.create(out)) {
+        try (ArtifactWriter writer = ArtifactWriter.create(OutputFile.check(out, List.of(), false))) {
             writer.addFile("config.json", "{}".getBytes());
             for (int n : new int[]{3, 5, 64, 1}) {
                 ArtifactWriter.TensorOutput t = writer.beginTensor("t" + n, DType.F32, new long[]{n});
@@ -61,7 +62,7 @@ class ArtifactWriterTest {
 
     @Test
     void abandonedWriterDeletesItsTemporaryFile() {
-        try (ArtifactWriter writer = ArtifactWriter.create(dir.resolve("x.b2z"))) {
+        try (ArtifactWriter writer = ArtifactWriter.create(OutputFile.check(dir.resolve("x.b2z"), List.of(), false))) {
             writer.addFile("config.json", "{}".getBytes());
         }
         assertEquals(List.of(), listing());

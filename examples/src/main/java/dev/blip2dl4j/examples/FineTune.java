@@ -1,8 +1,10 @@
 package dev.blip2dl4j.examples;
 
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.finetune.FinetuneSettings;
 import dev.blip2dl4j.finetune.FinetunedArtifact;
+import dev.blip2dl4j.finetune.TrainingCheckpoint;
 import dev.blip2dl4j.finetune.Finetuner;
 import dev.blip2dl4j.finetune.data.BadRowPolicy;
 import dev.blip2dl4j.finetune.data.VqaDataset;
@@ -36,12 +38,15 @@ public final class FineTune {
                 defaults.minLearningRate(), 0, defaults.learningRate(), defaults.weightDecay(), defaults.decayGroups(),
                 0, defaults.seed(), true, null, defaults.maxQuestionWords(), defaults.checkpointEvery(), 0,
                 defaults.evalBeams(), defaults.evalMaxNewTokens());
+        // the outputs are checked before training: never the base, never a file that exists
+        OutputFile tuned = OutputFile.check(out, List.of(base), false);
+        OutputFile checkpoint = TrainingCheckpoint.output(Files.createTempDirectory("finetune").resolve("checkpoint.ckpt"),
+                List.of(base), false, "a fresh folder is used");
         try (Artifact artifact = Artifact.open(base); Blip2 blip2 = Blip2.load(base)) {
             Finetuner finetuner = new Finetuner(blip2, settings, new Finetuner.Provenance(Map.of(),
                     FinetunedArtifact.baseModelId(artifact)));
             List<VqaExample> examples =
                     finetuner.prepare(train.examples(), BadRowPolicy.FAIL, false).examples();
-            Path checkpoint = Files.createTempDirectory("finetune").resolve("checkpoint.ckpt");
             Finetuner.Result result = finetuner.train(examples, List.of(), checkpoint, false, new Finetuner.Listener() {
                 @Override
                 public void stepped(Finetuner.StepRecord step) {
@@ -49,7 +54,7 @@ public final class FineTune {
                             step.learningRate());
                 }
             });
-            FinetunedArtifact.write(artifact, result.parameters(), out, train.files(), List.of("examples/FineTune"));
+            FinetunedArtifact.write(artifact, result.parameters(), tuned, train.files(), List.of("examples/FineTune"));
             System.out.println("wrote " + out);
         }
     }

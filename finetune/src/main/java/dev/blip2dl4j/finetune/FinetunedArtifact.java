@@ -2,6 +2,7 @@ package dev.blip2dl4j.finetune;
 
 import dev.blip2dl4j.Version;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.artifact.Sha256;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.ArtifactWriter;
@@ -10,7 +11,6 @@ import dev.blip2dl4j.tensor.DType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,10 +37,11 @@ public final class FinetunedArtifact {
 
     /**
      * @param trained the trained parameters by name; each must be a tensor of the base
+     * @param out     the new artifact, checked as an output ({@link OutputFile}) before training, never the base
      * @param data    the training data files
      * @param notes   what the run did, in words
      */
-    public static Manifest write(Artifact base, Map<String, INDArray> trained, Path out, List<Manifest.SourceFile> data,
+    public static Manifest write(Artifact base, Map<String, INDArray> trained, OutputFile out, List<Manifest.SourceFile> data,
                                  List<String> notes) {
         for (String name : trained.keySet()) {
             if (base.tensor(name).isEmpty()) {

@@ -3,6 +3,7 @@ package dev.blip2dl4j.finetune;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.finetune.data.BadRow;
 import dev.blip2dl4j.finetune.data.BadRowPolicy;
 import dev.blip2dl4j.finetune.data.SplitMix64;
@@ -51,6 +52,10 @@ public final class Finetuner {
         default void checkpointed(Path file, int step) {
         }
 
+        /** Something the user should know that does not stop the run: a damaged checkpoint passed over. */
+        default void warned(String message) {
+        }
+
         /** Tells each of {@code listeners} everything, in order. */
         static Listener all(Listener... listeners) {
             return new Listener() {
@@ -86,6 +91,13 @@ public final class Finetuner {
                 public void checkpointed(Path file, int step) {
                     for (Listener l : listeners) {
                         l.checkpointed(file, step);
+                    }
+                }
+
+                @Override
+                public void warned(String message) {
+                    for (Listener l : listeners) {
+                        l.warned(message);
                     }
                 }
             };
@@ -175,9 +187,10 @@ public final class Finetuner {
 
     /**
      * Trains on {@code train}, validating on {@code validation} (may be empty), checkpointing to
-     * {@code checkpoint}; with {@code resume}, continues from it.
+     * {@code checkpoint} ({@link TrainingCheckpoint#output}, checked before the first step); with {@code resume},
+     * continues from it, or from the previous checkpoint when it is damaged.
      */
-    public Result train(List<VqaExample> train, List<VqaExample> validation, Path checkpoint, boolean resume,
+    public Result train(List<VqaExample> train, List<VqaExample> validation, OutputFile checkpoint, boolean resume,
                         Listener listener) {
         int microBatches = ceilDiv(train.size(), settings.batchSize());
         int stepsPerEpoch = ceilDiv(microBatches, settings.accumulation());
@@ -188,13 +201,12 @@ public final class Finetuner {
         LinearWarmupCosineSchedule schedule = new LinearWarmupCosineSchedule(settings.learningRate(),
                 settings.minLearningRate(), settings.epochs(), settings.warmupSteps(), settings.warmupStartRate());
 
-        TrainingCheckpoint.deleteUnfinished(checkpoint);
         int step = 0;
         int epoch = 0;
         int microBatch = 0;
         SplitMix64 random = new SplitMix64(settings.seed());
         if (resume) {
-            TrainingCheckpoint.State state = restore(checkpoint);
+            TrainingCheckpoint.State state = restore(checkpoint.path(), listener);
             step = state.step();
             epoch = state.epoch();
             microBatch = state.microBatch();
@@ -241,18 +253,16 @@ public final class Finetuner {
                 TrainingCheckpoint.write(checkpoint, model.config(), stageTwo.parameters(), trainer.optimizer().state(),
                         TrainingCheckpoint.state(step, epoch, microBatch, random.state(), trainer.optimizer().steps(),
                                 settings.training(), provenance.data(), provenance.baseModel()));
-                listener.checkpointed(checkpoint, step);
+                listener.checkpointed(checkpoint.path(), step);
             }
         }
         return new Result(stageTwo.parameters(), step, last);
     }
 
     /** Restores the parameters and the optimizer from the checkpoint, after checking it belongs to this run. */
-    private TrainingCheckpoint.State restore(Path checkpoint) {
-        if (!Files.isRegularFile(checkpoint)) {
-            throw new BadInputException(checkpoint, "no checkpoint to resume from");
-        }
-        TrainingCheckpoint.Loaded loaded = TrainingCheckpoint.read(checkpoint, stageTwo.trainableNames());
+    private TrainingCheckpoint.State restore(Path latest, Listener listener) {
+        TrainingCheckpoint.Loaded loaded = TrainingCheckpoint.readLatest(latest, stageTwo.trainableNames());
+        Path checkpoint = loaded.file();
         TrainingCheckpoint.State state = loaded.state();
         if (!asRead(state.settings()).equals(asRead(settings.training()))) {
             throw new BadInputException(checkpoint, "was made with other settings: " + state.settings()
@@ -265,10 +275,27 @@ public final class Finetuner {
         if (!state.baseModel().equals(provenance.baseModel())) {
             throw new BadInputException(checkpoint, "was made from another base model");
         }
+        if (loaded.skipped() != null) {
+            deleteDamaged(latest);
+            listener.warned(loaded.skipped() + "; resuming from the previous checkpoint " + checkpoint + " (step "
+                    + state.step() + ") instead, and the damaged one was deleted");
+        }
         Map<String, INDArray> parameters = stageTwo.parameters();
         loaded.parameters().forEach((name, saved) -> parameters.get(name).assign(saved));
         trainer.optimizer().restore(loaded.optimizer());
         return state;
+    }
+
+    /**
+     * Deletes a damaged latest checkpoint, so that the next checkpoint written does not keep it as the previous
+     * one in place of the good one resumed from.
+     */
+    private static void deleteDamaged(Path latest) {
+        try {
+            Files.deleteIfExists(latest);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete the damaged checkpoint " + latest, e);
+        }
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.blip2dl4j.finetune;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.blip2dl4j.OutputFile;
 
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -19,6 +20,7 @@ import java.util.List;
  * grad_norm, seconds) and one per validation ({@code "kind": "validation"}: step, epoch, loss, accuracy,
  * exact_match, examples), flushed as they come so that a killed run leaves its log. A resumed run keeps
  * the lines up to the checkpoint's step and drops those the killed run wrote after it, which it redoes.
+ * The file is written in place (a killed run's log is what it logged), after the output policy's check.
  */
 public final class MetricsLog implements Finetuner.Listener, AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -26,8 +28,8 @@ public final class MetricsLog implements Finetuner.Listener, AutoCloseable {
     private final Path file;
     private BufferedWriter out;
 
-    public MetricsLog(Path file) {
-        this.file = file;
+    public MetricsLog(OutputFile file) {
+        this.file = file.path();
     }
 
     public Path file() {

@@ -3,6 +3,7 @@ package dev.blip2dl4j.finetune;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.OutputFile;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -10,7 +11,6 @@ import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.awt.Color;
-import java.nio.file.StandardCopyOption;
 import javax.imageio.ImageIO;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
@@ -34,7 +34,7 @@ public final class MetricsPlot {
     }
 
     /** Writes the plot of the log {@code metrics} to {@code png} (written whole, then renamed into place). */
-    public static void write(Path metrics, Path png) {
+    public static void write(Path metrics, OutputFile png) {
         Series trainLoss = new Series();
         Series validationLoss = new Series();
         Series accuracy = new Series();
@@ -82,12 +82,14 @@ public final class MetricsPlot {
             g.drawImage(panels.get(i), 0, i * HEIGHT, null);
         }
         g.dispose();
-        Path temp = png.resolveSibling("." + png.getFileName() + ".partial");
+        Path partial = png.beginPartial();
         try {
-            ImageIO.write(image, "png", temp.toFile());
-            Files.move(temp, png, StandardCopyOption.REPLACE_EXISTING);
+            ImageIO.write(image, "png", partial.toFile());
+            png.commit(partial);
         } catch (IOException e) {
-            throw new BadInputException(png, "cannot write the plot (" + e.getMessage() + ")", e);
+            throw new BadInputException(png.path(), "cannot write the plot (" + e.getMessage() + ")", e);
+        } finally {
+            png.abandon(partial);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.zoo.hub;
 
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.convert.Converter;
 
 import java.io.IOException;
@@ -22,7 +23,8 @@ import java.util.function.Consumer;
  *
  * A pull holds the entry's lock for its whole run, so two processes pulling one model end with one good
  * artifact: the second waits, then finds it cached. A pull that dies leaves its part files, and the next
- * pull resumes them.
+ * pull resumes them; one killed while converting leaves a partial artifact, which the next pull (or a
+ * remove) deletes.
  */
 public final class Hub {
     private final Catalogue catalogue;
@@ -69,6 +71,8 @@ public final class Hub {
                 listener.message(name + " was pulled meanwhile by another process");
                 return artifact;
             }
+            // the artifact's place is checked (and a killed conversion's partial deleted) before any download
+            OutputFile.check(artifact, List.of(), false);
             List<Path> sources = fetch(entry, listener);
             listener.message("converting " + name + " into " + artifact);
             Converter.convert(sources, artifact, entry.converterOptions(), listener.conversion());
@@ -79,11 +83,15 @@ public final class Hub {
         }
     }
 
-    /** Deletes the model's artifact and downloads; false if there was nothing to delete. */
+    /**
+     * Deletes the model's artifact, downloads and what a killed conversion left of it; false if there was nothing
+     * to delete.
+     */
     public boolean remove(String name, Consumer<String> onWait) {
         CatalogueEntry entry = catalogue.require(name);
         try (CacheLock lock = cache.lock(entry, onWait)) {
-            boolean present = Files.exists(cache.artifact(entry)) || Files.exists(cache.downloads(entry));
+            boolean present = OutputFile.deleteAbandoned(cache.artifact(entry)) > 0
+                    | Files.exists(cache.artifact(entry)) | Files.exists(cache.downloads(entry));
             Files.deleteIfExists(cache.artifact(entry));
             cache.deleteDownloads(entry);
             return present;
