@@ -268,6 +268,53 @@ class ConverterTest {
         assertEquals(List.of(dir.resolve("plain-file")), listing());
     }
 
+    @Test
+    void theOutputIsNeverASourceNorAFileInASourceFolderEvenWithOverwrite() throws IOException {
+        Path folder = Files.createDirectories(dir.resolve("checkpoint"));
+        for (String name : List.of("model.safetensors", "config.json")) {
+            Files.copy(Fixtures.model("itm").resolve(name), folder.resolve(name));
+        }
+        Path weights = folder.resolve("model.safetensors");
+        String before = Sha256.ofFile(weights);
+        Path linked = Files.createSymbolicLink(dir.resolve("linked.b2z"), weights);
+        for (Path out : List.of(weights, folder.resolve("config.json"), linked)) {
+            BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(List.of(folder), out,
+                    Converter.Options.defaults().withOverwrite(true), ConversionProgress.NONE));
+            assertTrue(e.getMessage().startsWith(out.toString()) && e.getMessage().contains("input"), e.getMessage());
+        }
+        assertEquals(before, Sha256.ofFile(weights), "the checkpoint is untouched");
+        Path config = folder.resolve("config.json");
+        BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(List.of(weights), config,
+                Converter.Options.defaults().withConfig(config).withOverwrite(true), ConversionProgress.NONE));
+        assertTrue(e.getMessage().contains("input"), "--config is an input too: " + e.getMessage());
+    }
+
+    @Test
+    void anExistingOutputIsRefusedBeforeAnySourceIsReadAndReplacedOnlyWithOverwrite() throws IOException {
+        Path out = Files.writeString(dir.resolve("model.b2z"), "a previous artifact");
+        BadInputException e = assertThrows(BadInputException.class, () -> Converter.convert(
+                List.of(dir.resolve("no-such-checkpoint")), out, Converter.Options.defaults(), ConversionProgress.NONE));
+        assertTrue(e.getMessage().startsWith(out.toString()) && e.getMessage().contains("already exists"), e.getMessage());
+        assertEquals("a previous artifact", Files.readString(out));
+
+        Converter.convert(List.of(Fixtures.model("itm")), out, Converter.Options.defaults().withOverwrite(true),
+                ConversionProgress.NONE);
+        try (Artifact a = Artifact.open(out)) {
+            assertFalse(a.manifest().tensors().isEmpty());
+        }
+    }
+
+    @Test
+    void aConversionDeletesThePartialOfAKilledOneOfTheSameOutput() throws Exception {
+        Process killed = new ProcessBuilder("sleep", "60").start();
+        killed.destroyForcibly().waitFor();
+        Path left = Files.write(dir.resolve(".model.b2z." + killed.pid() + ".partial"), new byte[4096]);
+        Converter.convert(List.of(Fixtures.model("itm")), dir.resolve("model.b2z"), Converter.Options.defaults(),
+                ConversionProgress.NONE);
+        assertFalse(Files.exists(left));
+        assertEquals(List.of(dir.resolve("model.b2z")), listing());
+    }
+
     /** The artifact holds exactly the reference file's tensors, with identical bytes and dtype. */
     static void assertSameTensors(Path referenceSafetensors, Path artifact) {
         Map<String, SourceTensor> reference = byName(SafetensorsFile.open(referenceSafetensors).tensors());
