@@ -184,6 +184,37 @@ class HubPullTest {
         assertFalse(hub.remove("tiny-itm", listener::message), "nothing left to remove");
     }
 
+    /** The partial a conversion killed by {@code kill -9} left in the cache (named for the dead process). */
+    private Path partialOfAKilledConversion(String name) throws Exception {
+        Process killed = new ProcessBuilder("sleep", "60").start();
+        killed.destroyForcibly().waitFor();
+        Files.createDirectories(cache);
+        return Files.write(cache.resolve("." + name + ".b2z." + killed.pid() + ".partial"), new byte[100_000]);
+    }
+
+    @Test
+    void theNextPullDeletesWhatAKilledConversionLeft() throws Exception {
+        Path left = partialOfAKilledConversion("tiny-itm");
+        server.hub(cache).pull("tiny-itm", listener);
+        assertFalse(Files.exists(left));
+    }
+
+    @Test
+    void removeDeletesWhatAKilledConversionLeftEvenWithoutAnArtifact() throws Exception {
+        Path left = partialOfAKilledConversion("tiny-itm");
+        Hub hub = server.hub(cache);
+        assertTrue(hub.remove("tiny-itm", listener::message), "something was removed");
+        assertFalse(Files.exists(left));
+    }
+
+    @Test
+    void anArtifactPlaceThatCannotBeWrittenStopsThePullBeforeAnyDownload() throws IOException {
+        Files.createDirectories(cache.resolve("tiny-itm.b2z"));
+        BadInputException e = assertThrows(BadInputException.class, () -> server.hub(cache).pull("tiny-itm", listener));
+        assertTrue(e.getMessage().contains("is a directory"), e.getMessage());
+        assertEquals(List.of(), server.requests(), "nothing was downloaded");
+    }
+
     @Test
     void twoThreadsPullingAtOnceDownloadOnce() throws Exception {
         server.throttle(WEIGHTS, 2_000_000);
