@@ -37,6 +37,8 @@ public final class OutputFile {
     private final boolean replace;
     /** Where the replaced file is kept, or null to let it go. */
     private final Path previous;
+    /** Whether this process has put the file in place: rewriting its own output (a checkpoint) is no overwrite. */
+    private volatile boolean written;
 
     private OutputFile(Path path, List<Path> inputs, boolean replace, Path previous) {
         this.path = path;
@@ -132,17 +134,18 @@ public final class OutputFile {
 
     /**
      * Renames the complete partial onto the target, keeping the replaced file where asked. Refuses when the
-     * target appeared meanwhile and may not be replaced.
+     * target appeared meanwhile, not written by us, and may not be replaced.
      */
     public void commit(Path partial) throws IOException {
         try {
-            if (!replace && Files.exists(path)) {
+            if (!replace && !written && Files.exists(path)) {
                 throw new BadInputException(path, "appeared while it was being written, and is not replaced");
             }
             if (previous != null && Files.exists(path)) {
                 Files.move(path, previous, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             }
             Files.move(partial, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            written = true;
         } finally {
             abandon(partial);
         }

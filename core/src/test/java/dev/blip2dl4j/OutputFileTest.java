@@ -92,6 +92,18 @@ class OutputFileTest {
     }
 
     @Test
+    void whatThisOutputWroteItMayRewriteAsACheckpointIs() throws IOException {
+        Path out = dir.resolve("checkpoint.ckpt");
+        OutputFile output = OutputFile.check(out, List.of(), false);
+        for (String step : List.of("step 1", "step 2")) {
+            Path partial = output.beginPartial();
+            Files.writeString(partial, step);
+            output.commit(partial);
+        }
+        assertEquals("step 2", Files.readString(out));
+    }
+
+    @Test
     void aMissingFolderIsFoundBeforeAnyWork() {
         Path out = dir.resolve("no-such-folder/out.b2z");
         assertTrue(refused(out, () -> OutputFile.check(out, List.of(), false)).contains("is not a directory"));
