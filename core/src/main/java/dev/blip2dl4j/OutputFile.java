@@ -5,10 +5,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
@@ -24,25 +22,25 @@ import java.util.stream.Stream;
  * <p>Whole files are written to a partial file beside the target, {@code .NAME.<pid>.partial}, named for the
  * target and the process writing it, and renamed onto the target only when complete. A process killed while
  * writing leaves its partial; the next check of the same target (and a cache clean-up) deletes every partial
- * of it whose process is gone, and leaves those of live processes alone.
+ * of it whose process is gone (and those of earlier builds, named with a random number), and leaves those of
+ * live processes alone.
  */
 public final class OutputFile {
-    private static final Pattern PARTIAL = Pattern.compile("\\.(.+)\\.(\\d+)\\.partial");
+    /** A partial: {@code .NAME.<pid>.partial}, or as builds before this one named it, with a random base-36 number. */
+    private static final Pattern PARTIAL = Pattern.compile("\\.(.+)\\.([0-9a-z]+)\\.partial");
     private static final long PID = ProcessHandle.current().pid();
     /** Targets this process is writing: a second writer of one target in one process would share its partial. */
     private static final Set<Path> WRITING = ConcurrentHashMap.newKeySet();
 
     private final Path path;
-    private final List<Path> inputs;
     private final boolean replace;
     /** Where the replaced file is kept, or null to let it go. */
     private final Path previous;
     /** Whether this process has put the file in place: rewriting its own output (a checkpoint) is no overwrite. */
     private volatile boolean written;
 
-    private OutputFile(Path path, List<Path> inputs, boolean replace, Path previous) {
+    private OutputFile(Path path, boolean replace, Path previous) {
         this.path = path;
-        this.inputs = inputs;
         this.replace = replace;
         this.previous = previous;
     }
@@ -78,8 +76,8 @@ public final class OutputFile {
             }
             for (Path input : inputs) {
                 if (input != null && isOrHolds(input, target)) {
-                    throw new BadInputException(path, "is " + (input.toAbsolutePath().normalize().equals(target)
-                            ? "an input" : "an input too (" + input + ")") + " of this command: it is never "
+                    String through = input.toAbsolutePath().normalize().equals(target) ? "" : " (as " + input + ")";
+                    throw new BadInputException(path, "is an input of this command" + through + ": it is never "
                             + "overwritten; give another output path");
                 }
             }
@@ -89,7 +87,7 @@ public final class OutputFile {
             }
         }
         deleteAbandoned(target);
-        return new OutputFile(target, inputs.stream().filter(p -> p != null).toList(), replace, null);
+        return new OutputFile(target, replace, null);
     }
 
     /** Refuses one file named for two outputs of a command (e.g. the metrics log given the artifact's path). */
@@ -112,7 +110,7 @@ public final class OutputFile {
      * one is in place: a reader then finds the new file, or the old one under the other name.
      */
     public OutputFile keepingPrevious(OutputFile kept) {
-        return new OutputFile(path, inputs, replace, kept.path);
+        return new OutputFile(path, replace, kept.path);
     }
 
     /** The partial file this process writes the target to, before {@link #commit} renames it; one writer at a time. */
@@ -200,7 +198,8 @@ public final class OutputFile {
         long id;
         try {
             id = Long.parseLong(pid);
-        } catch (NumberFormatException tooLong) {
+        } catch (NumberFormatException randomName) {
+            // an earlier build's partial: the write that left it is long over
             return true;
         }
         if (id == PID) {

@@ -177,6 +177,13 @@ class OutputFileTest {
     }
 
     @Test
+    void thePartialsOfEarlierBuildsNamedWithARandomNumberAreDeletedToo() throws IOException {
+        Files.write(dir.resolve(".model.b2z.3k9x0qz1m2.partial"), new byte[100]);
+        assertEquals(100, OutputFile.deleteAbandoned(dir.resolve("model.b2z")));
+        assertEquals(List.of(), listing());
+    }
+
+    @Test
     void aStalePartialNamedForThisProcessIsNotMistakenForOurs() throws IOException {
         Path out = dir.resolve("model.b2z");
         Files.writeString(dir.resolve(".model.b2z." + ProcessHandle.current().pid() + ".partial"), "stale");
