@@ -63,15 +63,19 @@ class FinetuneCliTest {
 
         List<JsonNode> validations = new ArrayList<>();
         int trainLines = 0;
+        int settingsLines = 0;
         for (String line : Files.readAllLines(dir.resolve("tuned.metrics.jsonl"), StandardCharsets.UTF_8)) {
             JsonNode m = new ObjectMapper().readTree(line);
             if (m.get("kind").asText().equals("validation")) {
                 validations.add(m);
-            } else {
+            } else if (m.get("kind").asText().equals("train")) {
                 trainLines++;
+            } else {
+                settingsLines++;
             }
         }
         assertEquals(20, trainLines);
+        assertEquals(1, settingsLines, "the run's settings, on the first line");
         double before = validations.get(0).get("accuracy").asDouble();
         double after = validations.get(validations.size() - 1).get("accuracy").asDouble();
         System.out.printf("fine-tuning: validation accuracy %.3f -> %.3f in %.1f s%n", before, after, seconds);
@@ -106,6 +110,54 @@ class FinetuneCliTest {
         CliRun plot = CliRun.of("plot", dir.resolve("tuned.metrics.jsonl").toString(), "-o", dir.resolve("again.png").toString());
         assertEquals(0, plot.exitCode(), plot.toString());
         assertTrue(Files.size(dir.resolve("again.png")) > 1000);
+    }
+
+    /**
+     * A row too long for the model (the tiny OPT has 128 positions, 8 of them for the image queries) is found when
+     * the data is read, before the first step: training rows with their answer, validation and eval rows with
+     * the new tokens of their answers; {@code fail} names its file and line, {@code skip} leaves it out and counts it.
+     */
+    @Test
+    void aRowTooLongForTheModelIsFoundBeforeTheFirstStep() throws IOException {
+        String image = new ObjectMapper().readTree(Files.readString(train).lines().findFirst().orElseThrow())
+                .get("image").asText();
+        Path data = dir.resolve("data/long.jsonl");
+        Files.writeString(data, Files.readString(train) + "{\"image\": \"" + image + "\", \"question\": \"q\", "
+                + "\"answer\": \"" + "red ".repeat(150).strip() + "\"}\n");
+        int line = (int) Files.readString(data).lines().count();
+        String[] common = {"finetune", "--model", base.toString(), "--train", data.toString(), "-o",
+                dir.resolve("long.b2z").toString(), "--no-augment", "--max-steps", "1", "--batch-size", "4"};
+        CliRun failed = CliRun.of(common);
+        assertEquals(3, failed.exitCode(), failed.toString());
+        assertTrue(failed.err().contains(data + ": line " + line + ": the question and answer take ")
+                && failed.err().contains("more than OPT's 128 positions"), failed.err());
+        assertFalse(failed.err().contains("training:"), "found before training starts: " + failed.err());
+
+        List<String> skip = new ArrayList<>(List.of(common));
+        skip.addAll(List.of("--on-bad-row", "skip"));
+        CliRun skipped = CliRun.of(skip.toArray(String[]::new));
+        assertEquals(0, skipped.exitCode(), skipped.toString());
+        assertTrue(skipped.err().contains("skipped 1 bad row:") && skipped.err().contains(data + " line " + line),
+                skipped.err());
+
+        // a question of 50 words (the most the prompt keeps) leaves no room for 80 new tokens: in validation and in eval alike
+        Path questions = dir.resolve("data/long-question.jsonl");
+        Files.writeString(questions, Files.readString(val) + "{\"image\": \"" + image + "\", \"question\": \""
+                + "what ".repeat(50).strip() + "?\", \"answer\": \"red\"}\n");
+        int questionLine = (int) Files.readString(questions).lines().count();
+        List<String> validate = new ArrayList<>(List.of(common));
+        validate.set(validate.indexOf("--train") + 1, train.toString());
+        validate.addAll(List.of("--val", questions.toString(), "--eval-max-new-tokens", "80"));
+        CliRun validated = CliRun.of(validate.toArray(String[]::new));
+        assertEquals(3, validated.exitCode(), validated.toString());
+        assertTrue(validated.err().contains(questions + ": line " + questionLine + ": the question takes ")
+                && validated.err().contains("80 new tokens"), validated.err());
+        CliRun eval = CliRun.of("eval", "--model", base.toString(), "--data", questions.toString(),
+                "--max-new-tokens", "80", "--num-beams", "1", "--on-bad-row", "skip", "--json");
+        assertEquals(0, eval.exitCode(), eval.toString());
+        assertTrue(eval.err().contains("skipped 1 bad row:") && eval.err().contains(questions + " line " + questionLine),
+                eval.err());
+        assertEquals(validation.size(), new ObjectMapper().readTree(eval.out()).get("questions").asInt());
     }
 
     /** How many validation images `blip2 vqa` answers right with the model. */

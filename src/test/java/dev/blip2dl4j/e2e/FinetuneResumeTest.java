@@ -92,7 +92,15 @@ class FinetuneResumeTest {
         otherRate.add("--resume");
         CliRun refused = CliRun.of(otherRate.toArray(String[]::new));
         assertEquals(3, refused.exitCode(), refused.toString());
-        assertTrue(refused.err().contains("was made with other settings"), refused.err());
+        assertTrue(refused.err().contains("was made with other settings: --lr: 0.005 in the checkpoint, 0.001 now. "),
+                refused.err());
+        assertTrue(!refused.err().contains("seed") && !refused.err().contains("batch_size"),
+                "only the difference is named: " + refused.err());
+        // the log: the first run's settings line and the resumed run's, every line with its time
+        List<String> log = Files.readAllLines(dir.resolve("resumed.metrics.jsonl"), StandardCharsets.UTF_8);
+        assertTrue(log.get(0).startsWith("{\"kind\":\"settings\"") && log.get(0).contains("\"lr\":0.005"), log.get(0));
+        assertEquals(2, log.stream().filter(l -> l.startsWith("{\"kind\":\"settings\"")).count());
+        assertTrue(log.stream().allMatch(l -> l.matches(".*\"time\":\"\\d{4}-\\d\\d-\\d\\dT[^\"]+Z\".*")), log.toString());
     }
 
     private String log() throws java.io.IOException {

@@ -3,11 +3,16 @@ package dev.blip2dl4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.blip2dl4j.finetune.VqaBatchEncoder;
+import dev.blip2dl4j.finetune.data.BadRow;
+import dev.blip2dl4j.finetune.data.BadRows;
 import dev.blip2dl4j.finetune.data.VqaDataset;
+import dev.blip2dl4j.finetune.data.VqaExample;
 import dev.blip2dl4j.finetune.data.VqaPrompt;
 import dev.blip2dl4j.finetune.eval.VqaEvaluation;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
+import me.tongfei.progressbar.ProgressBar;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -16,6 +21,8 @@ import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -23,7 +30,8 @@ import java.util.concurrent.Callable;
         description = {"Score a model's answers to VQA data: VQAv2 accuracy (the official answer normalisation; "
                 + "min(#humans who gave the answer / 3, 1), averaged as the official script does) and exact match.",
                 "Answers are generated as LAVIS evaluates VQA: 5 beams, at most 10 new tokens, the prompt of "
-                        + "blip2 finetune (the question cleaned, in the model's template).",
+                        + "blip2 finetune (the question cleaned, in the model's template); OPT answers end at the "
+                        + "newline fine-tuning ends them with.",
                 "",
                 "Example: blip2 eval --model tuned.b2z --data val.jsonl"})
 final class EvalCommand implements Callable<Integer> {
@@ -62,21 +70,27 @@ final class EvalCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         VqaDataset dataset = data.read(dataFile, annotations);
-        VqaDataOptions.reportSkipped(dataset.skipped(), err);
         VqaEvaluation result;
         try (Blip2 blip2 = model.load()) {
             VqaPrompt prompt = VqaPrompt.of(blip2, data.template, data.maxQuestionWords);
             GenerationConfig generation = VqaEvaluation.generation(blip2, beams, maxNewTokens);
-            int total = dataset.examples().size();
-            boolean terminal = System.console() != null;
-            result = VqaEvaluation.run(blip2, dataset.examples(), prompt, generation, batchSize, done -> {
-                if (terminal) {
-                    err.printf("\ranswered %d/%d", done, total);
-                    err.flush();
+            // a question too long to answer is found before the first answer, as the readers find other bad rows
+            BadRows bad = new BadRows(data.onBadRow);
+            VqaBatchEncoder encoder = new VqaBatchEncoder(blip2.config(), blip2.tokenizer(), prompt);
+            List<VqaExample> examples = new ArrayList<>();
+            for (VqaExample e : dataset.examples()) {
+                String problem = encoder.answerLengthProblem(e, maxNewTokens);
+                if (problem == null) {
+                    examples.add(e);
+                } else {
+                    bad.report(e.file(), e.position(), problem);
                 }
-            });
-            if (terminal) {
-                err.println();
+            }
+            List<BadRow> skipped = new ArrayList<>(dataset.skipped());
+            skipped.addAll(bad.skipped());
+            VqaDataOptions.reportSkipped(skipped, err);
+            try (ProgressBar bar = ProgressBars.questions("answering", examples.size())) {
+                result = VqaEvaluation.run(blip2, examples, prompt, generation, batchSize, bar::stepTo);
             }
         }
         if (json) {

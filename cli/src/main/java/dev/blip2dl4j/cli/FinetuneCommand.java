@@ -198,10 +198,10 @@ final class FinetuneCommand implements Callable<Integer> {
 
         Path artifactPath = model.artifact();
         try (Artifact base = Artifact.open(artifactPath); Blip2 blip2 = model.load(artifactPath)) {
-            Finetuner finetuner = new Finetuner(blip2, settings,
-                    new Finetuner.Provenance(dataHashes, FinetunedArtifact.baseModelId(base)));
+            Finetuner.Provenance provenance = new Finetuner.Provenance(dataHashes, FinetunedArtifact.baseModelId(base));
+            Finetuner finetuner = new Finetuner(blip2, settings, provenance);
             Finetuner.Prepared preparedTrain = finetuner.prepare(trainExamples, data.onBadRow, !settings.augment());
-            Finetuner.Prepared preparedValidation = finetuner.prepare(validationExamples, data.onBadRow, true);
+            Finetuner.Prepared preparedValidation = finetuner.prepareValidation(validationExamples, data.onBadRow);
             skipped.addAll(preparedTrain.skipped());
             skipped.addAll(preparedValidation.skipped());
             VqaDataOptions.reportSkipped(skipped, err);
@@ -213,7 +213,7 @@ final class FinetuneCommand implements Callable<Integer> {
 
             Finetuner.Result result;
             long started = System.nanoTime();
-            try (MetricsLog log = new MetricsLog(metricsOut)) {
+            try (MetricsLog log = new MetricsLog(metricsOut, settings, provenance)) {
                 result = finetuner.train(preparedTrain.examples(), preparedValidation.examples(), checkpointOut, resume,
                         Finetuner.Listener.all(new TrainingProgress(err), log));
             }

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.finetune.Finetuner;
+import me.tongfei.progressbar.ProgressBar;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -9,8 +10,8 @@ import java.util.Locale;
 /**
  * {@code blip2 finetune}'s progress line on stderr: step, loss, learning rate, steps per second and the time
  * left. On a terminal it is redrawn in place at every step; in a log it is a line every ten seconds (and the
- * first and last step), so that a long run's log stays readable. Validations and checkpoints get lines of
- * their own.
+ * first and last step), so that a long run's log stays readable. Validation shows a bar of the questions
+ * answered on a terminal ({@link ProgressBars#questions}); its result and checkpoints get lines of their own.
  */
 final class TrainingProgress implements Finetuner.Listener {
     private static final long LOG_INTERVAL_NANOS = 10_000_000_000L;
@@ -21,6 +22,7 @@ final class TrainingProgress implements Finetuner.Listener {
     private long started;
     private long lastPrinted;
     private boolean lineOpen;
+    private ProgressBar validation;
 
     TrainingProgress(PrintWriter err) {
         this.err = err;
@@ -62,12 +64,18 @@ final class TrainingProgress implements Finetuner.Listener {
     @Override
     public void validating(int examples) {
         endLine();
-        err.printf("validating on %d questions...%n", examples);
         err.flush();
+        validation = ProgressBars.questions("validating", examples);
+    }
+
+    @Override
+    public void answered(int done) {
+        validation.stepTo(done);
     }
 
     @Override
     public void validated(Finetuner.ValidationRecord v) {
+        validation.close();
         err.printf(Locale.ROOT, "validation at step %d: loss %.4f, VQA accuracy %.1f%%, exact match %.1f%%%n", v.step(),
                 v.loss(), 100 * v.evaluation().accuracy(), 100 * v.evaluation().exactMatch());
         err.flush();

@@ -1,10 +1,15 @@
 package dev.blip2dl4j.finetune;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.blip2dl4j.finetune.data.QuestionCleaner;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * How a fine-tuning run trains. The defaults are LAVIS's stage-two settings (projects/blip2/train/
@@ -78,5 +83,68 @@ public record FinetuneSettings(int epochs, int maxSteps, int batchSize, int accu
         m.put("template", template);
         m.put("max_question_words", maxQuestionWords);
         return m;
+    }
+
+    /** Every setting by name: {@link #training()} and how the run checkpoints and validates (the metrics log's first line). */
+    public Map<String, Object> all() {
+        Map<String, Object> m = training();
+        m.put("checkpoint_every", checkpointEvery);
+        m.put("eval_every", evaluateEvery);
+        m.put("eval_beams", evalBeams);
+        m.put("eval_max_new_tokens", evalMaxNewTokens);
+        return m;
+    }
+
+    /** The command-line option that sets each setting of {@link #all()}, for messages. */
+    private static final Map<String, String> OPTIONS = Map.ofEntries(Map.entry("epochs", "--epochs"),
+            Map.entry("max_steps", "--max-steps"), Map.entry("batch_size", "--batch-size"),
+            Map.entry("accumulation", "--grad-accum"), Map.entry("lr", "--lr"), Map.entry("min_lr", "--min-lr"),
+            Map.entry("warmup_steps", "--warmup"), Map.entry("warmup_lr", "--warmup-lr"),
+            Map.entry("weight_decay", "--weight-decay"), Map.entry("decay", "--decay-all"),
+            Map.entry("max_grad_norm", "--clip"), Map.entry("seed", "--seed"), Map.entry("augment", "--no-augment"),
+            Map.entry("template", "--template"), Map.entry("max_question_words", "--max-question-words"),
+            Map.entry("checkpoint_every", "--checkpoint-every"), Map.entry("eval_every", "--eval-every"),
+            Map.entry("eval_beams", "--eval-beams"), Map.entry("eval_max_new_tokens", "--eval-max-new-tokens"));
+
+    /**
+     * What differs between settings recorded in a checkpoint and this run's, one entry per setting:
+     * "--lr: 1e-05 in the checkpoint, 2e-05 now" (empty when they agree).
+     *
+     * @param recorded and {@code now}: {@link #training()} as JSON, so that numbers compare by value
+     */
+    public static List<String> differences(JsonNode recorded, JsonNode now) {
+        Set<String> names = new LinkedHashSet<>();
+        recorded.fieldNames().forEachRemaining(names::add);
+        now.fieldNames().forEachRemaining(names::add);
+        List<String> differences = new ArrayList<>();
+        for (String name : names) {
+            JsonNode before = recorded.path(name);
+            JsonNode after = now.path(name);
+            boolean same = before.isNumber() && after.isNumber() ? before.decimalValue().compareTo(after.decimalValue()) == 0
+                    : before.equals(after);
+            if (!same) {
+                differences.add(OPTIONS.getOrDefault(name, name) + ": " + shown(name, before) + " in the checkpoint, "
+                        + shown(name, after) + " now");
+            }
+        }
+        return differences;
+    }
+
+    private static String shown(String name, JsonNode value) {
+        if (value.isMissingNode()) {
+            return "not set";
+        }
+        if (name.equals("augment") && value.isBoolean()) {
+            return value.asBoolean() ? "not given" : "given";
+        }
+        if (value.isNull()) {
+            return "the default";
+        }
+        if (value.isFloatingPointNumber()) {
+            // as a rate is typed: 1e-5, 0.05
+            String text = Double.toString(value.asDouble()).replace("E", "e").replace(".0e", "e");
+            return text.endsWith(".0") ? text.substring(0, text.length() - 2) : text;
+        }
+        return value.isTextual() ? "'" + value.asText() + "'" : value.toString();
     }
 }

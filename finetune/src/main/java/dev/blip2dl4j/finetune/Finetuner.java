@@ -6,6 +6,7 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.finetune.data.BadRow;
 import dev.blip2dl4j.finetune.data.BadRowPolicy;
+import dev.blip2dl4j.finetune.data.BadRows;
 import dev.blip2dl4j.finetune.data.SplitMix64;
 import dev.blip2dl4j.finetune.data.VqaExample;
 import dev.blip2dl4j.finetune.data.VqaPrompt;
@@ -46,6 +47,10 @@ public final class Finetuner {
         default void validating(int examples) {
         }
 
+        /** Validation has answered {@code done} of its questions. */
+        default void answered(int done) {
+        }
+
         default void validated(ValidationRecord validation) {
         }
 
@@ -77,6 +82,13 @@ public final class Finetuner {
                 public void validating(int examples) {
                     for (Listener l : listeners) {
                         l.validating(examples);
+                    }
+                }
+
+                @Override
+                public void answered(int done) {
+                    for (Listener l : listeners) {
+                        l.answered(done);
                     }
                 }
 
@@ -163,26 +175,49 @@ public final class Finetuner {
     }
 
     /**
-     * Decodes every image of the examples once, leaving out (or, under {@link BadRowPolicy#FAIL}, stopping at)
-     * those that cannot be used; encodes them for the feature cache when {@code cacheFeatures}.
+     * Checks the training examples before the first step: each must fit the model ({@link
+     * VqaBatchEncoder#trainingLengthProblem}) and its image must decode; those that do not are left out (or,
+     * under {@link BadRowPolicy#FAIL}, the first stops the run). Encodes the images for the feature cache when
+     * {@code cacheFeatures}.
      */
     public Prepared prepare(List<VqaExample> examples, BadRowPolicy policy, boolean cacheFeatures) {
-        Map<Path, String> bad = features.prepare(examples.stream().map(VqaExample::image).toList(), cacheFeatures,
-                settings.batchSize());
-        List<VqaExample> kept = new ArrayList<>();
-        List<BadRow> skipped = new ArrayList<>();
+        return prepare(examples, policy, cacheFeatures, false);
+    }
+
+    /**
+     * As {@link #prepare} for validation examples, whose features are always cached and whose questions must
+     * also leave room for the answers' new tokens ({@link VqaBatchEncoder#answerLengthProblem}).
+     */
+    public Prepared prepareValidation(List<VqaExample> examples, BadRowPolicy policy) {
+        return prepare(examples, policy, true, true);
+    }
+
+    private Prepared prepare(List<VqaExample> examples, BadRowPolicy policy, boolean cacheFeatures, boolean answered) {
+        BadRows bad = new BadRows(policy);
+        List<VqaExample> fitting = new ArrayList<>();
         for (VqaExample e : examples) {
-            String problem = bad.get(e.image());
+            String problem = encoder.trainingLengthProblem(e);
+            if (problem == null && answered) {
+                problem = encoder.answerLengthProblem(e, settings.evalMaxNewTokens());
+            }
             if (problem == null) {
-                kept.add(e);
-            } else if (policy == BadRowPolicy.FAIL) {
-                throw new BadInputException(e.file(), e.position() + ": " + problem
-                        + " (--on-bad-row skip leaves such rows out and counts them)");
+                fitting.add(e);
             } else {
-                skipped.add(new BadRow(e.file(), e.position(), problem));
+                bad.report(e.file(), e.position(), problem);
             }
         }
-        return new Prepared(kept, skipped);
+        Map<Path, String> unusable = features.prepare(fitting.stream().map(VqaExample::image).toList(), cacheFeatures,
+                settings.batchSize());
+        List<VqaExample> kept = new ArrayList<>();
+        for (VqaExample e : fitting) {
+            String problem = unusable.get(e.image());
+            if (problem == null) {
+                kept.add(e);
+            } else {
+                bad.report(e.file(), e.position(), problem);
+            }
+        }
+        return new Prepared(kept, bad.skipped());
     }
 
     /**
@@ -264,13 +299,15 @@ public final class Finetuner {
         TrainingCheckpoint.Loaded loaded = TrainingCheckpoint.readLatest(latest, stageTwo.trainableNames());
         Path checkpoint = loaded.file();
         TrainingCheckpoint.State state = loaded.state();
-        if (!asRead(state.settings()).equals(asRead(settings.training()))) {
-            throw new BadInputException(checkpoint, "was made with other settings: " + state.settings()
-                    + "; this run has " + settings.training() + ". Resume with the same settings, or start afresh");
+        List<String> changed = FinetuneSettings.differences(asRead(state.settings()), asRead(settings.training()));
+        if (!changed.isEmpty()) {
+            throw new BadInputException(checkpoint, "was made with other settings: " + String.join("; ", changed)
+                    + ". Resume with the checkpoint's settings, or start afresh");
         }
-        if (!state.data().equals(provenance.data())) {
-            throw new BadInputException(checkpoint, "was made with other data (" + state.data() + "); this run has "
-                    + provenance.data());
+        List<String> otherData = FinetuneSettings.differences(asRead(state.data()), asRead(provenance.data()));
+        if (!otherData.isEmpty()) {
+            throw new BadInputException(checkpoint, "was made with other data (SHA-256 of each file): "
+                    + String.join("; ", otherData) + ". Resume with the checkpoint's data, or start afresh");
         }
         if (!state.baseModel().equals(provenance.baseModel())) {
             throw new BadInputException(checkpoint, "was made from another base model");
@@ -302,7 +339,7 @@ public final class Finetuner {
      * The settings as the checkpoint file holds them: written and read back, so that a seed of type long
      * compares equal to the integer JSON gives back.
      */
-    private static JsonNode asRead(Map<String, Object> settings) {
+    private static JsonNode asRead(Map<String, ?> settings) {
         try {
             return JSON.readTree(JSON.writeValueAsString(settings));
         } catch (IOException e) {
@@ -323,7 +360,7 @@ public final class Finetuner {
         try (Blip2 tuned = model.withWeights(new TrainedWeights(weights, stageTwo.parameters()))) {
             evaluation = VqaEvaluation.run(tuned, validation, prompt,
                     VqaEvaluation.generation(model, settings.evalBeams(), settings.evalMaxNewTokens()),
-                    settings.batchSize(), done -> { });
+                    settings.batchSize(), listener::answered);
         }
         ValidationRecord record = new ValidationRecord(step, epoch, loss / batches, evaluation);
         listener.validated(record);

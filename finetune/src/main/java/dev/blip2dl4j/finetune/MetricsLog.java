@@ -12,24 +12,32 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The run's metrics as JSON lines, one per optimizer step ({@code "kind": "train"}: step, epoch, loss, lr,
- * grad_norm, seconds) and one per validation ({@code "kind": "validation"}: step, epoch, loss, accuracy,
- * exact_match, examples), flushed as they come so that a killed run leaves its log. A resumed run keeps
- * the lines up to the checkpoint's step and drops those the killed run wrote after it, which it redoes.
+ * The run's metrics as JSON lines: first the run's settings ({@code "kind": "settings"}: every setting, the
+ * data files' SHA-256, the base model, the first and last step), then one per optimizer step ({@code "kind":
+ * "train"}: step, epoch, loss, lr, grad_norm, seconds) and one per validation ({@code "kind": "validation"}:
+ * step, epoch, loss, accuracy, exact_match, examples), each with its UTC time ({@code "time"}, ISO 8601),
+ * flushed as they come so that a killed run leaves its log. A resumed run keeps the settings lines and the
+ * lines up to the checkpoint's step, drops those the killed run wrote after it, which it redoes, and adds a
+ * settings line of its own.
  * The file is written in place (a killed run's log is what it logged), after the output policy's check.
  */
 public final class MetricsLog implements Finetuner.Listener, AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path file;
+    private final FinetuneSettings settings;
+    private final Finetuner.Provenance provenance;
     private BufferedWriter out;
 
-    public MetricsLog(OutputFile file) {
+    public MetricsLog(OutputFile file, FinetuneSettings settings, Finetuner.Provenance provenance) {
         this.file = file.path();
+        this.settings = settings;
+        this.provenance = provenance;
     }
 
     public Path file() {
@@ -42,7 +50,9 @@ public final class MetricsLog implements Finetuner.Listener, AutoCloseable {
             List<String> kept = new ArrayList<>();
             if (firstStep > 0 && Files.exists(file)) {
                 for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-                    if (!line.isBlank() && JSON.readTree(line).path("step").asInt(Integer.MAX_VALUE) <= firstStep) {
+                    JsonNode m = line.isBlank() ? null : JSON.readTree(line);
+                    if (m != null && (m.path("kind").asText().equals("settings")
+                            || m.path("step").asInt(Integer.MAX_VALUE) <= firstStep)) {
                         kept.add(line);
                     }
                 }
@@ -52,6 +62,12 @@ public final class MetricsLog implements Finetuner.Listener, AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the metrics log " + file, e);
         }
+        ObjectNode line = JSON.createObjectNode().put("kind", "settings").put("first_step", firstStep)
+                .put("total_steps", totalSteps);
+        line.set("settings", JSON.valueToTree(settings.all()));
+        line.set("data", JSON.valueToTree(provenance.data()));
+        line.put("base_model", provenance.baseModel());
+        write(line);
     }
 
     @Override
@@ -70,7 +86,8 @@ public final class MetricsLog implements Finetuner.Listener, AutoCloseable {
         write(line);
     }
 
-    private void write(JsonNode line) {
+    private void write(ObjectNode line) {
+        line.put("time", Instant.now().toString());
         try {
             out.write(line.toString());
             out.newLine();

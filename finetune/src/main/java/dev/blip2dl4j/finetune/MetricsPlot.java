@@ -55,6 +55,9 @@ public final class MetricsPlot {
                         accuracy.add(step, 100 * m.path("accuracy").asDouble());
                         exactMatch.add(step, 100 * m.path("exact_match").asDouble());
                     }
+                    case "settings" -> {
+                        // what the run was started with: nothing to draw
+                    }
                     default -> throw new BadInputException(metrics, "line " + number + " is not a blip2 finetune metric");
                 }
             }

@@ -43,16 +43,15 @@ public final class VqaBatchEncoder {
         List<long[]> labels = new ArrayList<>();
         for (VqaExample e : examples) {
             String question = prompt.format(e.question());
-            if (config.text() instanceof OptConfig opt) {
-                long[] text = tokenizer.encode(question + " " + e.answer() + "\n");
+            if (config.text() instanceof OptConfig) {
+                String tooLong = trainingLengthProblem(e);
+                if (tooLong != null) {
+                    throw new BadInputException(e.file(), e.position() + ": " + tooLong);
+                }
+                long[] text = optText(e);
                 int promptLength = tokenizer.encode(question).length;
                 long[] l = text.clone();
                 Arrays.fill(l, 0, Math.min(promptLength, l.length), Labels.IGNORE_INDEX);
-                if (config.numQueryTokens() + text.length > opt.maxPositionEmbeddings()) {
-                    throw new BadInputException(e.file(), e.position() + ": the question and answer take "
-                            + text.length + " tokens; with the " + config.numQueryTokens() + " image queries that is "
-                            + "more than OPT's " + opt.maxPositionEmbeddings() + " positions");
-                }
                 ids.add(text);
                 labels.add(l);
             } else {
@@ -62,6 +61,40 @@ public final class VqaBatchEncoder {
         }
         long pad = config.text().padTokenId() == null ? 0 : config.text().padTokenId();
         return new TrainingBatch(imageEmbeds, padded(ids, pad), mask(ids), padded(labels, Labels.IGNORE_INDEX));
+    }
+
+    /**
+     * Why the example cannot be trained on, or null: OPT has a fixed number of positions, and the image queries,
+     * the prompt, the answer and its end must fit in them (T5's relative positions have no limit).
+     */
+    public String trainingLengthProblem(VqaExample e) {
+        if (!(config.text() instanceof OptConfig opt)) {
+            return null;
+        }
+        int tokens = optText(e).length;
+        return config.numQueryTokens() + tokens <= opt.maxPositionEmbeddings() ? null
+                : "the question and answer take " + tokens + " tokens; with the " + config.numQueryTokens()
+                + " image queries that is more than OPT's " + opt.maxPositionEmbeddings() + " positions";
+    }
+
+    /**
+     * Why the example's question cannot be answered with up to {@code newTokens} new tokens, or null: as
+     * {@link #trainingLengthProblem}, for the prompt and the new tokens.
+     */
+    public String answerLengthProblem(VqaExample e, int newTokens) {
+        if (!(config.text() instanceof OptConfig opt)) {
+            return null;
+        }
+        int tokens = tokenizer.encode(prompt.format(e.question())).length;
+        return config.numQueryTokens() + tokens + newTokens <= opt.maxPositionEmbeddings() ? null
+                : "the question takes " + tokens + " tokens; with the " + config.numQueryTokens() + " image queries "
+                + "and " + newTokens + " new tokens for the answer that is more than OPT's "
+                + opt.maxPositionEmbeddings() + " positions";
+    }
+
+    /** What LAVIS trains OPT on: the prompt, a space, the answer and its end. */
+    private long[] optText(VqaExample e) {
+        return tokenizer.encode(prompt.format(e.question()) + " " + e.answer() + VqaPrompt.OPT_ANSWER_END);
     }
 
     private static INDArray padded(List<long[]> rows, long value) {

@@ -7,13 +7,11 @@ import dev.blip2dl4j.BadInputException;
 
 import java.io.BufferedReader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
-/** Our JSONL format ({@link VqaSource}): one JSON object a line; blank lines are ignored. */
+/** Our JSONL format ({@link VqaSource}): one JSON object a line, in UTF-8; blank lines are ignored. */
 final class JsonlReader {
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -22,7 +20,7 @@ final class JsonlReader {
 
     static List<VqaExample> read(VqaSource source, BadRows bad) {
         List<VqaExample> examples = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(source.file(), StandardCharsets.UTF_8)) {
+        try (BufferedReader in = Utf8DataFile.open(source.file())) {
             int number = 0;
             for (String line; (line = in.readLine()) != null; ) {
                 number++;

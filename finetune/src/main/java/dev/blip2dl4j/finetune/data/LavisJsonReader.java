@@ -20,7 +20,7 @@ final class LavisJsonReader {
     static List<VqaExample> read(VqaSource source, BadRows bad) {
         JsonNode root;
         try {
-            root = new ObjectMapper().readTree(source.file().toFile());
+            root = new ObjectMapper().readTree(Utf8DataFile.open(source.file()));
         } catch (IOException e) {
             throw new BadInputException(source.file(), "not a readable JSON file (" + e.getMessage() + ")", e);
         }

@@ -8,6 +8,12 @@ import dev.blip2dl4j.zoo.Blip2;
  * uses: {@code Question: %s Answer:} for OPT, {@code Question: %s Short answer:} for Flan-T5).
  */
 public record VqaPrompt(String template, QuestionCleaner cleaner) {
+    /**
+     * What ends every answer an OPT model is trained on (LAVIS's Blip2OPT appends it to each training text and
+     * stops generating at it: its {@code eos_token_id}): a fine-tuned OPT ends its answers here, not at {@code </s>}.
+     */
+    public static final String OPT_ANSWER_END = "\n";
+
     public VqaPrompt {
         if (!template.contains("%s")) {
             throw new IllegalArgumentException("the prompt template must hold %s where the question goes: '" + template + "'");

@@ -58,7 +58,7 @@ final class Vqav2Reader {
 
     private static JsonNode json(Path file, String listField) {
         try {
-            JsonNode root = new ObjectMapper().readTree(file.toFile());
+            JsonNode root = new ObjectMapper().readTree(Utf8DataFile.open(file));
             if (root == null || !root.path(listField).isArray()) {
                 throw new BadInputException(file, "has no \"" + listField + "\" list: not an official VQAv2 "
                         + listField + " file");

@@ -12,8 +12,8 @@ import java.util.List;
 import java.util.function.IntConsumer;
 
 /**
- * A model's answers to VQA examples, generated as {@code blip2 vqa} generates them (the same prompt as in
- * training, LAVIS's VQA settings by default: 5 beams, at most 10 new tokens), scored by {@link VqaAccuracy}.
+ * A model's answers to VQA examples, generated as LAVIS evaluates VQA ({@link #generation}: the same prompt and
+ * end of answer as in training, 5 beams and at most 10 new tokens by default), scored by {@link VqaAccuracy}.
  *
  * @param accuracy   the mean VQA accuracy, 0 to 1
  * @param exactMatch the fraction of exact matches with the answer trained on
@@ -24,8 +24,23 @@ public record VqaEvaluation(double accuracy, double exactMatch, List<Prediction>
     public record Prediction(VqaExample example, String prompt, String answer, double accuracy, boolean exactMatch) {
     }
 
+    /**
+     * How LAVIS's {@code predict_answers} generates an answer: beam search, at most {@code maxNewTokens}; for OPT
+     * at least one new token, no length penalty, and the end at {@link VqaPrompt#OPT_ANSWER_END}, where training
+     * taught a fine-tuned model to stop (at {@code </s>} it would run on to the token limit); for Flan-T5 a
+     * length penalty of -1 and the model's own end.
+     */
     public static GenerationConfig generation(Blip2 model, int beams, int maxNewTokens) {
-        return model.generationDefaults().withBeams(beams, 1).withMaxNewTokens(maxNewTokens);
+        GenerationConfig base = model.generationDefaults().withBeams(beams, 1).withMaxNewTokens(maxNewTokens);
+        if (!model.config().useDecoderOnlyLanguageModel()) {
+            return base.withPenalties(base.repetitionPenalty(), base.noRepeatNgramSize(), base.minNewTokens(), -1,
+                    base.earlyStopping());
+        }
+        // the tokenizer puts </s> in front of any text: the answer's end is the first id after what it puts alone
+        long[] prefix = model.tokenizer().encode("");
+        long[] end = model.tokenizer().encode(VqaPrompt.OPT_ANSWER_END);
+        return base.withPenalties(base.repetitionPenalty(), base.noRepeatNgramSize(), 1, 0, base.earlyStopping())
+                .withEosTokenIds(List.of(end[prefix.length]));
     }
 
     /**

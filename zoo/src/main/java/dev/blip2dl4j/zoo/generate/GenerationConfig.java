@@ -125,6 +125,12 @@ public record GenerationConfig(Integer maxNewTokens, int maxLength, int minNewTo
                 eosTokenIds, padTokenId);
     }
 
+    public GenerationConfig withEosTokenIds(List<Long> ids) {
+        return new GenerationConfig(maxNewTokens, maxLength, minNewTokens, numBeams, lengthPenalty, earlyStopping,
+                numReturnSequences, doSample, temperature, topK, topP, seed, repetitionPenalty, noRepeatNgramSize, ids,
+                padTokenId);
+    }
+
     public GenerationConfig withPenalties(double repetition, int noRepeatNgram, int minNew, double length, String early) {
         return new GenerationConfig(maxNewTokens, maxLength, minNew, numBeams, length, early, numReturnSequences,
                 doSample, temperature, topK, topP, seed, repetition, noRepeatNgram, eosTokenIds, padTokenId);
