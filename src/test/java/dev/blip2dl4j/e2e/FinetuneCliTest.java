@@ -147,6 +147,7 @@ class FinetuneCliTest {
         int questionLine = (int) Files.readString(questions).lines().count();
         List<String> validate = new ArrayList<>(List.of(common));
         validate.set(validate.indexOf("--train") + 1, train.toString());
+        validate.set(validate.indexOf("-o") + 1, dir.resolve("long-question.b2z").toString()); // long.b2z is the skip run's
         validate.addAll(List.of("--val", questions.toString(), "--eval-max-new-tokens", "80"));
         CliRun validated = CliRun.of(validate.toArray(String[]::new));
         assertEquals(3, validated.exitCode(), validated.toString());
