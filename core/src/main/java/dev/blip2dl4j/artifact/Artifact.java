@@ -99,11 +99,16 @@ public final class Artifact implements Closeable {
         if (!Manifest.FORMAT.equals(manifest.format())) {
             throw new BadInputException(path, "manifest format is '" + manifest.format() + "', not " + Manifest.FORMAT);
         }
-        if (manifest.formatVersion() > Manifest.FORMAT_VERSION) {
-            throw new BadInputException(path, "was written in artifact format version " + manifest.formatVersion()
-                    + "; this build reads up to version " + Manifest.FORMAT_VERSION + ": upgrade blip2-dl4j");
-        }
+        requireReadable(path, manifest, Manifest.FORMAT_VERSION);
         return manifest;
+    }
+
+    /** The version check of a reader of versions up to {@code readsUpTo}: a newer artifact asks for an upgrade. */
+    static void requireReadable(Path path, Manifest manifest, int readsUpTo) {
+        if (manifest.formatVersion() > readsUpTo) {
+            throw new BadInputException(path, "was written in artifact format version " + manifest.formatVersion()
+                    + "; this build reads up to version " + readsUpTo + ": upgrade blip2-dl4j");
+        }
     }
 
     private static Located locate(Path path, ZipFile zip, Manifest.Tensor t) {
