@@ -275,6 +275,11 @@ public final class Artifact implements Closeable {
         }
     }
 
+    /** The bytes of every tensor as stored, int8 scales included: what the weights take in memory. */
+    public long tensorBytes() {
+        return tensors.values().stream().mapToLong(t -> t.length + t.scaleLength).sum();
+    }
+
     /** The element type of a tensor. */
     public DType dtype(String name) {
         Located located = tensors.get(name);
