@@ -5,7 +5,7 @@ import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
 import dev.blip2dl4j.tensor.DType;
-import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.tensor.StoredTensor;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -20,12 +20,14 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * A model's weights straight from a {@code .b2z} artifact: each float32 tensor is memory-mapped and
  * wrapped as an INDArray without a copy, so loading a 15 GB model takes milliseconds and the operating
- * system pages the weights in as they are used.
+ * system pages the weights in as they are used. {@link #stored} maps a tensor of any storage type, with its
+ * int8 scales, without a copy either.
  */
 public final class ArtifactWeights implements Weights, Closeable {
     private final Artifact artifact;
     private final Blip2Config config;
     private final Map<String, INDArray> bound = new ConcurrentHashMap<>();
+    private final Map<String, StoredTensor> stored = new ConcurrentHashMap<>();
 
     private ArtifactWeights(Artifact artifact, Blip2Config config) {
         this.artifact = artifact;
@@ -49,24 +51,48 @@ public final class ArtifactWeights implements Weights, Closeable {
 
     @Override
     public INDArray get(String name) {
-        return bound.computeIfAbsent(name, n -> {
-            Manifest.Tensor t = artifact.tensor(n).orElseThrow(() -> new IllegalArgumentException(
-                    artifact.path() + " has no tensor '" + n + "'"));
-            return NdArrays.float32(artifact.map(n), artifact.dtype(n), t.shape());
+        return bound.computeIfAbsent(name, n -> NdArrays.float32(artifact.map(n), floatType(n), tensor(n).shape()));
+    }
+
+    /** Mapped in its stored type; an int8 tensor's scales are checked against the manifest on the first call. */
+    @Override
+    public StoredTensor stored(String name) {
+        return stored.computeIfAbsent(name, n -> {
+            Manifest.Tensor t = tensor(n);
+            DType dtype = artifact.dtype(n);
+            if (dtype != DType.I8) {
+                return new StoredTensor(n, dtype, t.shape(), artifact.map(n), null, 0);
+            }
+            return new StoredTensor(n, dtype, t.shape(), artifact.map(n), artifact.scales(n),
+                    t.quantization().blockSize());
         });
     }
 
     /** Read from the file into process memory, never mapped (F32 tensors; others are converted from a mapping). */
     @Override
     public INDArray copy(String name) {
-        Manifest.Tensor t = artifact.tensor(name).orElseThrow(() -> new IllegalArgumentException(
-                artifact.path() + " has no tensor '" + name + "'"));
-        if (artifact.dtype(name) != DType.F32) {
+        Manifest.Tensor t = tensor(name);
+        if (floatType(name) != DType.F32) {
             return NdArrays.float32(artifact.map(name), artifact.dtype(name), t.shape());
         }
         INDArray copy = Nd4j.createUninitialized(DataType.FLOAT, t.shape(), 'c');
         artifact.read(name, copy.data().asNio().order(ByteOrder.LITTLE_ENDIAN));
         return copy;
+    }
+
+    private Manifest.Tensor tensor(String name) {
+        return artifact.tensor(name).orElseThrow(() -> new IllegalArgumentException(
+                artifact.path() + " has no tensor '" + name + "'"));
+    }
+
+    /** The tensor's type, which must be floating point: an int8 matrix is never widened whole. */
+    private DType floatType(String name) {
+        DType dtype = artifact.dtype(name);
+        if (dtype == DType.I8) {
+            throw new IllegalStateException("tensor '" + name + "' of " + artifact.path() + " is stored as int8: "
+                    + "read it through stored(name)");
+        }
+        return dtype;
     }
 
     @Override

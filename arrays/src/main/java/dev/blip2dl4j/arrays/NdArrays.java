@@ -24,6 +24,9 @@ public final class NdArrays {
      * are a storage format; the CPU computes in float32).
      */
     public static INDArray float32(ByteBuffer bytes, DType dtype, long[] shape) {
+        if (!dtype.isFloatingPoint()) {
+            throw new IllegalArgumentException(dtype + " is not a floating-point type: read it in its type");
+        }
         long n = Shapes.numel(shape);
         if (dtype == DType.F32 && bytes.isDirect()) {
             FloatPointer pointer = new FloatPointer(bytes.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
@@ -41,5 +44,14 @@ public final class NdArrays {
             ByteBuffer.wrap(converted).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
         }
         return Nd4j.create(values, shape, 'c');
+    }
+
+    /** The little-endian bytes of a float32 array in row-major order: its own where it is contiguous. */
+    public static ByteBuffer bytes(INDArray values) {
+        INDArray dense = values.ordering() == 'c' && values.elementWiseStride() == 1 ? values : values.dup('c');
+        ByteBuffer all = dense.data().asNio();
+        int from = Math.toIntExact(dense.offset() * Float.BYTES);
+        return all.position(from).limit(from + Math.toIntExact(dense.length() * Float.BYTES)).slice()
+                .order(ByteOrder.LITTLE_ENDIAN);
     }
 }

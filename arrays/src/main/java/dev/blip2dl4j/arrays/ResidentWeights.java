@@ -1,5 +1,7 @@
 package dev.blip2dl4j.arrays;
 
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.StoredTensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.HashMap;
@@ -25,6 +27,16 @@ public final class ResidentWeights implements Weights, AutoCloseable {
     @Override
     public INDArray get(String name) {
         return copies.computeIfAbsent(name, mapped::copy);
+    }
+
+    /**
+     * Float32 tensors as the resident copies' bytes; a tensor stored in another type is read from the mapping in
+     * that type (a float32 copy would cost more memory and time than the mapping saves).
+     */
+    @Override
+    public StoredTensor stored(String name) {
+        StoredTensor typed = mapped.stored(name);
+        return typed.dtype() == DType.F32 ? Weights.super.stored(name) : typed;
     }
 
     /** A fresh copy the caller owns, from the source (not a copy of this one's copy). */

@@ -1,5 +1,7 @@
 package dev.blip2dl4j.arrays;
 
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.StoredTensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -9,8 +11,18 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public interface Weights {
 
-    /** The parameter of that name; a missing one is a bug in the graph or a damaged artifact. */
+    /**
+     * The parameter of that name as float32; a missing one is a bug in the graph or a damaged artifact. An int8
+     * tensor is refused (products read it through {@link #stored}); a half-precision one is widened whole, so
+     * ask this only for the tensors the storage policy keeps small.
+     */
     INDArray get(String name);
+
+    /** The parameter in its storage type, as the products read it; here the float32 array's own bytes. */
+    default StoredTensor stored(String name) {
+        INDArray values = get(name);
+        return new StoredTensor(name, DType.F32, values.shape(), NdArrays.bytes(values), null, 0);
+    }
 
     boolean contains(String name);
 

@@ -2,7 +2,6 @@ package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.SourceFormat;
-import dev.blip2dl4j.tensor.DType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -28,6 +27,7 @@ import java.util.concurrent.Callable;
                 "",
                 "Examples:",
                 "  blip2 convert Salesforce-blip2-opt-2.7b/ -o blip2-opt-2.7b.b2z",
+                "  blip2 convert Salesforce-blip2-opt-6.7b/ --dtype int8 --vision-dtype bfloat16 -o opt-6.7b-int8.b2z",
                 "  blip2 convert blip2_pretrained_opt2.7b.pth eva_vit_g.pth facebook-opt-2.7b/ \\",
                 "        --lavis-type pretrain_opt2.7b -o blip2-opt-2.7b.b2z"})
 final class ConvertCommand implements Callable<Integer> {
@@ -48,10 +48,8 @@ final class ConvertCommand implements Callable<Integer> {
             description = "auto, hf or lavis: the naming of the weights (default: ${DEFAULT-VALUE}, decided per file).")
     String format;
 
-    @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "float32",
-            description = "float32, float16 or bfloat16: how to store the weights (default: ${DEFAULT-VALUE}; "
-                    + "the CPU computes in float32, half types only save disk).")
-    String dtype;
+    @Mixin
+    StorageOptions storage;
 
     @Option(names = "--config", paramLabel = "config.json",
             description = "The BLIP-2 config to use (a LAVIS checkpoint has none).")
@@ -73,8 +71,8 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Converter.Options options = new Converter.Options(sourceFormat(), dtype(), config, lavisType, vitPrecision,
-                overwrite);
+        Converter.Options options = new Converter.Options(sourceFormat(), storage.policy(), config, lavisType,
+                vitPrecision, overwrite);
         PrintWriter out = spec.commandLine().getOut();
         Converter.Result result;
         try (ConversionBar progress = new ConversionBar(quiet)) {
@@ -94,14 +92,6 @@ final class ConvertCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(),
                     "--format must be auto, hf or lavis, not '" + format + "'");
-        }
-    }
-
-    private DType dtype() {
-        try {
-            return DType.fromUserName(dtype);
-        } catch (IllegalArgumentException e) {
-            throw new ParameterException(spec.commandLine(), "--dtype: " + e.getMessage());
         }
     }
 }

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.zoo.MemoryCheck;
 import dev.blip2dl4j.zoo.hub.CatalogueEntry;
 import dev.blip2dl4j.zoo.hub.Hub;
@@ -67,24 +69,30 @@ final class ModelsCommand implements Callable<Integer> {
         ModelCache cache = hub.cache();
         out.printf("cache: %s; this machine has %s of memory%n%n", cache.root(), ByteSizes.format(memory.availableBytes()));
         int width = Math.max(4, entries.stream().mapToInt(e -> e.name().length()).max().orElse(4));
-        String row = "%-" + width + "s  %-11s  %6s  %-9s  %-9s  %-7s  %s%n";
-        out.printf(row, "NAME", "TASKS", "PARAMS", "DOWNLOAD", "MEMORY", "SHA-256", "CACHE");
+        String row = "%-" + width + "s  %-11s  %6s  %-9s  %-9s  %-9s  %-9s  %-7s  %s%n";
+        out.printf(row, "NAME", "TASKS", "PARAMS", "DOWNLOAD", "MEM FP32", "MEM BF16", "MEM INT8", "SHA-256", "CACHE");
         for (CatalogueEntry e : entries) {
             long parameters = e.parameterCount();
             long required = e.files().stream().filter(f -> !f.optional()).count();
             long checked = e.files().stream().filter(f -> f.sha256() != null).count();
             boolean sizesKnown = e.files().stream().filter(f -> !f.optional()).allMatch(f -> f.displaySize() > 0);
             out.printf(row, e.name(), String.join(",", e.tasks()), String.format("%.2fB", parameters / 1e9),
-                    download(e.downloadBytes(), sizesKnown),
-                    ByteSizes.format(MemoryCheck.estimate(parameters)) + (memory.fits(parameters) ? "" : "!"),
-                    checked + "/" + required, cacheState(cache, e));
+                    download(e.downloadBytes(), sizesKnown), memory(e, DType.F32, memory), memory(e, DType.BF16, memory),
+                    memory(e, DType.I8, memory), checked + "/" + required, cacheState(cache, e));
         }
         out.println();
         out.println("PARAMS in billions. DOWNLOAD: the publisher's files as the hub rounds their sizes (+: and files "
-                + "of unknown size; ?: sizes unknown); they are deleted once converted. MEMORY: float32 weights plus "
-                + "a fifth; ! more than this machine has. SHA-256: files with a checksum in the catalogue, of those "
+                + "of unknown size; ?: sizes unknown); they are deleted once converted. MEM: the weights stored in that "
+                + "type (convert or pull --dtype; norms, tables and the Q-Former stay float32) plus a fifth; ! more "
+                + "than this machine has. SHA-256: files with a checksum in the catalogue, of those "
                 + "required (the hub shows one only for large files). `blip2 models NAME` shows an entry's files and "
                 + "what could not be verified.");
+    }
+
+    /** The memory the entry needs with its products in {@code type}, marked ! where it does not fit. */
+    private static String memory(CatalogueEntry e, DType type, MemoryCheck memory) {
+        long weights = e.weightBytes(StoragePolicy.of(type));
+        return ByteSizes.format(MemoryCheck.estimate(weights)) + (memory.fits(weights) ? "" : "!");
     }
 
     /** Where the sizes are partly unknown: what is known and a +, or ? when that is next to nothing. */
@@ -106,8 +114,9 @@ final class ModelsCommand implements Callable<Integer> {
     private static void describe(PrintWriter out, ModelCache cache, CatalogueEntry e, MemoryCheck memory) {
         long parameters = e.parameterCount();
         out.printf("%s: %s%n", e.name(), e.description());
-        out.printf("  tasks: %s; %.2f billion parameters; needs about %s of memory (this machine has %s)%n",
-                String.join(", ", e.tasks()), parameters / 1e9, ByteSizes.format(MemoryCheck.estimate(parameters)),
+        out.printf("  tasks: %s; %.2f billion parameters; needs about %s of memory in float32, %s in bfloat16, %s in "
+                        + "int8 (this machine has %s)%n", String.join(", ", e.tasks()), parameters / 1e9,
+                memory(e, DType.F32, memory), memory(e, DType.BF16, memory), memory(e, DType.I8, memory),
                 ByteSizes.format(memory.availableBytes()));
         if (e.lavisType() != null) {
             out.printf("  converted as the LAVIS model type %s%n", e.lavisType());
@@ -136,7 +145,11 @@ final class ModelsCommand implements Callable<Integer> {
         for (CatalogueEntry e : entries) {
             ObjectNode node = mapper.valueToTree(e);
             node.put("parameterCount", e.parameterCount());
-            node.put("memoryBytes", MemoryCheck.estimate(e.parameterCount()));
+            node.put("memoryBytes", MemoryCheck.estimate(e.weightBytes(StoragePolicy.FLOAT32)));
+            ObjectNode perType = node.putObject("memoryBytesByDtype");
+            for (DType type : List.of(DType.F32, DType.BF16, DType.F16, DType.I8)) {
+                perType.put(type.userName(), MemoryCheck.estimate(e.weightBytes(StoragePolicy.of(type))));
+            }
             node.put("downloadBytes", e.downloadBytes());
             node.put("cached", cache.isCached(e));
             node.put("artifact", cache.artifact(e).toString());

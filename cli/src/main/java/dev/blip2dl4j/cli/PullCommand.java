@@ -1,5 +1,6 @@
 package dev.blip2dl4j.cli;
 
+import dev.blip2dl4j.convert.plan.StoragePolicy;
 import dev.blip2dl4j.zoo.MemoryCheck;
 import dev.blip2dl4j.zoo.hub.CatalogueEntry;
 import dev.blip2dl4j.zoo.hub.Hub;
@@ -57,9 +58,10 @@ final class PullCommand implements Callable<Integer> {
         MemoryCheck memory = MemoryCheck.system();
         for (String name : names) {
             CatalogueEntry entry = hub.catalogue().require(name);
-            if (!memory.fits(entry.parameterCount())) {
+            long weightBytes = entry.weightBytes(StoragePolicy.FLOAT32);
+            if (!memory.fits(weightBytes)) {
                 err.printf("warning: %s needs about %s of memory to run, more than the %s this machine has%n", name,
-                        ByteSizes.format(MemoryCheck.estimate(entry.parameterCount())), ByteSizes.format(memory.availableBytes()));
+                        ByteSizes.format(MemoryCheck.estimate(weightBytes)), ByteSizes.format(memory.availableBytes()));
             }
             boolean cached = hub.cache().isCached(entry);
             Path artifact;

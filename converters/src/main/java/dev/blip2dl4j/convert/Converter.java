@@ -12,6 +12,7 @@ import dev.blip2dl4j.convert.plan.ConversionPlan;
 import dev.blip2dl4j.convert.plan.ConversionPlanner;
 import dev.blip2dl4j.convert.plan.RoledSource;
 import dev.blip2dl4j.convert.plan.SourceRole;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
 import dev.blip2dl4j.convert.plan.TensorStreamer;
 import dev.blip2dl4j.tensor.DType;
 
@@ -39,33 +40,38 @@ public final class Converter {
 
     /**
      * @param format       how to read the sources
-     * @param dtype        the floating-point type to store (float32 by default: what the CPU computes in)
+     * @param storage      which type each tensor is stored in (float32 by default)
      * @param config       a BLIP-2 config.json to use instead of the checkpoint's (LAVIS has none)
      * @param lavisType    a LAVIS model type whose built-in config to use, e.g. pretrain_opt2.7b
      * @param vitPrecision "fp16" or "fp32": the precision LAVIS ran eva_vit_g.pth's linear layers in;
      *                     null takes the LAVIS config's (fp16 for every BLIP-2 model type)
      * @param overwrite    whether an existing output file (that is none of the inputs) may be replaced
      */
-    public record Options(SourceFormat format, DType dtype, Path config, String lavisType, String vitPrecision,
-                          boolean overwrite) {
+    public record Options(SourceFormat format, StoragePolicy storage, Path config, String lavisType,
+                          String vitPrecision, boolean overwrite) {
         public static Options defaults() {
-            return new Options(SourceFormat.AUTO, DType.F32, null, null, null, false);
+            return new Options(SourceFormat.AUTO, StoragePolicy.FLOAT32, null, null, null, false);
         }
 
         public Options withConfig(Path file) {
-            return new Options(format, dtype, file, lavisType, vitPrecision, overwrite);
+            return new Options(format, storage, file, lavisType, vitPrecision, overwrite);
         }
 
+        /** Every product in {@code type} (see {@link StoragePolicy}). */
         public Options withDtype(DType type) {
-            return new Options(format, type, config, lavisType, vitPrecision, overwrite);
+            return withStorage(StoragePolicy.of(type));
+        }
+
+        public Options withStorage(StoragePolicy policy) {
+            return new Options(format, policy, config, lavisType, vitPrecision, overwrite);
         }
 
         public Options withLavisType(String type) {
-            return new Options(format, dtype, config, type, vitPrecision, overwrite);
+            return new Options(format, storage, config, type, vitPrecision, overwrite);
         }
 
         public Options withOverwrite(boolean replace) {
-            return new Options(format, dtype, config, lavisType, vitPrecision, replace);
+            return new Options(format, storage, config, lavisType, vitPrecision, replace);
         }
     }
 
@@ -119,7 +125,7 @@ public final class Converter {
         Blip2Config config = resolveConfig(found, options);
         List<RoledSource> parts = found.stream().map(CheckpointSources.Found::part).toList();
         return new Planned(found, config,
-                ConversionPlanner.plan(parts, config, options.dtype(), vitInHalfPrecision(config, options)));
+                ConversionPlanner.plan(parts, config, options.storage(), vitInHalfPrecision(config, options)));
     }
 
     /**
@@ -171,11 +177,14 @@ public final class Converter {
         sourceFiles.addAll(files.sourceFiles());
         String format = String.join("+", found.stream().map(f -> f.part().role().names().format()).distinct().toList());
         List<String> notes = new ArrayList<>(plan.notes());
+        if (!plan.storage().equals(StoragePolicy.FLOAT32)) {
+            notes.add("stored: " + plan.storage().describe());
+        }
         notes.addAll(files.notes());
         notes.addAll(streamed.warnings());
         return new Manifest(Manifest.FORMAT, Manifest.FORMAT_VERSION, config.kind().architecture(),
                 config.kind() == ModelKind.CONDITIONAL_GENERATION ? config.text().modelType() : null,
-                Version.TEXT, new Manifest.Source(format, sourceFiles), plan.dtype().name(), List.of(), notes);
+                Version.TEXT, new Manifest.Source(format, sourceFiles), plan.storage().dtype().name(), List.of(), notes);
     }
 
     private static long size(Path file) {

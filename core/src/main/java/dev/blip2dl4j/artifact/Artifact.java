@@ -12,12 +12,14 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,7 +40,9 @@ public final class Artifact implements Closeable {
     /** Opened on the first {@link #read}; empty where the file system does no direct I/O. */
     private Optional<UncachedReads> uncached;
 
-    private record Located(Manifest.Tensor tensor, DType dtype, long offset, long length) {
+    /** A tensor's bytes in the file, and its scales' for an I8 tensor (else -1 and 0). */
+    private record Located(Manifest.Tensor tensor, DType dtype, long offset, long length, long scaleOffset,
+                           long scaleLength) {
     }
 
     private Artifact(Path path, ZipFile zip, FileChannel channel, boolean privateMappings, Manifest manifest,
@@ -95,27 +99,53 @@ public final class Artifact implements Closeable {
         if (!Manifest.FORMAT.equals(manifest.format())) {
             throw new BadInputException(path, "manifest format is '" + manifest.format() + "', not " + Manifest.FORMAT);
         }
-        if (manifest.formatVersion() > Manifest.FORMAT_VERSION) {
-            throw new BadInputException(path, "was written in artifact format version " + manifest.formatVersion()
-                    + "; this build reads up to version " + Manifest.FORMAT_VERSION + ": upgrade blip2-dl4j");
-        }
+        requireReadable(path, manifest, Manifest.FORMAT_VERSION);
         return manifest;
     }
 
+    /** The version check of a reader of versions up to {@code readsUpTo}: a newer artifact asks for an upgrade. */
+    static void requireReadable(Path path, Manifest manifest, int readsUpTo) {
+        if (manifest.formatVersion() > readsUpTo) {
+            throw new BadInputException(path, "was written in artifact format version " + manifest.formatVersion()
+                    + "; this build reads up to version " + readsUpTo + ": upgrade blip2-dl4j");
+        }
+    }
+
     private static Located locate(Path path, ZipFile zip, Manifest.Tensor t) {
-        ZipArchiveEntry entry = zip.getEntry(t.entry());
         DType dtype = DType.fromSafetensorsName(t.dtype()).orElseThrow(() ->
                 new BadInputException(path, "tensor '" + t.name() + "' has unknown dtype " + t.dtype()));
         long length = t.numel() * dtype.size();
+        long offset = storedOffset(path, zip, t.name(), t.entry(), length);
+        Manifest.Quantization q = t.quantization();
+        if (dtype != DType.I8) {
+            if (q != null) {
+                throw new BadInputException(path, "tensor '" + t.name() + "' is " + dtype + " but has int8 scales: "
+                        + "the artifact is damaged");
+            }
+            return new Located(t, dtype, offset, length, -1, 0);
+        }
+        if (q == null || !Manifest.Quantization.SYMMETRIC.equals(q.scheme()) || t.shape().length != 2
+                || q.blockSize() < 0 || (q.blockSize() > 0 && t.shape()[1] % q.blockSize() != 0)
+                || q.scaleEntry() == null || q.scaleSha256() == null) {
+            throw new BadInputException(path, "int8 tensor '" + t.name() + "' " + Arrays.toString(t.shape())
+                    + " has no valid scale table in the manifest (" + q + "): the artifact is damaged");
+        }
+        long scaleLength = t.shape()[0] * q.scalesPerRow(t.shape()) * Float.BYTES;
+        return new Located(t, dtype, offset, length, storedOffset(path, zip, t.name() + "'s scales", q.scaleEntry(),
+                scaleLength), scaleLength);
+    }
+
+    private static long storedOffset(Path path, ZipFile zip, String what, String entryName, long length) {
+        ZipArchiveEntry entry = zip.getEntry(entryName);
         if (entry == null) {
-            throw new BadInputException(path, "the manifest lists tensor '" + t.name() + "' but the entry "
-                    + t.entry() + " is missing: the artifact is damaged");
+            throw new BadInputException(path, "the manifest lists tensor '" + what + "' but the entry "
+                    + entryName + " is missing: the artifact is damaged");
         }
         if (entry.getMethod() != ZipEntry.STORED || entry.getSize() != length) {
-            throw new BadInputException(path, "entry " + t.entry() + " is not " + length + " stored bytes (method "
+            throw new BadInputException(path, "entry " + entryName + " is not " + length + " stored bytes (method "
                     + entry.getMethod() + ", size " + entry.getSize() + "): the artifact is damaged");
         }
-        return new Located(t, dtype, entry.getDataOffset(), length);
+        return entry.getDataOffset();
     }
 
     public Path path() {
@@ -159,16 +189,52 @@ public final class Artifact implements Closeable {
      * that an accidental write changes only this process's view; read-only otherwise.
      */
     public ByteBuffer map(String name) {
+        Located located = located(name);
+        return map(name, located.offset, located.length);
+    }
+
+    /**
+     * An I8 tensor's scales, memory-mapped ({@link Manifest.Quantization} says their layout), after checking
+     * their SHA-256 and that each is finite and not negative: a damaged table would scale every value wrongly.
+     */
+    public FloatBuffer scales(String name) {
+        Located located = located(name);
+        if (located.dtype != DType.I8) {
+            throw new IllegalArgumentException("tensor '" + name + "' of " + path + " is " + located.dtype
+                    + " and has no scales");
+        }
+        ByteBuffer bytes = map(name, located.scaleOffset, located.scaleLength);
+        String entry = located.tensor.quantization().scaleEntry();
+        if (!Sha256.of(bytes.duplicate()).equals(located.tensor.quantization().scaleSha256())) {
+            throw new BadInputException(path, "the scale table of tensor '" + name + "' (" + entry + ") does not "
+                    + "match its SHA-256 in the manifest: the artifact is damaged; convert the model again");
+        }
+        FloatBuffer scales = bytes.asFloatBuffer();
+        for (int i = 0; i < scales.limit(); i++) {
+            float scale = scales.get(i);
+            if (!(scale >= 0) || Float.isInfinite(scale)) {
+                throw new BadInputException(path, "the scale table of tensor '" + name + "' (" + entry + ") holds "
+                        + scale + " at " + i + ": the artifact is damaged; convert the model again");
+            }
+        }
+        return scales;
+    }
+
+    private ByteBuffer map(String name, long offset, long length) {
+        try {
+            FileChannel.MapMode mode = privateMappings ? FileChannel.MapMode.PRIVATE : FileChannel.MapMode.READ_ONLY;
+            return channel.map(mode, offset, length).order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot map tensor '" + name + "' of " + path, e);
+        }
+    }
+
+    private Located located(String name) {
         Located located = tensors.get(name);
         if (located == null) {
             throw new IllegalArgumentException(path + " has no tensor '" + name + "'");
         }
-        try {
-            FileChannel.MapMode mode = privateMappings ? FileChannel.MapMode.PRIVATE : FileChannel.MapMode.READ_ONLY;
-            return channel.map(mode, located.offset, located.length).order(ByteOrder.LITTLE_ENDIAN);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot map tensor '" + name + "' of " + path, e);
-        }
+        return located;
     }
 
     /**
@@ -207,6 +273,11 @@ public final class Artifact implements Closeable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read tensor '" + name + "' of " + path, e);
         }
+    }
+
+    /** The bytes of every tensor as stored, int8 scales included: what the weights take in memory. */
+    public long tensorBytes() {
+        return tensors.values().stream().mapToLong(t -> t.length + t.scaleLength).sum();
     }
 
     /** The element type of a tensor. */

@@ -9,6 +9,8 @@ import org.apache.commons.compress.archivers.zip.ZipArchiveOutputStream;
 
 import java.io.Closeable;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.file.FileSystemException;
@@ -30,6 +32,8 @@ import java.util.zip.ZipEntry;
 public final class ArtifactWriter implements Closeable {
     public static final int ALIGNMENT = 64;
     public static final String TENSOR_PREFIX = "tensors/";
+    /** Where an I8 tensor's scales lie, under the tensor's name. */
+    public static final String SCALE_PREFIX = "scales/";
     public static final String MANIFEST = "manifest.json";
     /** Fixed entry times, so that converting the same checkpoint twice gives the same bytes. */
     private static final long ENTRY_TIME = 1577836800000L;
@@ -85,20 +89,43 @@ public final class ArtifactWriter implements Closeable {
         }
     }
 
-    /** Starts a tensor entry; write exactly its bytes, then {@link TensorOutput#finish}. */
+    /** Starts a floating-point tensor entry; write exactly its bytes, then {@link TensorOutput#finish}. */
     public TensorOutput beginTensor(String name, DType dtype, long[] shape) {
+        if (dtype == DType.I8) {
+            throw new IllegalArgumentException("tensor " + name + ": an I8 tensor needs its scales (beginQuantized)");
+        }
+        return begin(name, dtype, shape, null);
+    }
+
+    /**
+     * Starts a symmetric int8 tensor {@code [rows, columns]} with one scale per row ({@code blockSize} 0) or per
+     * block of {@code blockSize} columns; write its int8 bytes, then {@link TensorOutput#finish(Supplier, float[])}.
+     */
+    public TensorOutput beginQuantized(String name, long[] shape, int blockSize) {
+        if (shape.length != 2 || blockSize < 0 || (blockSize > 0 && shape[1] % blockSize != 0)) {
+            throw new IllegalArgumentException("tensor " + name + Arrays.toString(shape)
+                    + ": int8 needs a matrix whose columns the block size " + blockSize + " divides");
+        }
+        return begin(name, DType.I8, shape, blockSize);
+    }
+
+    private TensorOutput begin(String name, DType dtype, long[] shape, Integer blockSize) {
         long bytes = Arrays.stream(shape).reduce(1, Math::multiplyExact) * dtype.size();
         try {
-            ZipArchiveEntry entry = new ZipArchiveEntry(TENSOR_PREFIX + name);
-            entry.setMethod(ZipEntry.STORED);
-            entry.setSize(bytes);
-            entry.setAlignment(ALIGNMENT);
-            entry.setTime(ENTRY_TIME);
-            zip.putArchiveEntry(entry);
-            return new TensorOutput(name, dtype, shape.clone(), entry.getName(), bytes);
+            putStored(TENSOR_PREFIX + name, bytes);
+            return new TensorOutput(name, dtype, shape.clone(), TENSOR_PREFIX + name, bytes, blockSize);
         } catch (IOException e) {
             throw failure(e);
         }
+    }
+
+    private void putStored(String name, long bytes) throws IOException {
+        ZipArchiveEntry entry = new ZipArchiveEntry(name);
+        entry.setMethod(ZipEntry.STORED);
+        entry.setSize(bytes);
+        entry.setAlignment(ALIGNMENT);
+        entry.setTime(ENTRY_TIME);
+        zip.putArchiveEntry(entry);
     }
 
     /** The bytes of one tensor on their way into the artifact. */
@@ -108,14 +135,18 @@ public final class ArtifactWriter implements Closeable {
         private final long[] shape;
         private final String entry;
         private final long expectedBytes;
+        /** Null for a floating-point tensor. */
+        private final Integer blockSize;
         private long count;
 
-        private TensorOutput(String name, DType dtype, long[] shape, String entry, long expectedBytes) {
+        private TensorOutput(String name, DType dtype, long[] shape, String entry, long expectedBytes,
+                             Integer blockSize) {
             this.name = name;
             this.dtype = dtype;
             this.shape = shape;
             this.entry = entry;
             this.expectedBytes = expectedBytes;
+            this.blockSize = blockSize;
         }
 
         public void write(byte[] bytes, int offset, int length) {
@@ -128,10 +159,41 @@ public final class ArtifactWriter implements Closeable {
         }
 
         /**
-         * Closes the entry. The SHA-256 of the bytes written, in hex, may still be being computed
-         * elsewhere: it is asked for when the manifest is written.
+         * Closes the entry of a floating-point tensor. The SHA-256 of the bytes written, in hex, may still be being
+         * computed elsewhere: it is asked for when the manifest is written.
          */
         public void finish(Supplier<String> sha256) {
+            if (blockSize != null) {
+                throw new IllegalStateException("tensor " + name + " is int8: finish it with its scales");
+            }
+            close();
+            written.add(() -> new Manifest.Tensor(name, dtype.name(), shape, entry, sha256.get()));
+        }
+
+        /** Closes the entry of an int8 tensor and writes its scales ({@code [rows, scales per row]}) after it. */
+        public void finish(Supplier<String> sha256, float[] scales) {
+            Manifest.Quantization layout = new Manifest.Quantization(Manifest.Quantization.SYMMETRIC, blockSize,
+                    SCALE_PREFIX + name, null);
+            if (blockSize == null || scales.length != shape[0] * layout.scalesPerRow(shape)) {
+                throw new IllegalStateException("tensor " + name + ": " + scales.length + " scales for "
+                        + Arrays.toString(shape) + (blockSize == null ? ", which is not int8" : ""));
+            }
+            close();
+            byte[] bytes = new byte[scales.length * Float.BYTES];
+            ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(scales);
+            try {
+                putStored(layout.scaleEntry(), bytes.length);
+                zip.write(bytes);
+                zip.closeArchiveEntry();
+            } catch (IOException e) {
+                throw failure(e);
+            }
+            Manifest.Quantization quantization = new Manifest.Quantization(layout.scheme(), blockSize,
+                    layout.scaleEntry(), Sha256.of(bytes));
+            written.add(() -> new Manifest.Tensor(name, dtype.name(), shape, entry, sha256.get(), quantization));
+        }
+
+        private void close() {
             if (count != expectedBytes) {
                 throw new IllegalStateException("tensor " + name + ": wrote " + count + " bytes, expected " + expectedBytes);
             }
@@ -140,18 +202,19 @@ public final class ArtifactWriter implements Closeable {
             } catch (IOException e) {
                 throw failure(e);
             }
-            written.add(() -> new Manifest.Tensor(name, dtype.name(), shape, entry, sha256.get()));
         }
     }
 
     /**
-     * Writes the manifest (with the tensors written, replacing whatever {@code manifest} lists), checks
+     * Writes the manifest (with the tensors written, replacing whatever {@code manifest} lists, and the format
+     * version they need: {@link Manifest#formatVersionFor}), checks
      * the finished file and renames it onto the target. Returns the manifest written.
      */
     public Manifest commit(Manifest manifest) {
-        Manifest complete = new Manifest(manifest.format(), manifest.formatVersion(), manifest.modelClass(),
-                manifest.languageModel(), manifest.converter(), manifest.source(), manifest.dtype(),
-                written.stream().map(Supplier::get).toList(), manifest.notes());
+        List<Manifest.Tensor> tensors = written.stream().map(Supplier::get).toList();
+        Manifest complete = new Manifest(manifest.format(), Manifest.formatVersionFor(tensors), manifest.modelClass(),
+                manifest.languageModel(), manifest.converter(), manifest.source(), manifest.dtype(), tensors,
+                manifest.notes());
         try {
             addFile(MANIFEST, complete.toJson());
             zip.finish();

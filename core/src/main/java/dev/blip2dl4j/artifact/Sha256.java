@@ -2,6 +2,7 @@ package dev.blip2dl4j.artifact;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -26,6 +27,13 @@ public final class Sha256 {
     }
 
     public static String of(byte[] bytes) {
+        MessageDigest digest = newDigest();
+        digest.update(bytes);
+        return hex(digest);
+    }
+
+    /** Hashes the buffer's remaining bytes, consuming them. */
+    public static String of(ByteBuffer bytes) {
         MessageDigest digest = newDigest();
         digest.update(bytes);
         return hex(digest);

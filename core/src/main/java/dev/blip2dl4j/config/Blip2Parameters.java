@@ -8,6 +8,8 @@ package dev.blip2dl4j.config;
  */
 public final class Blip2Parameters {
     private static final String LANGUAGE_PROJECTION = "language_projection";
+    /** The prefix both language models' tables (OptParameters, T5Parameters) spell their names under. */
+    private static final String LANGUAGE_MODEL = "language_model.";
 
     private Blip2Parameters() {
     }
@@ -45,6 +47,11 @@ public final class Blip2Parameters {
     /** Image-text matching's two-way classifier over the query outputs. */
     public static String itmHead() {
         return "itm_head";
+    }
+
+    /** Whether the parameter belongs to the language model (OPT or Flan-T5). */
+    public static boolean inLanguageModel(String name) {
+        return name.startsWith(LANGUAGE_MODEL);
     }
 
     /**

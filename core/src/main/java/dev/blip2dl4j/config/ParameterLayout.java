@@ -102,7 +102,7 @@ public final class ParameterLayout {
         }
 
         public void linear(String prefix, int out, int in, boolean bias) {
-            param(prefix + ".weight", out, in);
+            parameters.add(new ParamSpec(prefix + ".weight", new long[]{out, in}, true));
             if (bias) {
                 param(prefix + ".bias", out);
             }
@@ -117,11 +117,12 @@ public final class ParameterLayout {
             aliases.put(name, target);
         }
 
+        /** An output projection's weight {@code [vocab, width]}: the embedding table when tied, else its own. */
         public void maybeTied(String name, String target, boolean tied, long... shape) {
             if (tied) {
                 alias(name, target);
             } else {
-                param(name, shape);
+                parameters.add(new ParamSpec(name, shape, true));
             }
         }
     }

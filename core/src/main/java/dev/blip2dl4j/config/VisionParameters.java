@@ -12,6 +12,11 @@ public final class VisionParameters {
     private VisionParameters() {
     }
 
+    /** Whether the parameter belongs to the image encoder. */
+    public static boolean contains(String name) {
+        return name.startsWith(PREFIX);
+    }
+
     /** {@code [1, 1, hidden]}. */
     public static String classEmbedding() {
         return EMBEDDINGS + "class_embedding";

@@ -17,6 +17,17 @@ public enum DType {
         this.floating = floating;
     }
 
+    /** The {@code --dtype} spelling of a storage type, as {@link #fromUserName} reads it. */
+    public String userName() {
+        return switch (this) {
+            case F32 -> "float32";
+            case F16 -> "float16";
+            case BF16 -> "bfloat16";
+            case I8 -> "int8";
+            default -> name().toLowerCase(Locale.ROOT);
+        };
+    }
+
     /** Bytes per element. */
     public int size() {
         return size;
@@ -31,14 +42,15 @@ public enum DType {
         return Arrays.stream(values()).filter(d -> d.name().equals(name)).findFirst();
     }
 
-    /** The {@code --dtype} spelling: float32, float16, bfloat16. */
+    /** The {@code --dtype} spelling: float32, float16, bfloat16, int8 (symmetric, with float32 scales). */
     public static DType fromUserName(String name) {
         return switch (name.toLowerCase(Locale.ROOT)) {
             case "float32", "fp32", "f32" -> F32;
             case "float16", "fp16", "f16", "half" -> F16;
             case "bfloat16", "bf16" -> BF16;
+            case "int8", "i8" -> I8;
             default -> throw new IllegalArgumentException(
-                    "unknown dtype '" + name + "': use float32, float16 or bfloat16");
+                    "unknown dtype '" + name + "': use float32, bfloat16, float16 or int8");
         };
     }
 }

@@ -162,4 +162,21 @@ class ParameterLayoutTest {
     private static List<String> resourceLines(String name) throws IOException {
         return resource(name).lines().filter(line -> !line.isBlank() && !line.startsWith("#")).toList();
     }
+
+    @Test
+    void productsAreTheLinearWeightsAndUntiedOutputProjections() {
+        ParameterLayout t5 = ParameterLayout.of(Blip2Config.knownLavisType("pretrain_flant5xl"));
+        assertTrue(t5.get("language_model.lm_head.weight").product(), "flan-t5's own output projection");
+        assertTrue(t5.get("language_model.encoder.block.0.layer.1.DenseReluDense.wi_0.weight").product());
+        assertFalse(t5.get("language_model.shared.weight").product(), "a table");
+        assertFalse(t5.get("language_model.encoder.final_layer_norm.weight").product());
+        assertTrue(t5.get("vision_model.encoder.layers.0.self_attn.qkv.weight").product());
+        assertFalse(t5.get("vision_model.encoder.layers.0.self_attn.qkv.bias").product());
+        assertFalse(t5.get("vision_model.embeddings.patch_embedding.weight").product(), "a convolution");
+        assertTrue(t5.get("qformer.encoder.layer.0.attention.attention.query.weight").product());
+        ParameterLayout opt = ParameterLayout.of(Blip2Config.knownLavisType("pretrain_opt2.7b"));
+        assertFalse(opt.contains("language_model.lm_head.weight"), "tied to the token table");
+        assertTrue(opt.get("language_model.model.decoder.layers.0.fc1.weight").product());
+        assertFalse(opt.get("language_model.model.decoder.embed_positions.weight").product());
+    }
 }

@@ -7,6 +7,7 @@ import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.convert.ArtifactFiles;
 import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
 import dev.blip2dl4j.graphs.Blip2Graph;
 import dev.blip2dl4j.arrays.ResidentWeights;
 import dev.blip2dl4j.runtime.PromptInputs;
@@ -91,9 +92,10 @@ public final class Blip2 implements AutoCloseable {
     /** As {@link #pretrained(String)}, from the given hub, with the given memory check, telling {@code listener} how the pull goes. */
     public static Blip2 pretrained(String name, Hub hub, MemoryCheck memory, PullListener listener) {
         CatalogueEntry entry = hub.catalogue().require(name);
-        memory.require(entry.parameterCount(), name, hub.catalogue().largestFitting(entry.tasks(), memory::fits)
+        memory.require(entry.weightBytes(StoragePolicy.FLOAT32), name, hub.catalogue().largestFitting(entry.tasks(),
+                        parameters -> memory.fits(parameters * Float.BYTES))
                 .map(smaller -> "choose a smaller model such as " + smaller.name() + " (" + MemoryCheck.gigabytes(
-                        MemoryCheck.estimate(smaller.parameterCount())) + ")")
+                        MemoryCheck.estimate(smaller.weightBytes(StoragePolicy.FLOAT32))) + ")")
                 .orElse("choose a smaller model (`blip2 models` lists each one's memory)"));
         return load(List.of(hub.pull(name, listener)), Converter.Options.defaults(), memory);
     }
@@ -115,7 +117,7 @@ public final class Blip2 implements AutoCloseable {
     public static Blip2 load(List<Path> paths, Converter.Options options, MemoryCheck memory) {
         ModelFiles files = ModelFiles.open(paths, options);
         try {
-            memory.require(files.config(), paths.size() == 1 ? paths.get(0).toString() : "the model");
+            memory.require(files.weightBytes(), paths.size() == 1 ? paths.get(0).toString() : "the model");
         } catch (RuntimeException e) {
             files.close();
             throw e;

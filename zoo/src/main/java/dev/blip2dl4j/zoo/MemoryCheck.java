@@ -3,20 +3,18 @@ package dev.blip2dl4j.zoo;
 import com.sun.management.OperatingSystemMXBean;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
-import dev.blip2dl4j.config.ParameterLayout;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
 
 import java.lang.management.ManagementFactory;
 
 /**
  * Whether a model will fit in this machine's memory, asked before loading it, so that a model too large
  * is refused with advice instead of failing half-way through (fp32 blip2-flan-t5-xxl needs ~58 GB).
- * The estimate: every parameter as float32 (what the CPU computes in, whatever dtype the artifact stores),
- * plus a fifth for activations, key/value caches and the JVM. It is compared with the machine's physical
- * memory (the container's limit, where there is one).
+ * The estimate: the weights as stored (each tensor in the type the storage policy gives it, int8 scales
+ * included: the products read them in that type), plus a fifth for activations, key/value caches and the
+ * JVM. It is compared with the machine's physical memory (the container's limit, where there is one).
  */
 public final class MemoryCheck {
-    /** Bytes per parameter when computing: float32. */
-    public static final int BYTES_PER_VALUE = 4;
     /** Activations, caches and the JVM's own memory, as a share of the weights. */
     public static final double OVERHEAD = 1.2;
 
@@ -43,39 +41,44 @@ public final class MemoryCheck {
         return ((OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
     }
 
-    /** The memory a model of this many parameters needs to run here, in bytes. */
-    public static long estimate(long parameters) {
-        return (long) (parameters * (double) BYTES_PER_VALUE * OVERHEAD);
+    /** The memory a model whose weights take {@code weightBytes} as stored needs to run, in bytes. */
+    public static long estimate(long weightBytes) {
+        return (long) (weightBytes * OVERHEAD);
+    }
+
+    /** The bytes of a model's weights stored under {@code storage}. */
+    public static long weightBytes(Blip2Config config, StoragePolicy storage) {
+        return storage.bytes(config);
     }
 
     public long availableBytes() {
         return availableBytes;
     }
 
-    public boolean fits(long parameters) {
-        return estimate(parameters) <= availableBytes;
+    /** Whether a model of {@code weightBytes} as stored fits. */
+    public boolean fits(long weightBytes) {
+        return estimate(weightBytes) <= availableBytes;
     }
 
-    /** Refuses a model whose config says it will not fit. */
-    public void require(Blip2Config config, String model) {
-        require(ParameterLayout.of(config).totalValues(), model,
-                "choose a smaller model (`blip2 models` lists each one's memory)");
+    /** Refuses a model of {@code weightBytes} as stored that will not fit. */
+    public void require(long weightBytes, String model) {
+        require(weightBytes, model, "choose a smaller model (`blip2 models` lists each one's memory)");
     }
 
     /**
-     * Refuses a model of {@code parameters} that will not fit, saying how much it needs, how much there is,
-     * and {@code advice} (a smaller model to use).
+     * Refuses a model of {@code weightBytes} as stored that will not fit, saying how much it needs, how much there
+     * is, and {@code advice} (a smaller model to use).
      */
-    public void require(long parameters, String model, String advice) {
-        if (fits(parameters)) {
+    public void require(long weightBytes, String model, String advice) {
+        if (fits(weightBytes)) {
             return;
         }
-        throw new BadInputException(model + " needs about " + gigabytes(estimate(parameters)) + " of memory ("
-                + String.format("%.2f", parameters / 1e9) + " billion parameters computed in float32, plus a fifth "
-                + "for activations and caches), more than the " + gigabytes(availableBytes) + " this machine has. To go "
-                + "on, " + advice + ", or use a machine with more memory. Storing the weights in half precision "
-                + "(blip2 convert --dtype float16) halves the download and the disk but not this: the CPU computes "
-                + "in float32. --no-memory-check (MemoryCheck.OFF) loads it anyway, to run slowly at best.");
+        throw new BadInputException(model + " needs about " + gigabytes(estimate(weightBytes)) + " of memory (its "
+                + "weights as stored, " + gigabytes(weightBytes) + ", plus a fifth for activations and caches), more "
+                + "than the " + gigabytes(availableBytes) + " this machine has. To go on, " + advice + ", store its "
+                + "weights in fewer bytes (blip2 convert or pull --dtype bfloat16 halves float32, --dtype int8 "
+                + "quarters it; `blip2 models` shows each model's need per type), or use a machine with more memory. "
+                + "--no-memory-check (MemoryCheck.OFF) loads it anyway, to run slowly at best.");
     }
 
     public static String gigabytes(long bytes) {

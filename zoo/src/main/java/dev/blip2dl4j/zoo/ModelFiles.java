@@ -6,6 +6,7 @@ import dev.blip2dl4j.convert.ArtifactFiles;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.arrays.ArtifactWeights;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
 import dev.blip2dl4j.arrays.CheckpointWeights;
 import dev.blip2dl4j.arrays.Weights;
 
@@ -34,6 +35,12 @@ record ModelFiles(Blip2Config config, Weights weights, Map<String, byte[]> files
         }
         CheckpointWeights weights = CheckpointWeights.open(paths, options);
         return new ModelFiles(weights.config(), weights, weights.files(), () -> { });
+    }
+
+    /** The bytes the weights take in memory: an artifact's as stored, a checkpoint's read as float32. */
+    long weightBytes() {
+        return weights instanceof ArtifactWeights artifact ? artifact.artifact().tensorBytes()
+                : StoragePolicy.FLOAT32.bytes(config);
     }
 
     Optional<String> text(String entry) {

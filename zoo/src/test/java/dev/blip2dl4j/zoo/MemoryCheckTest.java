@@ -5,6 +5,8 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ParameterLayout;
 import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
+import dev.blip2dl4j.tensor.DType;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
@@ -16,23 +18,35 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class MemoryCheckTest {
     @Test
-    void estimatesFloat32WeightsPlusAFifth() {
-        assertEquals(48_000_000_000L, MemoryCheck.estimate(10_000_000_000L));
-        long xxl = ParameterLayout.of(Blip2Config.knownLavisType("pretrain_flant5xxl")).totalValues();
-        assertTrue(MemoryCheck.estimate(xxl) > 58e9 && MemoryCheck.estimate(xxl) < 60e9, "fp32 weights alone ~48.8 GB");
+    void estimatesTheWeightsAsStoredPlusAFifth() {
+        assertEquals(48_000_000_000L, MemoryCheck.estimate(40_000_000_000L));
+        Blip2Config xxlConfig = Blip2Config.knownLavisType("pretrain_flant5xxl");
+        long xxl = ParameterLayout.of(xxlConfig).totalValues();
+        long fp32 = MemoryCheck.weightBytes(xxlConfig, StoragePolicy.FLOAT32);
+        assertEquals(4 * xxl, fp32);
+        assertTrue(MemoryCheck.estimate(fp32) > 58e9 && MemoryCheck.estimate(fp32) < 60e9, "fp32 weights alone ~48.8 GB");
+        long bf16 = MemoryCheck.weightBytes(xxlConfig, StoragePolicy.of(DType.BF16));
+        long int8 = MemoryCheck.weightBytes(xxlConfig, StoragePolicy.of(DType.I8));
+        assertTrue(bf16 > fp32 / 2 && bf16 < fp32 / 2 * 1.05, bf16 + ": half, but for the float32 tables and norms");
+        assertTrue(int8 > fp32 / 4 && int8 < fp32 / 4 * 1.1, int8 + ": a quarter, the scales and float32 parts besides");
+        long opt67 = MemoryCheck.weightBytes(Blip2Config.knownLavisType("pretrain_opt6.7b"), StoragePolicy.of(DType.I8));
+        MemoryCheck machine24GiB = MemoryCheck.limit(24L << 30);
+        assertTrue(machine24GiB.fits(int8) && machine24GiB.fits(opt67), "the largest models fit 24 GiB in int8");
+        assertTrue(!machine24GiB.fits(fp32) && !machine24GiB.fits(
+                MemoryCheck.weightBytes(Blip2Config.knownLavisType("pretrain_opt6.7b"), StoragePolicy.FLOAT32)));
     }
 
     @Test
     void refusesWhatDoesNotFitWithAdvice() {
         BadInputException e = assertThrows(BadInputException.class, () -> MemoryCheck.limit(16_000_000_000L)
-                .require(12_200_000_000L, "blip2-flan-t5-xxl", "choose a smaller model such as blip2-opt-2.7b"));
-        assertEquals("blip2-flan-t5-xxl needs about 58.6 GB of memory (12.20 billion parameters computed in float32, "
-                + "plus a fifth for activations and caches), more than the 16.0 GB this machine has. To go on, choose a "
-                + "smaller model such as blip2-opt-2.7b, or use a machine with more memory. Storing the weights in half "
-                + "precision (blip2 convert --dtype float16) halves the download and the disk but not this: the CPU "
-                + "computes in float32. --no-memory-check (MemoryCheck.OFF) loads it anyway, to run slowly at best.",
-                e.getMessage());
-        MemoryCheck.OFF.require(12_200_000_000L, "blip2-flan-t5-xxl", "");
+                .require(48_800_000_000L, "blip2-flan-t5-xxl", "choose a smaller model such as blip2-opt-2.7b"));
+        assertEquals("blip2-flan-t5-xxl needs about 58.6 GB of memory (its weights as stored, 48.8 GB, plus a fifth "
+                + "for activations and caches), more than the 16.0 GB this machine has. To go on, choose a smaller "
+                + "model such as blip2-opt-2.7b, store its weights in fewer bytes (blip2 convert or pull --dtype "
+                + "bfloat16 halves float32, --dtype int8 quarters it; `blip2 models` shows each model's need per type), "
+                + "or use a machine with more memory. --no-memory-check (MemoryCheck.OFF) loads it anyway, to run "
+                + "slowly at best.", e.getMessage());
+        MemoryCheck.OFF.require(48_800_000_000L, "blip2-flan-t5-xxl", "");
         assertTrue(MemoryCheck.system().availableBytes() > 0);
     }
 

@@ -1,7 +1,5 @@
 package dev.blip2dl4j.convert.plan;
 
-import dev.blip2dl4j.tensor.DType;
-
 import java.nio.file.Path;
 import java.util.List;
 
@@ -10,7 +8,7 @@ import java.util.List;
  * write them, the tied copies to check, the source files to checksum and what was dropped, in words.
  */
 public record ConversionPlan(List<PlannedTensor> tensors, List<TiedCopy> tiedCopies, List<Path> weightFiles,
-                             DType dtype, List<String> notes) {
+                             StoragePolicy storage, List<String> notes) {
     public ConversionPlan {
         tensors = List.copyOf(tensors);
         tiedCopies = List.copyOf(tiedCopies);

@@ -6,7 +6,6 @@ import dev.blip2dl4j.config.ParamSpec;
 import dev.blip2dl4j.config.ParameterLayout;
 import dev.blip2dl4j.convert.names.NameRule;
 import dev.blip2dl4j.convert.names.NameTable;
-import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.convert.tensor.SourceTensor;
 
 import java.nio.file.Path;
@@ -40,7 +39,7 @@ public final class ConversionPlanner {
 
     private final Blip2Config config;
     private final ParameterLayout layout;
-    private final DType dtype;
+    private final StoragePolicy storage;
     private final boolean vitInHalfPrecision;
 
     private final Map<String, SourceTensor> assigned = new LinkedHashMap<>();
@@ -54,20 +53,20 @@ public final class ConversionPlanner {
     private final Map<SourceTensor, SourceRole> roles = new LinkedHashMap<>();
 
     /**
-     * @param dtype              the floating-point type to store
+     * @param storage            which type each tensor is stored in
      * @param vitInHalfPrecision round the EVA ViT's linear weights taken from {@code eva_vit_g.pth} through
      *                           fp16, as LAVIS does when {@code vit_precision} is fp16
      */
-    private ConversionPlanner(Blip2Config config, DType dtype, boolean vitInHalfPrecision) {
+    private ConversionPlanner(Blip2Config config, StoragePolicy storage, boolean vitInHalfPrecision) {
         this.config = config;
         this.layout = ParameterLayout.of(config);
-        this.dtype = dtype;
+        this.storage = storage;
         this.vitInHalfPrecision = vitInHalfPrecision;
     }
 
-    public static ConversionPlan plan(List<RoledSource> sources, Blip2Config config, DType dtype,
+    public static ConversionPlan plan(List<RoledSource> sources, Blip2Config config, StoragePolicy storage,
                                       boolean vitInHalfPrecision) {
-        return new ConversionPlanner(config, dtype, vitInHalfPrecision).build(sources);
+        return new ConversionPlanner(config, storage, vitInHalfPrecision).build(sources);
     }
 
     private ConversionPlan build(List<RoledSource> sources) {
@@ -91,7 +90,7 @@ public final class ConversionPlanner {
         }
         List<Path> files = new ArrayList<>(new LinkedHashSet<>(sources.stream()
                 .flatMap(s -> s.source().files().stream()).toList()));
-        return new ConversionPlan(planned, tiedCopies, files, dtype, notes());
+        return new ConversionPlan(planned, tiedCopies, files, storage, notes());
     }
 
     private void map(SourceRole role, SourceTensor t) {
@@ -151,7 +150,7 @@ public final class ConversionPlanner {
                 }
                 parts.add(Optional.ofNullable(slot));
             }
-            return Optional.of(new PlannedTensor(p.name(), dtype, shape, new PlannedTensor.Fused(parts)));
+            return Optional.of(new PlannedTensor(p.name(), storage.dtype(p), shape, new PlannedTensor.Fused(parts)));
         }
         SourceTensor source = assigned.get(p.name());
         if (source == null) {
@@ -169,7 +168,7 @@ public final class ConversionPlanner {
         }
         boolean roundThroughHalf = vitInHalfPrecision && roles.get(source) == SourceRole.EVA_VIT
                 && VIT_HALF_PRECISION.matcher(p.name()).matches();
-        return Optional.of(new PlannedTensor(p.name(), dtype, shape, new PlannedTensor.Copy(source, roundThroughHalf)));
+        return Optional.of(new PlannedTensor(p.name(), storage.dtype(p), shape, new PlannedTensor.Copy(source, roundThroughHalf)));
     }
 
     private void checkTiedShapes() {

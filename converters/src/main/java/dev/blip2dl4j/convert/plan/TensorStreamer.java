@@ -188,20 +188,34 @@ public final class TensorStreamer {
      * outside a scan, are hashed here.
      */
     private Sink sink(Region region, FileScan scan) {
-        DType to = region.target != null ? region.target.dtype() : plan.dtype();
+        DType to = region.target != null ? region.target.dtype() : storedType(region.tied.tiedTo());
         boolean roundThroughHalf = region.target != null && ((PlannedTensor.Copy) region.target.origin()).roundThroughHalf();
+        if (region.target != null && to == DType.I8) {
+            // the sink widens to float32 without hashing; the rows are hashed as int8, as stored
+            PlannedTensor t = region.target;
+            int blockSize = plan.storage().blockSize(t.shape());
+            Int8Rows rows = new Int8Rows(t.name(), t.shape(), blockSize, writer.beginQuantized(t.name(), t.shape(), blockSize));
+            return new Sink(region.source.dtype(), DType.F32, roundThroughHalf, null, false, rows::accept,
+                    ignored -> storedHashes.put(t.name(), rows.finish()));
+        }
         boolean hashedByScan = scan != null && region.source.dtype() == to && !roundThroughHalf;
         if (region.target != null) {
             PlannedTensor t = region.target;
             ArtifactWriter.TensorOutput output = writer.beginTensor(t.name(), to, t.shape());
-            return new Sink(region.source.dtype(), to, roundThroughHalf, hashedByScan ? scan : null, output::write,
+            return new Sink(region.source.dtype(), to, roundThroughHalf, hashedByScan ? scan : null, true, output::write,
                     sha256 -> {
                         output.finish(sha256);
                         storedHashes.put(t.name(), sha256);
                     });
         }
-        return new Sink(region.source.dtype(), to, false, hashedByScan ? scan : null, (bytes, offset, length) -> {
+        return new Sink(region.source.dtype(), to, false, hashedByScan ? scan : null, true, (bytes, offset, length) -> {
         }, sha256 -> tiedHashes.put(region.tied, sha256));
+    }
+
+    /** The type a tensor is stored in: a tied copy is compared with its target as stored. */
+    private DType storedType(String name) {
+        return plan.tensors().stream().filter(t -> t.name().equals(name)).findFirst().map(PlannedTensor::dtype)
+                .orElse(DType.F32);
     }
 
     /** Where bytes go: into an artifact entry, or nowhere (a tied copy is only hashed). */
@@ -221,6 +235,8 @@ public final class TensorStreamer {
         private final boolean roundThroughHalf;
         /** The scan hashing this tensor's bytes from its blocks, or null to hash them here. */
         private final FileScan hashingScan;
+        /** False where the consumer hashes what it makes of the bytes (int8). */
+        private final boolean hashes;
         private final ByteConsumer out;
         private final Consumer<Supplier<String>> onFinish;
         private final MessageDigest digest = Sha256.newDigest();
@@ -228,12 +244,13 @@ public final class TensorStreamer {
         private int pendingBytes;
         private byte[] converted = new byte[0];
 
-        Sink(DType from, DType to, boolean roundThroughHalf, FileScan hashingScan, ByteConsumer out,
+        Sink(DType from, DType to, boolean roundThroughHalf, FileScan hashingScan, boolean hashes, ByteConsumer out,
              Consumer<Supplier<String>> onFinish) {
             this.from = from;
             this.to = to;
             this.roundThroughHalf = roundThroughHalf;
             this.hashingScan = hashingScan;
+            this.hashes = hashes;
             this.out = out;
             this.onFinish = onFinish;
             this.pending = new byte[from.size()];
@@ -247,7 +264,7 @@ public final class TensorStreamer {
         void accept(byte[] bytes, int offset, int length) {
             if (from == to && !roundThroughHalf) {
                 out.accept(bytes, offset, length);
-                if (hashingScan == null) {
+                if (hashingScan == null && hashes) {
                     digest.update(bytes, offset, length);
                 }
                 return;
@@ -274,7 +291,9 @@ public final class TensorStreamer {
             }
             FloatConversion.convert(bytes, offset, from, converted, 0, to, count, roundThroughHalf);
             out.accept(converted, 0, outBytes);
-            digest.update(converted, 0, outBytes);
+            if (hashes) {
+                digest.update(converted, 0, outBytes);
+            }
         }
 
         void finish() {
@@ -302,6 +321,7 @@ public final class TensorStreamer {
         }
     }
 
+    /** Fused tensors are biases, which the storage policy keeps in a floating-point type. */
     private void writeFused(PlannedTensor target) {
         byte[] bytes = target.readAll();
         ArtifactWriter.TensorOutput output = writer.beginTensor(target.name(), target.dtype(), target.shape());

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ParameterLayout;
 import dev.blip2dl4j.convert.Converter;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
 
 import java.util.List;
 
@@ -42,6 +43,15 @@ public record CatalogueEntry(String name, String description, List<String> tasks
     public long parameterCount() {
         return parameters != null ? parameters
                 : ParameterLayout.of(Blip2Config.knownLavisType(architecture)).totalValues();
+    }
+
+    /**
+     * The bytes the weights take stored under {@code storage}: per tensor from the architecture's config, or for
+     * an entry that gives only its parameter count, every value in the language model's type.
+     */
+    public long weightBytes(StoragePolicy storage) {
+        return architecture != null ? storage.bytes(Blip2Config.knownLavisType(architecture))
+                : parameters * storage.languageModel().size();
     }
 
     /** What a pull downloads, in bytes (the hub's rounded sizes where the exact ones are unknown). */
