@@ -1,7 +1,7 @@
 package dev.blip2dl4j.runtime;
 
+import dev.blip2dl4j.compute.Products;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.openblas.global.openblas_nolapack;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -9,8 +9,8 @@ import java.lang.ref.Reference;
 import java.util.function.ObjLongConsumer;
 
 /**
- * Single-precision matrix products on row-major ND4J arrays, handed straight to OpenBLAS: the library and the
- * JavaCPP binding ND4J's own CPU backend calls, so the same code and the same threads do the work. Measured,
+ * Single-precision matrix products on row-major ND4J arrays, handed straight to the compute layer's kernels
+ * (oneDNN's GEMM, OpenBLAS's GEMV for one row: docs/DESIGN.md "Compute layer"). Measured,
  * {@code Nd4j.gemm} adds 40-150 µs of op dispatch to every call (about a third of a Q-Former product), and it
  * cannot read one head's columns of a wider array in place; BLAS takes any row stride.
  */
@@ -54,10 +54,7 @@ public final class Blas {
                      FloatPointer b, long ldb, double beta, FloatPointer c, long ldc) {
         ObjLongConsumer<String> productTimer = timer;
         long started = productTimer == null ? 0 : System.nanoTime();
-        openblas_nolapack.cblas_sgemm(openblas_nolapack.CblasRowMajor,
-                transA ? openblas_nolapack.CblasTrans : openblas_nolapack.CblasNoTrans,
-                transB ? openblas_nolapack.CblasTrans : openblas_nolapack.CblasNoTrans,
-                m, n, k, (float) alpha, a, (int) lda, b, (int) ldb, (float) beta, c, (int) ldc);
+        Products.sgemm(transA, transB, m, n, k, (float) alpha, a, lda, b, ldb, (float) beta, c, ldc);
         if (productTimer != null) {
             productTimer.accept(m + " x " + n + " x " + k, System.nanoTime() - started);
         }
@@ -76,8 +73,8 @@ public final class Blas {
         }
         ObjLongConsumer<String> productTimer = timer;
         long started = productTimer == null ? 0 : System.nanoTime();
-        openblas_nolapack.cblas_sgemv(openblas_nolapack.CblasRowMajor, openblas_nolapack.CblasNoTrans, (int) out,
-                (int) in, 1f, pointer(w), (int) rowStride(w), vector(x), 1, (float) beta, vector(y), 1);
+        Products.sgemm(false, true, 1, (int) out, (int) in, 1f, vector(x), in, pointer(w), rowStride(w), (float) beta,
+                vector(y), out);
         if (productTimer != null) {
             productTimer.accept("gemv " + out + " x " + in, System.nanoTime() - started);
         }

@@ -1,0 +1,15 @@
+package dev.blip2dl4j.compute;
+
+/** The kernels a product can run on; the dispatcher picks one per call. */
+public enum KernelPath {
+    /** float32 matrix-vector product on OpenBLAS (a one-row product: streams the weight). */
+    OPENBLAS_F32,
+    /** float32 GEMM on oneDNN's JIT kernels. */
+    DNNL_F32,
+    /** bfloat16 weights and bfloat16-rounded rows on oneDNN's matmul (AVX512_BF16, AMX), float32 accumulation. */
+    DNNL_BF16,
+    /** int8 weights against rows quantized per block on oneDNN's int8 GEMM (VNNI, AMX), scaled in float32. */
+    DNNL_I8,
+    /** plain Java loops over any storage type: runs anywhere, slowly. */
+    PORTABLE
+}

@@ -1,0 +1,135 @@
+package dev.blip2dl4j.compute;
+
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.StoredTensor;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+
+/**
+ * The products of the eager runtime: {@code y [m, n] = x [m, k] W[n, k]^T (+ bias)} with the weight in its
+ * storage type (float32, bfloat16, float16, int8 with scales), read where it lies (mapped or resident, never
+ * copied to float32), x and y float32, sums in float32; and the plain float32 GEMM the attention needs. The
+ * kernels are chosen per call by {@link Dispatcher} from the CPU's features (docs/DESIGN.md "Compute layer").
+ */
+public final class Products {
+    private static final Dispatcher DISPATCHER = Dispatcher.detect();
+
+    private Products() {
+    }
+
+    /**
+     * {@code y = x W^T + bias}, or {@code y += x W^T + bias} when {@code accumulate}.
+     *
+     * @param bias {@code [n]} float32, or null
+     * @return the kernels that ran
+     * @throws IllegalArgumentException when the shapes disagree, the weight's type has no product, its bytes
+     *                                  are short or misaligned, or its scale table does not fit its shape
+     */
+    public static KernelPath linear(FloatMatrix x, StoredTensor w, FloatBuffer bias, FloatMatrix y, boolean accumulate) {
+        return linear(DISPATCHER, x, w, bias, y, accumulate);
+    }
+
+    static KernelPath linear(Dispatcher dispatcher, FloatMatrix x, StoredTensor w, FloatBuffer bias, FloatMatrix y,
+                             boolean accumulate) {
+        check(x, w, bias, y);
+        KernelPath path = dispatcher.choose(w.dtype(), x.rows());
+        switch (path) {
+            case OPENBLAS_F32 -> OpenBlasKernels.sgemm(false, true, x.rows(), y.cols(), x.cols(), 1f, x.data(),
+                    x.rowStride(), floats(w), x.cols(), accumulate ? 1f : 0f, y.data(), y.rowStride());
+            case DNNL_F32 -> DnnlKernels.sgemm(false, true, x.rows(), y.cols(), x.cols(), 1f, x.data(), x.rowStride(),
+                    floats(w), x.cols(), accumulate ? 1f : 0f, y.data(), y.rowStride());
+            case DNNL_BF16 -> Bf16Matmul.bf16(x, w, y, accumulate);
+            case DNNL_I8 -> DnnlKernels.int8(x, w, y, accumulate);
+            case PORTABLE -> PortableKernels.linear(x, w, y, accumulate);
+        }
+        if (bias != null) {
+            addBias(bias, y);
+        }
+        return path;
+    }
+
+    /**
+     * {@code c = alpha op(a) op(b) + beta c} in float32, row-major, each operand with its row stride: the
+     * attention's products (scores, values) and the backward passes'.
+     */
+    public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a,
+                             long lda, FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
+        if (DISPATCHER.choose(DType.F32, m) == KernelPath.DNNL_F32) {
+            DnnlKernels.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else {
+            OpenBlasKernels.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
+    }
+
+    private static void check(FloatMatrix x, StoredTensor w, FloatBuffer bias, FloatMatrix y) {
+        long[] shape = w.shape();
+        if (shape.length != 2) {
+            throw new IllegalArgumentException(w.name() + ": a product needs a 2-D weight, got shape "
+                    + Arrays.toString(shape));
+        }
+        long n = shape[0];
+        long k = shape[1];
+        if (x.cols() != k || y.cols() != n || y.rows() != x.rows()) {
+            throw new IllegalArgumentException(w.name() + ": shapes do not match: [" + x.rows() + ", " + x.cols()
+                    + "] x " + Arrays.toString(shape) + "^T -> [" + y.rows() + ", " + y.cols() + "]");
+        }
+        DType dtype = w.dtype();
+        if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.F16 && dtype != DType.I8) {
+            throw new IllegalArgumentException(w.name() + ": no product reads weights stored as " + dtype
+                    + " (float32, bfloat16, float16 and int8 are supported)");
+        }
+        long bytes = n * k * dtype.size();
+        if (w.data() == null || !w.data().isDirect() || w.data().remaining() != bytes) {
+            throw new IllegalArgumentException(w.name() + ": expected " + bytes + " bytes of " + dtype
+                    + " in native memory, got " + (w.data() == null ? "none" : w.data().remaining()
+                    + (w.data().isDirect() ? "" : " on the heap")));
+        }
+        long address = new Pointer(w.data().slice()).address();
+        if (address % dtype.size() != 0) {
+            throw new IllegalArgumentException(w.name() + ": " + dtype + " data at address " + address
+                    + " is not aligned to its " + dtype.size() + "-byte elements");
+        }
+        checkScales(w, n, k);
+        if (bias != null && bias.remaining() != n) {
+            throw new IllegalArgumentException(w.name() + ": a bias of " + n + " values expected, got " + bias.remaining());
+        }
+    }
+
+    private static void checkScales(StoredTensor w, long n, long k) {
+        if (w.dtype() != DType.I8) {
+            if (w.scales() != null) {
+                throw new IllegalArgumentException(w.name() + ": " + w.dtype() + " weights have no scale table");
+            }
+            return;
+        }
+        int block = w.blockSize();
+        if (block < 0 || block > 0 && k % block != 0) {
+            throw new IllegalArgumentException(w.name() + ": a scale block of " + block
+                    + " columns does not divide the " + k + " input columns");
+        }
+        long expected = block == 0 ? n : n * (k / block);
+        if (w.scales() == null || w.scales().remaining() != expected) {
+            throw new IllegalArgumentException(w.name() + ": an int8 weight [" + n + ", " + k + "] with "
+                    + (block == 0 ? "one scale per row" : "blocks of " + block) + " needs " + expected
+                    + " scales, got " + (w.scales() == null ? "none" : w.scales().remaining()));
+        }
+    }
+
+    private static FloatPointer floats(StoredTensor w) {
+        return new FloatPointer(w.data().slice().asFloatBuffer()); // sliced: the pointer starts at the position
+    }
+
+    private static void addBias(FloatBuffer bias, FloatMatrix y) {
+        FloatBuffer out = y.buffer();
+        int start = bias.position();
+        for (int i = 0; i < y.rows(); i++) {
+            long row = i * y.rowStride();
+            for (int j = 0; j < y.cols(); j++) {
+                out.put((int) (row + j), out.get((int) (row + j)) + bias.get(start + j));
+            }
+        }
+    }
+}
