@@ -1,27 +1,23 @@
 package dev.blip2dl4j.finetune.data;
 
 import dev.blip2dl4j.zoo.Blip2;
+import dev.blip2dl4j.zoo.text.PromptTemplate;
 
 /**
  * The prompt a question becomes, in training and in evaluation alike: the question cleaned as LAVIS's
- * {@code blip_question} does, put into a template with {@code %s} (by default the one {@code blip2 vqa}
- * uses: {@code Question: %s Answer:} for OPT, {@code Question: %s Short answer:} for Flan-T5).
+ * {@code blip_question} does, put into a template with {@code {}} (by default the one {@code blip2 vqa}
+ * uses: {@code Question: {} Answer:} for OPT, {@code Question: {} Short answer:} for Flan-T5).
  */
-public record VqaPrompt(String template, QuestionCleaner cleaner) {
-    public VqaPrompt {
-        if (!template.contains("%s")) {
-            throw new IllegalArgumentException("the prompt template must hold %s where the question goes: '" + template + "'");
-        }
-    }
+public record VqaPrompt(PromptTemplate template, QuestionCleaner cleaner) {
 
     /** The model's default template, or {@code template} when it is not null. */
     public static VqaPrompt of(Blip2 model, String template, int maxQuestionWords) {
-        String t = template != null ? template
+        PromptTemplate t = template != null ? new PromptTemplate(template)
                 : model.config().useDecoderOnlyLanguageModel() ? Blip2.OPT_QUESTION_TEMPLATE : Blip2.T5_QUESTION_TEMPLATE;
         return new VqaPrompt(t, new QuestionCleaner(maxQuestionWords));
     }
 
     public String format(String question) {
-        return String.format(template, cleaner.clean(question));
+        return template.fill(cleaner.clean(question));
     }
 }
