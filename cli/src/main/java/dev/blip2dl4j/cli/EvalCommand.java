@@ -33,6 +33,9 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
+    @Mixin
+    ResidentOption resident;
+
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "The questions with their answers.")
     Path dataFile;
 
@@ -64,7 +67,7 @@ final class EvalCommand implements Callable<Integer> {
         VqaDataset dataset = data.read(dataFile, annotations);
         VqaDataOptions.reportSkipped(dataset.skipped(), err);
         VqaEvaluation result;
-        try (Blip2 blip2 = model.load()) {
+        try (Blip2 blip2 = model.load().residentLanguageModel(resident.on)) {
             VqaPrompt prompt = VqaPrompt.of(blip2, data.template, data.maxQuestionWords);
             GenerationConfig generation = VqaEvaluation.generation(blip2, beams, maxNewTokens);
             int total = dataset.examples().size();

@@ -48,7 +48,10 @@ final class FinetuneCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Mixin
-    ModelOption model;
+    ArtifactOption model;
+
+    @Mixin
+    ResidentOption resident;
 
     @Option(names = "--train", required = true, paramLabel = "FILE", description = "The training data.")
     Path train;
@@ -178,7 +181,8 @@ final class FinetuneCommand implements Callable<Integer> {
         files.forEach(f -> dataHashes.put(f.name(), f.sha256()));
 
         Path artifactPath = model.artifact();
-        try (Artifact base = Artifact.open(artifactPath); Blip2 blip2 = model.load(artifactPath)) {
+        try (Artifact base = Artifact.open(artifactPath);
+             Blip2 blip2 = model.load(artifactPath).residentLanguageModel(resident.on)) {
             Finetuner finetuner = new Finetuner(blip2, settings,
                     new Finetuner.Provenance(dataHashes, FinetunedArtifact.baseModelId(base)));
             Finetuner.Prepared preparedTrain = finetuner.prepare(trainExamples, data.onBadRow, !settings.augment());

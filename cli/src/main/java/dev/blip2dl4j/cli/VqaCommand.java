@@ -25,6 +25,9 @@ final class VqaCommand implements Callable<Integer> {
     ModelOption model;
 
     @Mixin
+    ResidentOption resident;
+
+    @Mixin
     ImageArguments images;
 
     @Option(names = {"-q", "--question"}, required = true, paramLabel = "TEXT", description = "The question.")
@@ -49,7 +52,7 @@ final class VqaCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--question is empty");
         }
         PromptTemplate given = template != null ? new PromptTemplate(template) : null;
-        try (Blip2 blip2 = model.load()) {
+        try (Blip2 blip2 = model.load().residentLanguageModel(resident.on)) {
             blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
             return CaptionRun.run(blip2, images.files(),
                     b -> given != null ? given.fill(question.trim()) : b.questionPrompt(question),
