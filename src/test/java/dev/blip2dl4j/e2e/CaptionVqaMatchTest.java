@@ -37,6 +37,24 @@ class CaptionVqaMatchTest {
     }
 
     @Test
+    void vqaTemplatesTakeTheQuestionAtTheirBracesAndRefuseOtherPlaceholders() throws IOException {
+        String model = Fixtures.root().resolve("blip2-tiny-opt").toString();
+        for (String template : new String[]{"Question: {} Answer:", "100% sure: {}"}) {
+            CliRun run = CliRun.of("vqa", "--model", model, "-q", "which city?", MERLION, "--template", template,
+                    "--max-new-tokens", "2", "--json");
+            assertEquals(0, run.exitCode(), run.toString());
+            assertEquals(template.replace("{}", "which city?"),
+                    new ObjectMapper().readTree(run.out()).get(0).get("prompt").asText());
+        }
+        for (String template : new String[]{"Q: %s %s", "%d", "100% %s", "Q: {question}", "Q: {} {}", "no place"}) {
+            CliRun run = CliRun.of("vqa", "--model", model, "-q", "which city?", MERLION, "--template", template);
+            assertEquals(3, run.exitCode(), run.toString());
+            assertTrue(run.err().startsWith("error: the prompt template '" + template + "'"), run.toString());
+            assertTrue(run.out().isEmpty(), run.toString());
+        }
+    }
+
+    @Test
     void captionsAFolderAndReportsTheBadImageWithoutStoppingTheOthers() throws IOException {
         Path folder = Files.createDirectories(dir.resolve("album"));
         Files.copy(Path.of(MERLION), folder.resolve("a.png"));

@@ -7,9 +7,13 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.FileDescriptor;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.Locale;
 
 /**
  * The {@code blip2} command. Exit codes ({@link Blip2Exit}): 0 success, 1 internal error, 2 bad usage,
@@ -30,7 +34,14 @@ public final class Blip2Command {
     }
 
     public static void main(String[] args) {
-        System.exit(run(args));
+        System.setOut(Utf8Console.stream(FileDescriptor.out));
+        System.setErr(Utf8Console.stream(FileDescriptor.err));
+        PrintWriter out = Utf8Console.writer(System.out);
+        PrintWriter err = Utf8Console.writer(System.err);
+        int code = run(out, err, Utf8Console.arguments(args));
+        out.flush();
+        err.flush();
+        System.exit(code);
     }
 
     /** Runs the command line and returns its exit code, for tests and embedding. */
@@ -47,10 +58,29 @@ public final class Blip2Command {
     }
 
     private static CommandLine commandLine() {
+        // numbers print the same under every locale (3.74B, never 3,74B): scripts read what we print
+        Locale.setDefault(Locale.Category.FORMAT, Locale.ROOT);
         CommandLine cli = new CommandLine(new Blip2Command());
+        cli.registerConverter(Path.class, Blip2Command::path);
         cli.setExecutionExceptionHandler(Blip2Command::handle);
+        CommandLine.IParameterExceptionHandler usage = cli.getParameterExceptionHandler();
+        cli.setParameterExceptionHandler((e, args) -> {
+            if (e.getCause() instanceof BadInputException bad) {
+                e.getCommandLine().getErr().println("error: " + bad.getMessage());
+                return Blip2Exit.BAD_INPUT;
+            }
+            return usage.handleParseException(e, args);
+        });
         cli.setCaseInsensitiveEnumValuesAllowed(true);   // --format vqav2, --on-bad-row skip
         return cli;
+    }
+
+    private static Path path(String name) {
+        try {
+            return Path.of(name);
+        } catch (InvalidPathException e) {
+            throw Utf8Console.unencodableName(name, e);
+        }
     }
 
     private static int handle(Exception e, CommandLine cli, CommandLine.ParseResult parsed) {
@@ -60,6 +90,9 @@ public final class Blip2Command {
         int code;
         if (e instanceof BadInputException) {
             err.println("error: " + e.getMessage());
+            code = Blip2Exit.BAD_INPUT;
+        } else if (e instanceof InvalidPathException invalid) {
+            err.println("error: " + Utf8Console.unencodableName(invalid.getInput(), invalid).getMessage());
             code = Blip2Exit.BAD_INPUT;
         } else if (e instanceof DownloadException) {
             err.println("error: " + e.getMessage());

@@ -22,6 +22,9 @@ final class CaptionCommand implements Callable<Integer> {
     ModelOption model;
 
     @Mixin
+    ResidentOption resident;
+
+    @Mixin
     ImageArguments images;
 
     @Option(names = "--prompt", defaultValue = "", paramLabel = "TEXT",
@@ -39,7 +42,7 @@ final class CaptionCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (Blip2 blip2 = model.load()) {
+        try (Blip2 blip2 = model.load().residentLanguageModel(resident.on)) {
             blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
             return CaptionRun.run(blip2, images.files(), b -> prompt, generation.apply(blip2.generationDefaults()),
                     output.batchSize, output.json, spec.commandLine().getOut(), spec.commandLine().getErr());

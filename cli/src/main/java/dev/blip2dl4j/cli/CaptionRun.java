@@ -28,6 +28,9 @@ final class CaptionRun {
     /** @return the exit code: 0, or {@link Blip2Exit#BAD_INPUT} if any image failed */
     static int run(Blip2 blip2, List<Path> images, Function<Blip2, String> prompt, GenerationConfig generation,
                    int batchSize, boolean json, PrintWriter out, PrintWriter err) {
+        if (batchSize < 1 || batchSize > CaptionOutputOptions.MAX_BATCH) {
+            throw new BadInputException("--batch-size must be from 1 to " + CaptionOutputOptions.MAX_BATCH + ", not " + batchSize);
+        }
         ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         ArrayNode results = mapper.createArrayNode();
         String text = prompt.apply(blip2);

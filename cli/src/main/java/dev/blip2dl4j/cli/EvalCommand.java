@@ -41,6 +41,9 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
+    @Mixin
+    ResidentOption resident;
+
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "The questions with their answers.")
     Path dataFile;
 
@@ -71,7 +74,7 @@ final class EvalCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         VqaDataset dataset = data.read(dataFile, annotations);
         VqaEvaluation result;
-        try (Blip2 blip2 = model.load()) {
+        try (Blip2 blip2 = model.load().residentLanguageModel(resident.on)) {
             VqaPrompt prompt = VqaPrompt.of(blip2, data.template, data.maxQuestionWords);
             GenerationConfig generation = VqaEvaluation.generation(blip2, beams, maxNewTokens);
             // a question too long to answer is found before the first answer, as the readers find other bad rows

@@ -51,7 +51,10 @@ final class FinetuneCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Mixin
-    ModelOption model;
+    ArtifactOption model;
+
+    @Mixin
+    ResidentOption resident;
 
     @Option(names = "--train", required = true, paramLabel = "FILE", description = "The training data.")
     Path train;
@@ -197,7 +200,8 @@ final class FinetuneCommand implements Callable<Integer> {
         OutputFile.requireDistinct(List.of(artifactOut, metricsOut, plotOut, checkpointOut));
 
         Path artifactPath = model.artifact();
-        try (Artifact base = Artifact.open(artifactPath); Blip2 blip2 = model.load(artifactPath)) {
+        try (Artifact base = Artifact.open(artifactPath);
+             Blip2 blip2 = model.load(artifactPath).residentLanguageModel(resident.on)) {
             Finetuner.Provenance provenance = new Finetuner.Provenance(dataHashes, FinetunedArtifact.baseModelId(base));
             Finetuner finetuner = new Finetuner(blip2, settings, provenance);
             Finetuner.Prepared preparedTrain = finetuner.prepare(trainExamples, data.onBadRow, !settings.augment());
@@ -258,7 +262,7 @@ final class FinetuneCommand implements Callable<Integer> {
 
     /** What this run reads: the model (where it is a path), the data and annotation files, the images. */
     private List<Path> inputs(List<VqaExample> trainExamples, List<VqaExample> validationExamples) {
-        List<Path> inputs = new ArrayList<>(model.model);
+        List<Path> inputs = new ArrayList<>(model.paths());
         inputs.addAll(Arrays.asList(train, trainAnnotations, validation.file, valAnnotations));
         Stream.concat(trainExamples.stream(), validationExamples.stream()).map(VqaExample::image).distinct()
                 .forEach(inputs::add);

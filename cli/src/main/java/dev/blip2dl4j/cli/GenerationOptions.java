@@ -44,20 +44,16 @@ final class GenerationOptions {
     @Option(names = "--no-repeat-ngram-size", paramLabel = "N", description = "Never repeat an n-gram of this size.")
     Integer noRepeatNgramSize;
 
-    GenerationConfig apply(GenerationConfig base) {
-        GenerationConfig c = base;
-        if (maxNewTokens != null) {
-            c = c.withMaxNewTokens(maxNewTokens);
-        }
-        int beams = numBeams != null ? numBeams : c.numBeams();
-        int returned = numReturnSequences != null ? numReturnSequences : c.numReturnSequences();
-        c = c.withBeams(beams, returned);
-        c = c.withSampling(doSample || c.doSample(), temperature != null ? temperature : c.temperature(),
-                topK != null ? topK : c.topK(), topP != null ? topP : c.topP(), seed != null ? seed : c.seed());
-        return c.withPenalties(repetitionPenalty != null ? repetitionPenalty : c.repetitionPenalty(),
-                noRepeatNgramSize != null ? noRepeatNgramSize : c.noRepeatNgramSize(),
-                minNewTokens != null ? minNewTokens : c.minNewTokens(),
+    /** {@code c} with what was given, checked as a whole (each setting's bounds: {@link GenerationConfig}). */
+    GenerationConfig apply(GenerationConfig c) {
+        return new GenerationConfig(maxNewTokens != null ? maxNewTokens : c.maxNewTokens(), c.maxLength(),
+                minNewTokens != null ? minNewTokens : c.minNewTokens(), numBeams != null ? numBeams : c.numBeams(),
                 lengthPenalty != null ? lengthPenalty : c.lengthPenalty(),
-                earlyStopping != null ? earlyStopping : c.earlyStopping());
+                earlyStopping != null ? earlyStopping : c.earlyStopping(),
+                numReturnSequences != null ? numReturnSequences : c.numReturnSequences(), doSample || c.doSample(),
+                temperature != null ? temperature : c.temperature(), topK != null ? topK : c.topK(),
+                topP != null ? topP : c.topP(), seed != null ? seed : c.seed(),
+                repetitionPenalty != null ? repetitionPenalty : c.repetitionPenalty(),
+                noRepeatNgramSize != null ? noRepeatNgramSize : c.noRepeatNgramSize(), c.eosTokenIds(), c.padTokenId());
     }
 }

@@ -7,16 +7,23 @@ import picocli.CommandLine.Parameters;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.FileSystems;
+import java.nio.file.FileVisitOption;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
 
 /** The images a command works on: files, folders (every image file in them) and glob patterns. */
 final class ImageArguments {
+    /** Files and folders a glob may look at: a pattern that needs more names too broad a folder. */
+    static final int MAX_VISITED = 100_000;
     private static final List<String> IMAGE_SUFFIXES = List.of(".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff");
 
     @Parameters(paramLabel = "IMAGE", arity = "1..*",
@@ -32,6 +39,9 @@ final class ImageArguments {
 
     /** Every image named, in order; a name that matches nothing is an error. */
     List<Path> files() {
+        if (maxPixels < 1) {
+            throw new BadInputException("--max-pixels must be at least 1, not " + maxPixels);
+        }
         List<Path> files = new ArrayList<>();
         for (String name : images) {
             Path path = Path.of(name);
@@ -54,19 +64,59 @@ final class ImageArguments {
     }
 
     private static List<Path> glob(String pattern) {
+        return glob(pattern, MAX_VISITED);
+    }
+
+    /**
+     * The regular files matching {@code pattern}, walking only as deep as it can match ({@code /*.png} looks
+     * at the root's entries, not into /proc; only {@code **} goes all the way down) and at most
+     * {@code maxVisited} entries; folders that cannot be read are passed over.
+     */
+    static List<Path> glob(String pattern, int maxVisited) {
         int slash = pattern.lastIndexOf('/', firstWildcard(pattern));
         Path base = slash < 0 ? Path.of(".") : Path.of(pattern.substring(0, slash + 1));
+        String rest = pattern.substring(slash + 1);
+        int depth = rest.contains("**") ? Integer.MAX_VALUE : rest.split("/", -1).length;
         PathMatcher matcher = FileSystems.getDefault().getPathMatcher("glob:" + pattern);
-        try (Stream<Path> walk = Files.walk(base)) {
-            List<Path> matched = walk.filter(Files::isRegularFile)
-                    .filter(p -> matcher.matches(slash < 0 ? base.relativize(p) : p)).sorted().toList();
-            if (matched.isEmpty()) {
-                throw new BadInputException("no file matches " + pattern);
-            }
-            return matched;
+        List<Path> matched = new ArrayList<>();
+        try {
+            Files.walkFileTree(base, EnumSet.noneOf(FileVisitOption.class), depth, new SimpleFileVisitor<>() {
+                private int visited;
+
+                @Override
+                public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attributes) {
+                    count();
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) {
+                    count();
+                    if (attributes.isRegularFile() && matcher.matches(slash < 0 ? base.relativize(file) : file)) {
+                        matched.add(file);
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException e) {
+                    return FileVisitResult.CONTINUE;
+                }
+
+                private void count() {
+                    if (++visited > maxVisited) {
+                        throw new BadInputException("the pattern " + pattern + " has more than " + maxVisited
+                                + " files and folders to look at under " + base + ": name a narrower folder");
+                    }
+                }
+            });
         } catch (IOException e) {
             throw new UncheckedIOException("cannot search " + base, e);
         }
+        if (matched.isEmpty()) {
+            throw new BadInputException("no file matches " + pattern);
+        }
+        return matched.stream().sorted().toList();
     }
 
     private static int firstWildcard(String pattern) {

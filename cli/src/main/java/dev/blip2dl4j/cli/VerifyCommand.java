@@ -33,6 +33,9 @@ final class VerifyCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
+    @Mixin
+    ResidentOption resident;
+
     @Option(names = "--reference", required = true, paramLabel = "BUNDLE_DIR", description = "The reference bundle.")
     Path reference;
 
@@ -50,7 +53,7 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         ReferenceBundle bundle = ReferenceBundle.open(reference);
-        try (Blip2 blip2 = model.load()) {
+        try (Blip2 blip2 = model.load().residentLanguageModel(resident.on)) {
             Verifier.Report report = TrainStepCheck.addTo(Verifier.verify(blip2, bundle, image, dump), blip2.config(),
                     blip2.weights(), bundle);
             print(report, spec.commandLine().getOut());

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.zoo.Blip2;
+import dev.blip2dl4j.zoo.text.PromptTemplate;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -24,12 +25,16 @@ final class VqaCommand implements Callable<Integer> {
     ModelOption model;
 
     @Mixin
+    ResidentOption resident;
+
+    @Mixin
     ImageArguments images;
 
     @Option(names = {"-q", "--question"}, required = true, paramLabel = "TEXT", description = "The question.")
     String question;
 
-    @Option(names = "--template", paramLabel = "TEXT", description = "Prompt template with %%s for the question.")
+    @Option(names = "--template", paramLabel = "TEXT",
+            description = "Prompt template with {} where the question goes, e.g. 'Q: {} A:'; any other text, a %% included, is kept as it is.")
     String template;
 
     @Mixin
@@ -46,10 +51,11 @@ final class VqaCommand implements Callable<Integer> {
         if (question.isBlank()) {
             throw new ParameterException(spec.commandLine(), "--question is empty");
         }
-        try (Blip2 blip2 = model.load()) {
+        PromptTemplate given = template != null ? new PromptTemplate(template) : null;
+        try (Blip2 blip2 = model.load().residentLanguageModel(resident.on)) {
             blip2.exifTranspose(!images.noExif).maxImagePixels(images.maxPixels);
             return CaptionRun.run(blip2, images.files(),
-                    b -> template != null ? String.format(template, question.trim()) : b.questionPrompt(question),
+                    b -> given != null ? given.fill(question.trim()) : b.questionPrompt(question),
                     generation.apply(blip2.generationDefaults()), output.batchSize, output.json,
                     spec.commandLine().getOut(), spec.commandLine().getErr());
         }

@@ -30,7 +30,7 @@ final class VqaDataOptions {
                     + "line (fail, the default), or leave it out and count it (skip).")
     BadRowPolicy onBadRow;
 
-    @Option(names = "--template", paramLabel = "TEXT", description = "Prompt template with %%s for the question (default: the model's, as blip2 vqa uses).")
+    @Option(names = "--template", paramLabel = "TEXT", description = "Prompt template with {} where the question goes, e.g. 'Question: {} Answer:' (default: the model's, as blip2 vqa uses).")
     String template;
 
     @Option(names = "--max-question-words", defaultValue = "" + QuestionCleaner.DEFAULT_MAX_WORDS, paramLabel = "N",

@@ -30,7 +30,7 @@ import java.util.Set;
  * @param maxGradientNorm    clip the global gradient norm to this; 0: never
  * @param seed               data order, augmentation and the validation split follow from it
  * @param augment            random resized crop and flip of training images
- * @param template           the prompt template with {@code %s}; null: the model's ({@code blip2 vqa}'s)
+ * @param template           the prompt template with {@code {}}; null: the model's ({@code blip2 vqa}'s)
  * @param maxQuestionWords   questions are cut to this many words
  * @param checkpointEvery    optimizer steps between checkpoints (one is also written at the end)
  * @param evaluateEvery      optimizer steps between validations; 0: after every epoch

@@ -23,6 +23,7 @@ import dev.blip2dl4j.zoo.hub.PullListener;
 import dev.blip2dl4j.zoo.image.DecodedImage;
 import dev.blip2dl4j.zoo.image.ImageLoader;
 import dev.blip2dl4j.zoo.image.ImageProcessor;
+import dev.blip2dl4j.zoo.text.PromptTemplate;
 import dev.blip2dl4j.zoo.text.Tokenizer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -52,8 +53,8 @@ import java.util.Map;
  */
 public final class Blip2 implements AutoCloseable {
     /** The prompt templates users of BLIP-2 know: LAVIS's and the Hugging Face model cards'. */
-    public static final String OPT_QUESTION_TEMPLATE = "Question: %s Answer:";
-    public static final String T5_QUESTION_TEMPLATE = "Question: %s Short answer:";
+    public static final PromptTemplate OPT_QUESTION_TEMPLATE = new PromptTemplate("Question: {} Answer:");
+    public static final PromptTemplate T5_QUESTION_TEMPLATE = new PromptTemplate("Question: {} Short answer:");
 
     private final ModelFiles model;
     private final ImageProcessor processor;
@@ -192,7 +193,7 @@ public final class Blip2 implements AutoCloseable {
     }
 
     public String questionPrompt(String question) {
-        return String.format(config().useDecoderOnlyLanguageModel() ? OPT_QUESTION_TEMPLATE : T5_QUESTION_TEMPLATE, question.trim());
+        return (config().useDecoderOnlyLanguageModel() ? OPT_QUESTION_TEMPLATE : T5_QUESTION_TEMPLATE).fill(question.trim());
     }
 
     /**

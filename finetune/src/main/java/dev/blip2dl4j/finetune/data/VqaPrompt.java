@@ -1,33 +1,28 @@
 package dev.blip2dl4j.finetune.data;
 
 import dev.blip2dl4j.zoo.Blip2;
+import dev.blip2dl4j.zoo.text.PromptTemplate;
 
 /**
  * The prompt a question becomes, in training and in evaluation alike: the question cleaned as LAVIS's
- * {@code blip_question} does, put into a template with {@code %s} (by default the one {@code blip2 vqa}
- * uses: {@code Question: %s Answer:} for OPT, {@code Question: %s Short answer:} for Flan-T5).
+ * {@code blip_question} does, put into a template with {@code {}} (by default the one {@code blip2 vqa}
+ * uses: {@code Question: {} Answer:} for OPT, {@code Question: {} Short answer:} for Flan-T5).
  */
-public record VqaPrompt(String template, QuestionCleaner cleaner) {
+public record VqaPrompt(PromptTemplate template, QuestionCleaner cleaner) {
     /**
      * What ends every answer an OPT model is trained on (LAVIS's Blip2OPT appends it to each training text and
      * stops generating at it: its {@code eos_token_id}): a fine-tuned OPT ends its answers here, not at {@code </s>}.
      */
     public static final String OPT_ANSWER_END = "\n";
 
-    public VqaPrompt {
-        if (!template.contains("%s")) {
-            throw new IllegalArgumentException("the prompt template must hold %s where the question goes: '" + template + "'");
-        }
-    }
-
     /** The model's default template, or {@code template} when it is not null. */
     public static VqaPrompt of(Blip2 model, String template, int maxQuestionWords) {
-        String t = template != null ? template
+        PromptTemplate t = template != null ? new PromptTemplate(template)
                 : model.config().useDecoderOnlyLanguageModel() ? Blip2.OPT_QUESTION_TEMPLATE : Blip2.T5_QUESTION_TEMPLATE;
         return new VqaPrompt(t, new QuestionCleaner(maxQuestionWords));
     }
 
     public String format(String question) {
-        return String.format(template, cleaner.clean(question));
+        return template.fill(cleaner.clean(question));
     }
 }

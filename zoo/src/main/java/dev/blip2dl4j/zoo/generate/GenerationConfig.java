@@ -34,21 +34,53 @@ public record GenerationConfig(Integer maxNewTokens, int maxLength, int minNewTo
                                String earlyStopping, int numReturnSequences, boolean doSample, double temperature,
                                int topK, double topP, long seed, double repetitionPenalty, int noRepeatNgramSize,
                                List<Long> eosTokenIds, Long padTokenId) {
+    /**
+     * The most tokens one generation makes: more than any BLIP-2 language model has positions for (OPT 2048,
+     * Flan-T5 trained on 512), so that a typo cannot ask for a cache of a billion positions.
+     */
+    public static final int MAX_TOKENS = 4096;
+    /**
+     * The most beams, or sequences returned: BLIP-2's recipes use up to 5, and every one multiplies the
+     * key/value cache (5000 beams exhausted the memory after minutes).
+     */
+    public static final int MAX_BEAMS = 64;
 
     public GenerationConfig {
         eosTokenIds = List.copyOf(eosTokenIds);
-        if (numBeams < 1 || numReturnSequences < 1 || (!doSample && numReturnSequences > numBeams)) {
-            throw new BadInputException("num_return_sequences (" + numReturnSequences + ") must be between 1 and "
-                    + "num_beams (" + numBeams + ") when not sampling");
+        if (maxNewTokens != null) {
+            within("max_new_tokens (--max-new-tokens)", maxNewTokens, 1, MAX_TOKENS);
         }
+        within("max_length", maxLength, 1, MAX_TOKENS);
+        within("min_new_tokens (--min-new-tokens)", minNewTokens, 0, maxNewTokens != null ? maxNewTokens : MAX_TOKENS);
+        within("num_beams (--num-beams)", numBeams, 1, MAX_BEAMS);
+        within("num_return_sequences (--num-return-sequences)", numReturnSequences, 1, doSample ? MAX_BEAMS : numBeams);
+        within("top_k (--top-k)", topK, 0, Integer.MAX_VALUE);
+        within("no_repeat_ngram_size (--no-repeat-ngram-size)", noRepeatNgramSize, 0, MAX_TOKENS);
         if (doSample && numBeams > 1) {
             throw new BadInputException("beam sampling (do_sample with num_beams > 1) is not supported");
         }
-        if (temperature <= 0 || topP <= 0 || topP > 1 || topK < 0 || repetitionPenalty <= 0) {
-            throw new BadInputException("temperature and repetition_penalty must be > 0, top_p in (0, 1], top_k >= 0");
+        positive("temperature (--temperature)", temperature);
+        positive("repetition_penalty (--repetition-penalty)", repetitionPenalty);
+        if (!(topP > 0 && topP <= 1)) {
+            throw new BadInputException("top_p (--top-p) must be in (0, 1], not " + topP);
+        }
+        if (!Double.isFinite(lengthPenalty)) {
+            throw new BadInputException("length_penalty (--length-penalty) must be a finite number, not " + lengthPenalty);
         }
         if (!List.of("true", "false", "never").contains(earlyStopping)) {
             throw new BadInputException("early_stopping must be true, false or never, not " + earlyStopping);
+        }
+    }
+
+    private static void within(String name, int value, int min, int max) {
+        if (value < min || value > max) {
+            throw new BadInputException(name + " must be from " + min + " to " + max + ", not " + value);
+        }
+    }
+
+    private static void positive(String name, double value) {
+        if (!(value > 0 && Double.isFinite(value))) {
+            throw new BadInputException(name + " must be a finite number above 0, not " + value);
         }
     }
 
@@ -76,23 +108,27 @@ public record GenerationConfig(Integer maxNewTokens, int maxLength, int minNewTo
         } else if (eosNode != null && eosNode.canConvertToLong()) {
             eos = List.of(eosNode.asLong());
         }
-        return new GenerationConfig(
-                n.hasNonNull("max_new_tokens") ? Integer.valueOf(n.get("max_new_tokens").asInt()) : base.maxNewTokens(),
-                n.path("max_length").asInt(base.maxLength()),
-                n.path("min_new_tokens").asInt(base.minNewTokens()),
-                n.path("num_beams").asInt(base.numBeams()),
-                n.path("length_penalty").asDouble(base.lengthPenalty()),
-                n.has("early_stopping") ? n.get("early_stopping").asText() : base.earlyStopping(),
-                n.path("num_return_sequences").asInt(base.numReturnSequences()),
-                n.path("do_sample").asBoolean(base.doSample()),
-                n.path("temperature").asDouble(base.temperature()),
-                n.path("top_k").asInt(base.topK()),
-                n.path("top_p").asDouble(base.topP()),
-                base.seed(),
-                n.path("repetition_penalty").asDouble(base.repetitionPenalty()),
-                n.path("no_repeat_ngram_size").asInt(base.noRepeatNgramSize()),
-                eos,
-                n.hasNonNull("pad_token_id") ? Long.valueOf(n.get("pad_token_id").asLong()) : base.padTokenId());
+        try {
+            return new GenerationConfig(
+                    n.hasNonNull("max_new_tokens") ? Integer.valueOf(n.get("max_new_tokens").asInt()) : base.maxNewTokens(),
+                    n.path("max_length").asInt(base.maxLength()),
+                    n.path("min_new_tokens").asInt(base.minNewTokens()),
+                    n.path("num_beams").asInt(base.numBeams()),
+                    n.path("length_penalty").asDouble(base.lengthPenalty()),
+                    n.has("early_stopping") ? n.get("early_stopping").asText() : base.earlyStopping(),
+                    n.path("num_return_sequences").asInt(base.numReturnSequences()),
+                    n.path("do_sample").asBoolean(base.doSample()),
+                    n.path("temperature").asDouble(base.temperature()),
+                    n.path("top_k").asInt(base.topK()),
+                    n.path("top_p").asDouble(base.topP()),
+                    base.seed(),
+                    n.path("repetition_penalty").asDouble(base.repetitionPenalty()),
+                    n.path("no_repeat_ngram_size").asInt(base.noRepeatNgramSize()),
+                    eos,
+                    n.hasNonNull("pad_token_id") ? Long.valueOf(n.get("pad_token_id").asLong()) : base.padTokenId());
+        } catch (BadInputException e) {
+            throw new BadInputException("generation_config.json: " + e.getMessage());
+        }
     }
 
     /**

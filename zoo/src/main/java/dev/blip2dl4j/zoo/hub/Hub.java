@@ -1,12 +1,14 @@
 package dev.blip2dl4j.zoo.hub;
 
 import dev.blip2dl4j.OutputFile;
+import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.convert.Converter;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -24,7 +26,8 @@ import java.util.function.Consumer;
  * A pull holds the entry's lock for its whole run, so two processes pulling one model end with one good
  * artifact: the second waits, then finds it cached. A pull that dies leaves its part files, and the next
  * pull resumes them; one killed while converting leaves a partial artifact, which the next pull (or a
- * remove) deletes.
+ * remove) deletes. A file left in the download folder is used again only if the catalogue's size and
+ * SHA-256 vouch for it, or (where the catalogue has neither) the server confirms its length.
  */
 public final class Hub {
     private final Catalogue catalogue;
@@ -75,7 +78,13 @@ public final class Hub {
             OutputFile.check(artifact, List.of(), false);
             List<Path> sources = fetch(entry, listener);
             listener.message("converting " + name + " into " + artifact);
-            Converter.convert(sources, artifact, entry.converterOptions(), listener.conversion());
+            try {
+                Converter.convert(sources, artifact, entry.converterOptions(), listener.conversion());
+            } catch (BadInputException e) {
+                throw new DownloadException("the files downloaded for " + name + " cannot be converted: " + e.getMessage()
+                        + ". They are kept in " + cache.downloads(entry) + "; `blip2 rm " + name + "` deletes them, "
+                        + "and the next pull downloads them afresh.", e);
+            }
             if (!settings.keepSource()) {
                 cache.deleteDownloads(entry);
             }
@@ -105,7 +114,7 @@ public final class Hub {
      * others downloaded (or, offline, listed as missing). Returns the converter's inputs.
      */
     private List<Path> fetch(CatalogueEntry entry, PullListener listener) {
-        Downloader downloader = new Downloader(settings.policy(), settings.token(), settings.endpoint().getHost());
+        Downloader downloader = new Downloader(settings.policy(), settings.token(), settings.endpoint());
         List<String> missing = new ArrayList<>();
         List<Path> inputs = new ArrayList<>();
         for (RemoteSource source : entry.sources()) {
@@ -116,11 +125,16 @@ public final class Hub {
                 Path target = cache.file(entry, source, file);
                 if (Files.isRegularFile(target)) {
                     Optional<String> problem = Downloader.mismatch(target, file);
-                    if (problem.isEmpty()) {
+                    if (problem.isPresent()) {
+                        listener.message(target + " is not the expected file (" + problem.get() + "): deleting it");
+                        delete(target);
+                    } else if (file.size() == null && file.sha256() == null && !settings.offline()) {
+                        // nothing in the catalogue vouches for it: resumed as a part, the server confirms its length
+                        // (one request) or sends what is missing, or all of it
+                        move(target, Downloader.partOf(target));
+                    } else {
                         continue;
                     }
-                    listener.message(target + " is not the expected file (" + problem.get() + "): deleting it");
-                    delete(target);
                 }
                 if (settings.offline()) {
                     if (!file.optional()) {
@@ -163,6 +177,14 @@ public final class Hub {
             Files.createDirectories(target.getParent());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create " + target.getParent(), e);
+        }
+    }
+
+    private static void move(Path from, Path to) {
+        try {
+            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot move " + from + " to " + to, e);
         }
     }
 

@@ -22,6 +22,15 @@ public record RemoteFile(String path, Long size, Long approxSize, String sha256,
         }
     }
 
+    /**
+     * The most bytes the file may have: its exact size; else twice the hub's rounded size and a megabyte (the
+     * pages round to three digits, so this allows any rounding and still stops a server that sends another
+     * file, or an endless one); unbounded when neither is known.
+     */
+    public long maxBytes() {
+        return size != null ? size : approxSize != null ? 2 * approxSize + 1_000_000 : Long.MAX_VALUE;
+    }
+
     /** The size to show: exact if known, else the hub's rounded one; 0 if neither is known. */
     public long displaySize() {
         return size != null ? size : approxSize != null ? approxSize : 0;

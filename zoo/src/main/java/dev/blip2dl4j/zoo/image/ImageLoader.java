@@ -17,6 +17,7 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
@@ -47,18 +48,45 @@ public final class ImageLoader {
     /**
      * @param exifTranspose turn the image upright by its EXIF orientation tag (transformers'
      *                      {@code load_image}); false gives the stored raster ({@code Image.open} alone)
-     * @param maxPixels     refuse images with more pixels than this, before decoding them
+     * @param maxPixels     refuse images with more pixels than this, before decoding them; and files larger
+     *                      than {@link #maxBytes} of it, before reading them
      */
     public static DecodedImage load(Path file, boolean exifTranspose, long maxPixels) {
+        long maxBytes = maxBytes(maxPixels);
         byte[] data;
         try {
-            data = Files.readAllBytes(file);
+            // a pipe or a device would block or never end, and a folder cannot be read: refused before opening
+            BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+            if (attributes.isDirectory()) throw bad(file, "is a folder, not an image file");
+            if (!attributes.isRegularFile()) {
+                throw bad(file, "is not a regular file (a pipe, a device or a socket): images are read from files");
+            }
+            if (attributes.size() > maxBytes) throw tooLarge(file, attributes.size(), maxBytes, maxPixels);
+            try (InputStream in = Files.newInputStream(file)) {
+                data = in.readNBytes((int) maxBytes + 1);   // the file may have grown since
+            }
         } catch (NoSuchFileException e) {
             throw new BadInputException(file, "no such file");
         } catch (IOException e) {
             throw new BadInputException(file, "cannot read the file: " + e.getMessage(), e);
         }
+        if (data.length > maxBytes) throw tooLarge(file, data.length, maxBytes, maxPixels);
         return decode(data, file, exifTranspose, maxPixels);
+    }
+
+    /**
+     * The largest image file read for a pixel limit: no format we decode stores a pixel in more than 8 bytes
+     * (16-bit RGBA PNG, as good as uncompressed), and 64 MiB more allows for metadata; never beyond what one
+     * Java array holds, so that a 2 GiB file is an error for that file, not an OutOfMemoryError for the run.
+     */
+    public static long maxBytes(long maxPixels) {
+        long array = Integer.MAX_VALUE - 8;
+        return maxPixels >= array / 8 ? array : Math.min(8 * maxPixels + (64L << 20), array);
+    }
+
+    private static BadInputException tooLarge(Path file, long bytes, long maxBytes, long maxPixels) {
+        return bad(file, "the file has " + bytes + " bytes, more than the " + maxBytes + " an image of at most "
+                + maxPixels + " pixels needs (the pixel limit, --max-pixels, raises both)");
     }
 
     public static DecodedImage load(byte[] data, boolean exifTranspose, long maxPixels) {

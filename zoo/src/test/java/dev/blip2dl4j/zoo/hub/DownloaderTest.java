@@ -8,6 +8,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,6 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class DownloaderTest {
     private static final String WEIGHTS = "model.safetensors";
     private static final Path ORIGINAL = Fixtures.root().resolve("blip2-tiny-opt/model.safetensors");
+    /** A file the catalogue gives no exact size and no SHA-256, as the hub shows none for small files. */
+    private static final String MERGES = "merges.txt";
 
     @TempDir
     Path dir;
@@ -57,7 +61,7 @@ class DownloaderTest {
     }
 
     private Downloader downloader() {
-        return new Downloader(LoopbackHub.quickPolicy(), null, server.endpoint().getHost());
+        return new Downloader(LoopbackHub.quickPolicy(), null, server.endpoint());
     }
 
     @Test
@@ -192,7 +196,7 @@ class DownloaderTest {
     @Test
     void theTokenGoesToTheHubButNotAlongARedirectToAnotherHost() throws IOException {
         server.trouble(WEIGHTS, new LoopbackHub.RedirectToOtherHost());
-        Downloader downloader = new Downloader(LoopbackHub.quickPolicy(), "hf_secret", server.endpoint().getHost());
+        Downloader downloader = new Downloader(LoopbackHub.quickPolicy(), "hf_secret", server.endpoint());
         Path target = dir.resolve(WEIGHTS);
         assertTrue(downloader.fetch(uri(WEIGHTS), target, weights, listener));
 
@@ -202,5 +206,164 @@ class DownloaderTest {
         assertTrue(asked.get(1).host().startsWith("localhost"), asked.get(1).host());
         assertNull(asked.get(1).authorization(), "not sent to the other host");
         assertArrayEquals(Files.readAllBytes(ORIGINAL), Files.readAllBytes(target));
+    }
+
+    private RemoteFile merges() {
+        return source.files().stream().filter(f -> f.path().equals(MERGES)).findFirst().orElseThrow();
+    }
+
+    @Test
+    void theTokenIsNotSentToAnotherPortOfTheSameHost() throws IOException {
+        server.trouble(WEIGHTS, new LoopbackHub.Redirect(server.otherOrigin() + uri(WEIGHTS).getRawPath()));
+        Downloader downloader = new Downloader(LoopbackHub.quickPolicy(), "hf_secret", server.endpoint());
+        assertTrue(downloader.fetch(uri(WEIGHTS), dir.resolve(WEIGHTS), weights, listener));
+
+        List<LoopbackHub.Request> asked = server.requestsFor(WEIGHTS);
+        assertEquals(2, asked.size());
+        assertEquals("Bearer hf_secret", asked.get(0).authorization());
+        assertEquals(server.otherOrigin().getPort(), asked.get(1).port());
+        assertNull(asked.get(1).authorization(), "the same host name on another port is another origin");
+    }
+
+    @Test
+    void theTokenFollowsARedirectWithinTheEndpointsOrigin() throws IOException {
+        server.trouble(WEIGHTS, new LoopbackHub.Redirect(uri(WEIGHTS).getRawPath()));
+        Downloader downloader = new Downloader(LoopbackHub.quickPolicy(), "hf_secret", server.endpoint());
+        assertTrue(downloader.fetch(uri(WEIGHTS), dir.resolve(WEIGHTS), weights, listener));
+
+        assertEquals(List.of("Bearer hf_secret", "Bearer hf_secret"),
+                server.requestsFor(WEIGHTS).stream().map(LoopbackHub.Request::authorization).toList());
+    }
+
+    @Test
+    void anOriginIsTheSchemeTheHostAndThePort() {
+        URI hub = URI.create("https://huggingface.co");
+        assertTrue(Downloader.sameOrigin(URI.create("https://HuggingFace.co:443/a/resolve/main/x"), hub));
+        assertFalse(Downloader.sameOrigin(URI.create("http://huggingface.co/a/resolve/main/x"), hub), "a downgrade to http");
+        assertFalse(Downloader.sameOrigin(URI.create("https://huggingface.co:8443/x"), hub), "another port");
+        assertFalse(Downloader.sameOrigin(URI.create("https://cdn-lfs.huggingface.co/x"), hub), "another host");
+        assertFalse(Downloader.sameOrigin(URI.create("https://huggingface.co.example.com/x"), hub), "a look-alike host");
+        assertTrue(Downloader.sameOrigin(URI.create("http://127.0.0.1/x"), URI.create("http://127.0.0.1:80")));
+        assertFalse(Downloader.sameOrigin(URI.create("http://127.0.0.1:8080/x"), URI.create("http://127.0.0.1")));
+    }
+
+    @Test
+    void redirectsToAnythingButHttpOrToBrokenAddressesAreRefusedWithAClearError() {
+        List<String> locations = List.of("file:///etc/passwd", "ftp://127.0.0.1/model.safetensors",
+                "jar:file:/tmp/x.jar!/model.safetensors", "mailto:someone@example.com", "http://[::1",
+                "https://exa mple.com/x", "http:///no-host", "http://");
+        for (String location : locations) {
+            server.trouble(WEIGHTS, new LoopbackHub.Redirect(location));
+            Path target = dir.resolve(WEIGHTS);
+            DownloadException e = assertThrows(DownloadException.class,
+                    () -> downloader().fetch(uri(WEIGHTS), target, weights, listener), location);
+            assertTrue(e.getMessage().contains("redirected to '" + location + "'"), e.getMessage());
+            assertFalse(Files.exists(target));
+            assertFalse(Files.exists(Downloader.partOf(target)));
+        }
+        assertEquals(locations.size(), server.requestsFor(WEIGHTS).size(), "each refused at once, none retried");
+    }
+
+    @Test
+    void a416ForAPartTheServersLengthDoesNotConfirmIsNeverCommitted() throws IOException {
+        byte[] original = Files.readAllBytes(Fixtures.root().resolve("blip2-tiny-opt").resolve(MERGES));
+        Path target = dir.resolve(MERGES);
+        Files.write(Downloader.partOf(target), Arrays.copyOf(original, 1000));
+        server.trouble(MERGES, new LoopbackHub.Unsatisfiable(original.length));
+        assertTrue(downloader().fetch(uri(MERGES), target, merges(), listener));
+
+        assertArrayEquals(original, Files.readAllBytes(target), "not the 1000 bytes the part had");
+        assertEquals(Arrays.asList("bytes=1000-", null),
+                server.requestsFor(MERGES).stream().map(LoopbackHub.Request::range).toList(), "started over");
+    }
+
+    @Test
+    void a416WithoutTheServersLengthIsNotTakenForAWholeFile() throws IOException {
+        byte[] original = Files.readAllBytes(Fixtures.root().resolve("blip2-tiny-opt").resolve(MERGES));
+        Path target = dir.resolve(MERGES);
+        Files.write(Downloader.partOf(target), Arrays.copyOf(original, 1000));
+        server.trouble(MERGES, new LoopbackHub.Unsatisfiable(-1));
+        assertTrue(downloader().fetch(uri(MERGES), target, merges(), listener));
+        assertArrayEquals(original, Files.readAllBytes(target));
+    }
+
+    @Test
+    void aPartLongerThanTheServersFileIsStartedOver() throws IOException {
+        byte[] original = Files.readAllBytes(Fixtures.root().resolve("blip2-tiny-opt").resolve(MERGES));
+        Path target = dir.resolve(MERGES);
+        Files.write(Downloader.partOf(target), Arrays.copyOf(original, original.length + 10));
+        assertTrue(downloader().fetch(uri(MERGES), target, merges(), listener));
+        assertArrayEquals(original, Files.readAllBytes(target));
+    }
+
+    @Test
+    void aFileFarLargerThanTheCatalogueSaysIsRefusedBeforeAByteIsWritten() {
+        RemoteFile small = new RemoteFile(WEIGHTS, null, 100L, null, false);
+        Path target = dir.resolve(WEIGHTS);
+        DownloadException e = assertThrows(DownloadException.class,
+                () -> downloader().fetch(uri(WEIGHTS), target, small, listener));
+
+        assertTrue(e.getMessage().contains("offers " + weights.size() + " bytes") && e.getMessage().contains("about 100"),
+                e.getMessage());
+        assertFalse(Files.exists(target));
+        assertFalse(Files.exists(Downloader.partOf(target)));
+        assertEquals(1, server.requestsFor(WEIGHTS).size(), "not retried");
+    }
+
+    @Test
+    void aBodyWithoutALengthIsStoppedOnceItGrowsPastTheBound() {
+        server.trouble(WEIGHTS, new LoopbackHub.Chunked());
+        RemoteFile small = new RemoteFile(WEIGHTS, null, 100L, null, false);
+        Path target = dir.resolve(WEIGHTS);
+        DownloadException e = assertThrows(DownloadException.class,
+                () -> downloader().fetch(uri(WEIGHTS), target, small, listener));
+
+        assertTrue(e.getMessage().contains("sent more than " + small.maxBytes() + " bytes"), e.getMessage());
+        assertFalse(Files.exists(target));
+        assertFalse(Files.exists(Downloader.partOf(target)));
+    }
+
+    @Test
+    void aBodyWithoutALengthWithinItsBoundIsKept() throws IOException {
+        server.trouble(WEIGHTS, new LoopbackHub.Chunked());
+        Path target = dir.resolve(WEIGHTS);
+        assertTrue(downloader().fetch(uri(WEIGHTS), target, weights, listener));
+        assertArrayEquals(Files.readAllBytes(ORIGINAL), Files.readAllBytes(target));
+    }
+
+    @Test
+    void anEndpointThatCannotBeReachedFailsAtOnceAndSaysWhatToDo() throws IOException {
+        int closed;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closed = socket.getLocalPort();
+        }
+        for (URI nowhere : List.of(URI.create("http://127.0.0.1:" + closed + "/x/" + WEIGHTS),
+                URI.create("http://no-such-host.invalid/x/" + WEIGHTS))) {
+            Path target = dir.resolve(WEIGHTS);
+            long started = System.nanoTime();
+            DownloadException e = assertThrows(DownloadException.class,
+                    () -> downloader().fetch(nowhere, target, weights, listener));
+
+            assertTrue(System.nanoTime() - started < 2_000_000_000L, "no retries when nothing was ever reached");
+            assertTrue(e.getMessage().startsWith("cannot connect to " + nowhere.getHost()) && e.getMessage().contains("--offline")
+                    && e.getMessage().contains("HF_ENDPOINT"), e.getMessage());
+            assertFalse(e.getMessage().contains(".part"), "there is no part to speak of");
+            assertFalse(Files.exists(Downloader.partOf(target)));
+        }
+        assertTrue(messages.stream().noneMatch(m -> m.contains("retrying")), messages.toString());
+    }
+
+    @Test
+    void aServerLostAfterItAnsweredIsRetriedAndNoAbsentPartIsMentioned() throws IOException {
+        Downloader downloader = downloader();
+        assertTrue(downloader.fetch(uri(MERGES), dir.resolve(MERGES), merges(), listener));
+        URI weightsUri = uri(WEIGHTS);
+        server.close();
+        DownloadException e = assertThrows(DownloadException.class,
+                () -> downloader.fetch(weightsUri, dir.resolve(WEIGHTS), weights, listener));
+
+        assertTrue(e.getMessage().contains("failed after 3 attempts") && e.getMessage().contains("ConnectException"),
+                e.getMessage());
+        assertFalse(e.getMessage().contains(".part"), e.getMessage());
     }
 }

@@ -15,8 +15,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -35,6 +39,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Pulling a model by name from a loopback hub: download, check, convert, cache, and offline use afterwards. */
 class HubPullTest {
     private static final String WEIGHTS = "model.safetensors";
+    /** In the catalogue without an exact size or a SHA-256, as the hub shows none for small files. */
+    private static final String MERGES = "merges.txt";
+    private static final Path OPT_FILES = Fixtures.root().resolve("blip2-tiny-opt");
 
     @TempDir
     Path cache;
@@ -246,5 +253,85 @@ class HubPullTest {
     void anUnknownNameListsTheKnownOnes() {
         BadInputException e = assertThrows(BadInputException.class, () -> server.hub(cache).pull("tiny-bert", listener));
         assertTrue(e.getMessage().contains("tiny-opt, tiny-itm"), e.getMessage());
+    }
+
+    private Path downloaded(String file) {
+        return cache.resolve("downloads/tiny-opt/blip2-dl4j-tests-blip2-tiny-opt").resolve(file);
+    }
+
+    private Hub keepingSources() {
+        return new Hub(LoopbackHub.catalogue(), server.hub(cache).settings().withKeepSource(true));
+    }
+
+    @Test
+    void aTruncatedFileWithoutSizeOrShaLeftInTheCacheIsCompletedNotConverted() throws IOException {
+        byte[] original = Files.readAllBytes(OPT_FILES.resolve(MERGES));
+        Files.createDirectories(downloaded(MERGES).getParent());
+        Files.write(downloaded(MERGES), Arrays.copyOf(original, 1000));
+        keepingSources().pull("tiny-opt", listener);
+
+        assertArrayEquals(original, Files.readAllBytes(downloaded(MERGES)));
+        assertEquals(List.of("bytes=1000-"), server.requestsFor(MERGES).stream().map(LoopbackHub.Request::range).toList());
+    }
+
+    @Test
+    void aWholeFileWithoutSizeOrShaLeftInTheCacheCostsOneRequestAndNoBytes() throws IOException {
+        Files.createDirectories(downloaded(MERGES).getParent());
+        Files.copy(OPT_FILES.resolve(MERGES), downloaded(MERGES));
+        keepingSources().pull("tiny-opt", listener);
+
+        assertEquals(List.of("bytes=" + Files.size(OPT_FILES.resolve(MERGES)) + "-"),
+                server.requestsFor(MERGES).stream().map(LoopbackHub.Request::range).toList(), "answered 416: it is whole");
+        assertArrayEquals(Files.readAllBytes(OPT_FILES.resolve(MERGES)), Files.readAllBytes(downloaded(MERGES)));
+    }
+
+    @Test
+    void anOversizedFileLeftInTheCacheIsDeletedAndFetchedAgain() throws IOException {
+        byte[] original = Files.readAllBytes(OPT_FILES.resolve("config.json"));
+        Files.createDirectories(downloaded("config.json").getParent());
+        // the catalogue expects about 1042 bytes: at most 2 x 1042 + 1 MB
+        Files.write(downloaded("config.json"), new byte[3_000_000]);
+        keepingSources().pull("tiny-opt", listener);
+
+        assertTrue(messages.stream().anyMatch(m -> m.contains("config.json is not the expected file")
+                && m.contains("more than the")), messages.toString());
+        assertArrayEquals(original, Files.readAllBytes(downloaded("config.json")));
+    }
+
+    @Test
+    void downloadedFilesThatCannotBeConvertedSayHowToRecover() throws IOException {
+        CatalogueEntry entry = LoopbackHub.catalogue().require("tiny-opt");
+        for (RemoteFile file : entry.sources().get(0).files()) {
+            if (Files.exists(OPT_FILES.resolve(file.path()))) {
+                Files.createDirectories(downloaded(file.path()).getParent());
+                Files.copy(OPT_FILES.resolve(file.path()), downloaded(file.path()));
+            }
+        }
+        Files.writeString(downloaded("config.json"), "{\"model_type\": \"blip-2\", \"vision_config\": ");
+        DownloadException e = assertThrows(DownloadException.class, () -> offline().pull("tiny-opt", listener));
+
+        assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("blip2 rm tiny-opt")
+                && e.getMessage().contains(cache.resolve("downloads/tiny-opt").toString()), e.getMessage());
+        assertFalse(Files.exists(cache.resolve("tiny-opt.b2z")));
+
+        new Hub(LoopbackHub.catalogue(), server.hub(cache).settings()).remove("tiny-opt", listener::message);
+        assertTrue(Files.isRegularFile(server.hub(cache).pull("tiny-opt", listener)), "the hint works");
+    }
+
+    @Test
+    void aPullWithoutNetworkFailsAtOnceNamingTheEndpointAndTheWayOut() throws IOException {
+        int closed;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closed = socket.getLocalPort();
+        }
+        Hub hub = new Hub(LoopbackHub.catalogue(),
+                server.hub(cache).settings().withEndpoint(URI.create("http://127.0.0.1:" + closed)));
+        long started = System.nanoTime();
+        DownloadException e = assertThrows(DownloadException.class, () -> hub.pull("tiny-opt", listener));
+
+        assertTrue(System.nanoTime() - started < 2_000_000_000L);
+        assertTrue(e.getMessage().startsWith("cannot connect to 127.0.0.1:" + closed) && e.getMessage().contains("--offline")
+                && e.getMessage().contains("HF_ENDPOINT"), e.getMessage());
+        assertFalse(e.getMessage().contains(".part"), e.getMessage());
     }
 }

@@ -27,8 +27,10 @@ import java.util.regex.Pattern;
  * A Hugging Face hub on loopback, serving the tiny fixture models as {@code
  * /blip2-dl4j-tests/blip2-tiny-X/resolve/REVISION/FILE} with range requests (and, as a mirror of LAVIS's
  * files, the tiny OPT model's LAVIS {@code .pth} and config), and misbehaving on demand: a
- * file can be cut mid-transfer, answered with an error status, stalled, corrupted, throttled or redirected
- * to another host name. It records every request, for tests to check what was asked for.
+ * file can be cut mid-transfer, answered with an error status, stalled, corrupted, throttled, sent without a
+ * length, answered 416 whatever the range, or redirected (to another host name, or anywhere a test says).
+ * It listens on two ports, the second to stand for another origin on the same host. It records every
+ * request, for tests to check what was asked for.
  */
 final class LoopbackHub implements AutoCloseable {
     static final String REVISION = "4b1d0c5e0f0b2a7c9d3e6f8a1b2c3d4e5f607182";
@@ -64,11 +66,24 @@ final class LoopbackHub implements AutoCloseable {
     record RedirectToOtherHost() implements Trouble {
     }
 
-    /** One request as the server saw it. */
-    record Request(String host, String path, String range, String authorization) {
+    /** A 302 to {@code location}, as given: a test's own address, or a broken one. */
+    record Redirect(String location) implements Trouble {
+    }
+
+    /** The file without a Content-Length (chunked), so that only its bytes tell how long it is. */
+    record Chunked() implements Trouble {
+    }
+
+    /** 416 with {@code Content-Range: bytes *}{@code /length} whatever the range asked (or none, if length < 0). */
+    record Unsatisfiable(long length) implements Trouble {
+    }
+
+    /** One request as the server saw it: the Host header and the port it came in on. */
+    record Request(String host, int port, String path, String range, String authorization) {
     }
 
     private final HttpServer server;
+    private final HttpServer otherPort;
     private final ExecutorService threads = Executors.newCachedThreadPool();
     private final Map<String, ConcurrentLinkedQueue<Trouble>> troubles = new ConcurrentHashMap<>();
     private final List<Request> requests = Collections.synchronizedList(new ArrayList<>());
@@ -79,11 +94,20 @@ final class LoopbackHub implements AutoCloseable {
         server.setExecutor(threads);
         server.createContext("/", this::handle);
         server.start();
+        otherPort = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        otherPort.setExecutor(threads);
+        otherPort.createContext("/", this::handle);
+        otherPort.start();
     }
 
     /** The hub's endpoint, as {@code --endpoint} takes it. */
     URI endpoint() {
         return URI.create("http://127.0.0.1:" + server.getAddress().getPort());
+    }
+
+    /** The same server on its second port: another origin on the same host name. */
+    URI otherOrigin() {
+        return URI.create("http://127.0.0.1:" + otherPort.getAddress().getPort());
     }
 
     /** The tiny models' catalogue (fixtures/hub/catalogue.json), whose repositories this server serves. */
@@ -137,8 +161,8 @@ final class LoopbackHub implements AutoCloseable {
         try (exchange) {
             String path = exchange.getRequestURI().getPath();
             String range = exchange.getRequestHeaders().getFirst("Range");
-            requests.add(new Request(exchange.getRequestHeaders().getFirst("Host"), path, range,
-                    exchange.getRequestHeaders().getFirst("Authorization")));
+            requests.add(new Request(exchange.getRequestHeaders().getFirst("Host"), exchange.getLocalAddress().getPort(),
+                    path, range, exchange.getRequestHeaders().getFirst("Authorization")));
             Matcher m = RESOLVE.matcher(path);
             Matcher lavis = LAVIS_FILES.matcher(path);
             Path file;
@@ -183,6 +207,23 @@ final class LoopbackHub implements AutoCloseable {
             exchange.getResponseHeaders().add("Location", "http://" + other + ":" + server.getAddress().getPort()
                     + exchange.getRequestURI().getRawPath());
             exchange.sendResponseHeaders(302, -1);
+            return;
+        }
+        if (trouble instanceof Redirect r) {
+            exchange.getResponseHeaders().add("Location", r.location());
+            exchange.sendResponseHeaders(302, -1);
+            return;
+        }
+        if (trouble instanceof Unsatisfiable u) {
+            if (u.length() >= 0) {
+                exchange.getResponseHeaders().add("Content-Range", "bytes */" + u.length());
+            }
+            exchange.sendResponseHeaders(416, -1);
+            return;
+        }
+        if (trouble instanceof Chunked) {
+            exchange.sendResponseHeaders(200, 0);
+            write(exchange.getResponseBody(), bytes, 0, bytes.length, rate);
             return;
         }
         if (trouble instanceof Corrupt) {
@@ -248,6 +289,7 @@ final class LoopbackHub implements AutoCloseable {
     @Override
     public void close() {
         server.stop(0);
+        otherPort.stop(0);
         threads.shutdownNow();
     }
 }

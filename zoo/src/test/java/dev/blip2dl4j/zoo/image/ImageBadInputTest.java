@@ -6,9 +6,11 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.zip.CRC32;
 
@@ -178,5 +180,37 @@ class ImageBadInputTest {
             return i;
         }
         throw new AssertionError("pattern not found");
+    }
+
+    private BadInputException refusedPath(Path file, long maxPixels) {
+        BadInputException e = assertTimeoutPreemptively(Duration.ofSeconds(10),
+                () -> assertThrows(BadInputException.class, () -> ImageLoader.load(file, false, maxPixels)));
+        assertTrue(e.getMessage().startsWith(file.toString()), e.getMessage());
+        return e;
+    }
+
+    @Test
+    void aFileLargerThanAnyImageWithinThePixelLimitIsRefusedBeforeItIsRead() throws IOException {
+        Path huge = dir.resolve("huge.png");
+        try (RandomAccessFile sparse = new RandomAccessFile(huge.toFile(), "rw")) {
+            sparse.setLength(2L << 30);   // 2 GiB, more than one Java array holds
+        }
+        assertContains("the file has " + (2L << 30) + " bytes, more than the " + ImageLoader.maxBytes(ImageLoader.DEFAULT_MAX_PIXELS),
+                refusedPath(huge, ImageLoader.DEFAULT_MAX_PIXELS).getMessage());
+
+        Path merlion = Files.copy(ImageFixtures.imagesPil().resolve("images/rgb_100x80.png"), dir.resolve("small.png"));
+        long fewPixels = 10;
+        assertTrue(Files.size(merlion) > ImageLoader.maxBytes(fewPixels) - (64L << 20), "the bound follows the pixel limit");
+        assertEquals(ImageLoader.maxBytes(Long.MAX_VALUE), Integer.MAX_VALUE - 8, "and never passes an array's size");
+    }
+
+    @Test
+    void pipesDevicesAndFoldersAreRefusedWithoutBlocking() throws Exception {
+        Path fifo = dir.resolve("fifo.png");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        assertContains("is not a regular file", refusedPath(fifo, ImageLoader.DEFAULT_MAX_PIXELS).getMessage());
+        assertContains("is not a regular file", refusedPath(Path.of("/dev/zero"), ImageLoader.DEFAULT_MAX_PIXELS).getMessage());
+        assertContains("is a folder", refusedPath(Files.createDirectory(dir.resolve("album.jpg")),
+                ImageLoader.DEFAULT_MAX_PIXELS).getMessage());
     }
 }
