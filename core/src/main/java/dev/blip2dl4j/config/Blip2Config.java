@@ -7,6 +7,7 @@ import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.config.JsonFields.Size;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -64,8 +65,8 @@ public record Blip2Config(
                 vision,
                 QFormerConfig.from(f.object("qformer_config"), vision.hiddenSize()),
                 TextConfig.from(f.object("text_config")),
-                f.positive("num_query_tokens", 32),
-                f.positive("image_text_hidden_size", 256),
+                f.size("num_query_tokens", 32, Size.COUNT),
+                f.size("image_text_hidden_size", 256, Size.WIDTH),
                 f.tokenId("image_token_index", null),
                 f.has("lavis") ? LavisFacts.from(f.object("lavis")) : null,
                 json);

@@ -82,11 +82,40 @@ final class JsonFields {
         return value;
     }
 
-    /** A size or a count: at least 1. */
-    int positive(String key, int defaultValue) {
+    /**
+     * What a size in a config counts, with a bound far above every BLIP-2 (the largest value a real model uses is
+     * in the comment) and far below what would exhaust memory: every structure built from a config (the
+     * parameter list, the weights the manifest must match) is sized by these, so a file that says a billion
+     * layers is refused here, before anything is allocated.
+     */
+    enum Size {
+        /** Layers, heads, query tokens, position buckets: ViT-g's 39 layers, Flan-T5-XXL's 64 heads. */
+        COUNT(1024),
+        /** Hidden, feed-forward and head widths: OPT-6.7b's ffn_dim 16384. */
+        WIDTH(1 << 16),
+        /** Vocabulary: OPT's 50304. */
+        VOCABULARY(1 << 20),
+        /** Positions and distances in tokens: OPT's 2048. */
+        POSITIONS(1 << 20),
+        /** Image and patch sides in pixels: 224 and 14. */
+        PIXELS(1 << 12);
+
+        final int max;
+
+        Size(int max) {
+            this.max = max;
+        }
+    }
+
+    /** A size or a count: at least 1 and at most its kind's bound. */
+    int size(String key, int defaultValue, Size kind) {
         int value = integer(key, defaultValue);
         if (value < 1) {
             throw bad(key, "must be at least 1, found " + value);
+        }
+        if (value > kind.max) {
+            throw bad(key, "= " + value + " is far beyond any BLIP-2 (at most " + kind.max + " is accepted):"
+                    + " the file is corrupt or not a BLIP-2 config");
         }
         return value;
     }

@@ -1,5 +1,7 @@
 package dev.blip2dl4j.config;
 
+import dev.blip2dl4j.config.JsonFields.Size;
+
 import java.util.List;
 
 /**
@@ -42,6 +44,6 @@ public record LavisFacts(
                 f.bool("freeze_vit", true),
                 f.string("llm", null),
                 f.string("prompt", ""),
-                f.positive("max_txt_len", 32));
+                f.size("max_txt_len", 32, Size.POSITIONS));
     }
 }

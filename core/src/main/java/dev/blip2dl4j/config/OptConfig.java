@@ -1,5 +1,7 @@
 package dev.blip2dl4j.config;
 
+import dev.blip2dl4j.config.JsonFields.Size;
+
 /**
  * An OPT decoder ({@code model_type: "opt"}, transformers' {@code OPTConfig}). BLIP-2 uses the pre-LN
  * variants (opt-2.7b, opt-6.7b); the flags for the older layouts (opt-350m's post-LN and embedding
@@ -64,16 +66,16 @@ public record OptConfig(
     }
 
     static OptConfig from(JsonFields f) {
-        int hidden = f.positive("hidden_size", 768);
+        int hidden = f.size("hidden_size", 768, Size.WIDTH);
         Integer projDim = f.optionalInteger("word_embed_proj_dim");  // None means "same as hidden_size"
         OptConfig c = new OptConfig(
-                f.positive("vocab_size", 50272),
+                f.size("vocab_size", 50272, Size.VOCABULARY),
                 hidden,
-                f.positive("num_hidden_layers", 12),
-                f.positive("ffn_dim", 3072),
-                f.positive("num_attention_heads", 12),
-                f.positive("max_position_embeddings", 2048),
-                projDim == null ? hidden : f.positive("word_embed_proj_dim", hidden),
+                f.size("num_hidden_layers", 12, Size.COUNT),
+                f.size("ffn_dim", 3072, Size.WIDTH),
+                f.size("num_attention_heads", 12, Size.COUNT),
+                f.size("max_position_embeddings", 2048, Size.POSITIONS),
+                projDim == null ? hidden : f.size("word_embed_proj_dim", hidden, Size.WIDTH),
                 f.bool("do_layer_norm_before", true),
                 f.bool("_remove_final_layer_norm", false),
                 f.bool("enable_bias", true),

@@ -1,5 +1,7 @@
 package dev.blip2dl4j.config;
 
+import dev.blip2dl4j.config.JsonFields.Size;
+
 /**
  * The Querying Transformer ({@code qformer_config}, transformers' {@code Blip2QFormerConfig}): BERT-base with
  * cross-attention to the image every {@code crossAttentionFrequency} layers. {@code encoderHiddenSize} is
@@ -45,16 +47,16 @@ public record QFormerConfig(
             throw f.bad("position_embedding_type", "= \"" + positions + "\" is not supported; BLIP-2 uses \"absolute\"");
         }
         QFormerConfig c = new QFormerConfig(
-                f.positive("vocab_size", 30522),
-                f.positive("hidden_size", 768),
-                f.positive("num_hidden_layers", 12),
-                f.positive("num_attention_heads", 12),
-                f.positive("intermediate_size", 3072),
+                f.size("vocab_size", 30522, Size.VOCABULARY),
+                f.size("hidden_size", 768, Size.WIDTH),
+                f.size("num_hidden_layers", 12, Size.COUNT),
+                f.size("num_attention_heads", 12, Size.COUNT),
+                f.size("intermediate_size", 3072, Size.WIDTH),
                 f.string("hidden_act", "gelu"),
-                f.positive("max_position_embeddings", 512),
+                f.size("max_position_embeddings", 512, Size.POSITIONS),
                 f.epsilon("layer_norm_eps", 1e-12),
                 f.tokenId("pad_token_id", 0),
-                f.positive("cross_attention_frequency", 2),
+                f.size("cross_attention_frequency", 2, Size.COUNT),
                 visionHiddenSize,
                 f.bool("use_qformer_text_input", false));
         if (c.hiddenSize % c.numAttentionHeads != 0) {

@@ -1,5 +1,7 @@
 package dev.blip2dl4j.config;
 
+import dev.blip2dl4j.config.JsonFields.Size;
+
 /**
  * A T5 encoder-decoder ({@code model_type: "t5"}, transformers' {@code T5Config}); BLIP-2 uses Flan-T5 XL
  * and XXL. The attention width {@code numHeads * dKv} need not equal {@code dModel}.
@@ -53,20 +55,20 @@ public record T5Config(
     }
 
     static T5Config from(JsonFields f) {
-        int numLayers = f.positive("num_layers", 6);
+        int numLayers = f.size("num_layers", 6, Size.COUNT);
         Integer decoderLayers = f.optionalInteger("num_decoder_layers");  // None means "as many as the encoder"
         String proj = f.string("feed_forward_proj", "relu");
         Activation act = Activation.derive(proj, f);
         return new T5Config(
-                f.positive("vocab_size", 32128),
-                f.positive("d_model", 512),
-                f.positive("d_kv", 64),
-                f.positive("d_ff", 2048),
+                f.size("vocab_size", 32128, Size.VOCABULARY),
+                f.size("d_model", 512, Size.WIDTH),
+                f.size("d_kv", 64, Size.WIDTH),
+                f.size("d_ff", 2048, Size.WIDTH),
                 numLayers,
-                decoderLayers == null ? numLayers : f.positive("num_decoder_layers", numLayers),
-                f.positive("num_heads", 8),
-                f.positive("relative_attention_num_buckets", 32),
-                f.positive("relative_attention_max_distance", 128),
+                decoderLayers == null ? numLayers : f.size("num_decoder_layers", numLayers, Size.COUNT),
+                f.size("num_heads", 8, Size.COUNT),
+                f.size("relative_attention_num_buckets", 32, Size.COUNT),
+                f.size("relative_attention_max_distance", 128, Size.POSITIONS),
                 f.epsilon("layer_norm_epsilon", 1e-6),
                 proj,
                 // T5Config derives both from feed_forward_proj, then PretrainedConfig sets every remaining

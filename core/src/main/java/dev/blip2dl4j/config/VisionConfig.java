@@ -1,5 +1,7 @@
 package dev.blip2dl4j.config;
 
+import dev.blip2dl4j.config.JsonFields.Size;
+
 /**
  * The EVA ViT-g image encoder ({@code vision_config}, transformers' {@code Blip2VisionConfig}). Defaults are
  * ViT-g/14 at 224 px as BLIP-2 uses it: the last of EVA's 40 blocks is dropped, hence 39 layers.
@@ -42,12 +44,12 @@ public record VisionConfig(
 
     static VisionConfig from(JsonFields f) {
         VisionConfig c = new VisionConfig(
-                f.positive("hidden_size", 1408),
-                f.positive("intermediate_size", 6144),
-                f.positive("num_hidden_layers", 39),
-                f.positive("num_attention_heads", 16),
-                f.positive("image_size", 224),
-                f.positive("patch_size", 14),
+                f.size("hidden_size", 1408, Size.WIDTH),
+                f.size("intermediate_size", 6144, Size.WIDTH),
+                f.size("num_hidden_layers", 39, Size.COUNT),
+                f.size("num_attention_heads", 16, Size.COUNT),
+                f.size("image_size", 224, Size.PIXELS),
+                f.size("patch_size", 14, Size.PIXELS),
                 f.string("hidden_act", "gelu"),
                 f.epsilon("layer_norm_eps", 1e-6),
                 f.bool("qkv_bias", true));
