@@ -46,6 +46,20 @@ final class SafeUnpickler {
     }
 
     private static final int HIGHEST_PROTOCOL = 5;
+    /**
+     * Steps that hold memory: values pushed (new or a memo reference), memo entries written, marks set. The
+     * byte cap alone does not bound memory, because one opcode byte (EMPTY_DICT, DUP, MEMOIZE, MARK) makes
+     * one of these, so a pickle of 128 MB could make 128 million. A state dict takes about 30 per tensor
+     * (measured on the fixtures): BLIP-2's largest, with its optimizer's moments, under 200,000.
+     */
+    static final int MAX_STEPS = 1 << 21;
+    /**
+     * Values waiting on the stack at once, which is how deep Python's pickler nests containers; torch.save's
+     * batches of 1000 dict items are the most a state dict leaves there.
+     */
+    static final int MAX_STACK = 1 << 16;
+    /** MARKs open at once: how deep a pickle nests tuples and batches (a state dict, about 5). */
+    static final int MAX_MARKS = 1 << 10;
 
     private final Path file;
     private final String name;
@@ -57,6 +71,7 @@ final class SafeUnpickler {
     private final List<Object> stack = new ArrayList<>();
     private final Deque<Integer> marks = new ArrayDeque<>();
     private final Map<Long, Object> memo = new HashMap<>();
+    private int steps;
 
     private SafeUnpickler(Path file, String name, byte[] data) {
         this.file = file;
@@ -142,7 +157,14 @@ final class SafeUnpickler {
             }
             // A frame only groups the opcodes that follow for buffered reading: check its length, go on.
             case FRAME -> length(u64());
-            case MARK -> marks.push(stack.size());
+            case MARK -> {
+                if (marks.size() == MAX_MARKS) {
+                    throw new IllegalArgumentException("more than " + MAX_MARKS + " MARKs are open at once;"
+                            + " a state dict nests a few levels deep: the file is corrupt or not a checkpoint");
+                }
+                step();
+                marks.push(stack.size());
+            }
             case POP -> {
                 // Python pops a mark when the items above the last mark are exhausted.
                 if (stack.size() > (marks.isEmpty() ? 0 : marks.peek())) {
@@ -224,10 +246,10 @@ final class SafeUnpickler {
                 push(Collections.unmodifiableSet(set));
             }
 
-            case PUT -> memo.put(textIndex(line()), peek());
-            case BINPUT -> memo.put((long) u8(), peek());
-            case LONG_BINPUT -> memo.put(u32(), peek());
-            case MEMOIZE -> memo.put((long) memo.size(), peek());
+            case PUT -> memoize(textIndex(line()));
+            case BINPUT -> memoize(u8());
+            case LONG_BINPUT -> memoize(u32());
+            case MEMOIZE -> memoize(memo.size());
             case GET -> push(memoized(textIndex(line())));
             case BINGET -> push(memoized(u8()));
             case LONG_BINGET -> push(memoized(u32()));
@@ -361,6 +383,20 @@ final class SafeUnpickler {
                 + describe(value));
     }
 
+    private void memoize(long index) {
+        Object value = peek();
+        step();
+        memo.put(index, value);
+    }
+
+    /** Counts one step towards {@link #MAX_STEPS}. */
+    private void step() {
+        if (++steps > MAX_STEPS) {
+            throw new IllegalArgumentException("the pickle builds more than " + MAX_STEPS + " values, memo entries"
+                    + " and marks; a state dict needs about 30 per tensor: the file is corrupt or not a checkpoint");
+        }
+    }
+
     private Object memoized(long index) {
         if (!memo.containsKey(index)) {
             throw new IllegalArgumentException("memo entry " + index + " is read before it is written");
@@ -368,7 +404,13 @@ final class SafeUnpickler {
         return memo.get(index);
     }
 
+    /** Every value the machine holds comes through here (containers hold only what was on the stack). */
     private void push(Object value) {
+        if (stack.size() == MAX_STACK) {
+            throw new IllegalArgumentException("more than " + MAX_STACK + " values wait on the stack; a state"
+                    + " dict nests and batches far less: the file is corrupt or not a checkpoint");
+        }
+        step();
         stack.add(value);
     }
 
