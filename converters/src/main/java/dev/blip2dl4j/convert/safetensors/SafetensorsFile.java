@@ -1,7 +1,10 @@
 package dev.blip2dl4j.convert.safetensors;
 
 import dev.blip2dl4j.tensor.Shapes;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.blip2dl4j.BadInputException;
@@ -21,10 +24,11 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.Iterator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * One safetensors file: an 8-byte little-endian header length, a JSON header naming every tensor's
@@ -34,7 +38,12 @@ import java.util.Map;
 public final class SafetensorsFile implements TensorSource {
     /** The format's own limit; a larger value means the first bytes are not a safetensors header. */
     private static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** By offset; an empty tensor before one that starts where it stands. */
+    private static final Comparator<SourceTensor> FILE_ORDER =
+            Comparator.comparingLong(SourceTensor::dataOffset).thenComparingLong(SourceTensor::byteSize);
+    /** Two keys of one name inside a tensor's entry are refused as well. */
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY);
 
     private final Path path;
     private final List<SourceTensor> tensors;
@@ -70,36 +79,70 @@ public final class SafetensorsFile implements TensorSource {
     }
 
     private static SafetensorsFile parse(Path path, String header, long dataStart, long fileSize) {
-        JsonNode root;
-        try {
-            root = JSON.readTree(header);
+        Map<String, String> metadata = new LinkedHashMap<>();
+        List<SourceTensor> tensors = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        // Read key by key: a tree keeps only the last of two entries of one name.
+        try (JsonParser parser = JSON.createParser(header)) {
+            if (parser.nextToken() != JsonToken.START_OBJECT) {
+                throw new BadInputException(path, "the header is not a JSON object: the file is corrupt");
+            }
+            while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                String name = parser.currentName();
+                parser.nextToken();
+                JsonNode value = parser.readValueAsTree();
+                if (!names.add(name)) {
+                    throw new BadInputException(path, "the header names '" + name + "' twice: the file is corrupt"
+                            + " (a name may appear once; the safetensors library refuses such a file)");
+                }
+                if (name.equals("__metadata__")) {
+                    value.fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                } else {
+                    tensors.add(tensor(path, name, value, dataStart, fileSize));
+                }
+            }
+            if (parser.nextToken() != null) {
+                throw new BadInputException(path, "the header has more after its JSON object: the file is corrupt");
+            }
         } catch (JsonProcessingException e) {
             throw new BadInputException(path, "the header is not valid JSON (" + e.getOriginalMessage()
                     + "): the file is corrupt");
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading a header held in memory failed", e);
         }
-        if (root == null || !root.isObject()) {
-            throw new BadInputException(path, "the header is not a JSON object: the file is corrupt");
-        }
-        Map<String, String> metadata = new LinkedHashMap<>();
-        List<SourceTensor> tensors = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> field = it.next();
-            if (field.getKey().equals("__metadata__")) {
-                field.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
-            } else {
-                tensors.add(tensor(path, field.getKey(), field.getValue(), dataStart, fileSize));
-            }
-        }
-        tensors.sort(Comparator.comparingLong(SourceTensor::dataOffset));
-        for (int i = 1; i < tensors.size(); i++) {
-            SourceTensor previous = tensors.get(i - 1);
-            SourceTensor current = tensors.get(i);
-            if (previous.dataOffset() + previous.byteSize() > current.dataOffset()) {
-                throw new BadInputException(path, "the data of tensors '" + previous.name() + "' and '" + current.name()
-                        + "' overlap: the header is corrupt");
-            }
-        }
+        tensors.sort(FILE_ORDER);
+        checkPacked(path, tensors, dataStart, fileSize - dataStart);
         return new SafetensorsFile(path, List.copyOf(tensors), Map.copyOf(metadata));
+    }
+
+    /**
+     * The data section is the tensors' bytes packed end to end in offset order, from its first byte to the
+     * file's last, as the safetensors library checks: an overlap, a gap or bytes after the last tensor mean
+     * the header does not describe the data (two entries of one name, a hand-edited offset).
+     */
+    private static void checkPacked(Path path, List<SourceTensor> inFileOrder, long dataStart, long dataBytes) {
+        long end = 0;
+        String previous = null;
+        for (SourceTensor t : inFileOrder) {
+            long begin = t.dataOffset() - dataStart;
+            if (begin < end) {
+                throw new BadInputException(path, "the data of tensors '" + previous + "' and '" + t.name()
+                        + "' overlap (bytes " + begin + ".." + end + " of the data): the header is corrupt");
+            }
+            if (begin > end) {
+                throw new BadInputException(path, "bytes " + end + ".." + begin + " of the data, "
+                        + (previous == null ? "before the first tensor '" + t.name() + "'"
+                        : "between tensors '" + previous + "' and '" + t.name() + "'")
+                        + ", belong to no tensor: the header is corrupt (safetensors packs tensors without gaps)");
+            }
+            end = begin + t.byteSize();
+            previous = t.name();
+        }
+        if (end != dataBytes) {
+            throw new BadInputException(path, "the file has " + (dataBytes - end) + " bytes after the data of its"
+                    + " last tensor" + (previous == null ? "" : " '" + previous + "'") + ", which belong to no tensor:"
+                    + " the header is corrupt");
+        }
     }
 
     private static SourceTensor tensor(Path path, String name, JsonNode entry, long dataStart, long fileSize) {
@@ -117,14 +160,20 @@ public final class SafetensorsFile implements TensorSource {
             throw new BadInputException(path, where + " has data_offsets " + entry.get("data_offsets")
                     + "; expected [begin, end] with begin <= end");
         }
-        long bytes = Math.multiplyExact(Shapes.numel(shape), dtype.size());
+        long bytes;
+        try {
+            bytes = Math.multiplyExact(Shapes.numel(shape), dtype.size());
+        } catch (ArithmeticException e) {
+            throw new BadInputException(path, where + " has shape " + Arrays.toString(shape) + ", more " + dtype
+                    + " bytes than 64 bits can count: the header is corrupt");
+        }
         if (offsets[1] - offsets[0] != bytes) {
             throw new BadInputException(path, where + " is " + dtype + " " + Arrays.toString(shape)
                     + " (" + bytes + " bytes) but its data_offsets span " + (offsets[1] - offsets[0]) + " bytes");
         }
-        if (dataStart + offsets[1] > fileSize) {
-            throw new BadInputException(path, where + " ends at byte " + (dataStart + offsets[1])
-                    + ", past the end of the file (" + fileSize + " bytes): the file is truncated");
+        if (offsets[1] > fileSize - dataStart) {
+            throw new BadInputException(path, where + " ends at byte " + offsets[1] + " of the data, past the end"
+                    + " of the file (" + (fileSize - dataStart) + " bytes of data): the file is truncated");
         }
         return new SourceTensor(name, dtype, shape, StorageView.contiguous(path, dataStart + offsets[0], bytes, shape));
     }

@@ -21,27 +21,41 @@ public record SourceTensor(String name, DType dtype, long[] shape, StorageView v
     public SourceTensor {
         shape = shape.clone();
         long[] strides = view.strides();
+        String where = "tensor '" + name + "' (" + dtype + " " + Arrays.toString(shape) + ", strides "
+                + Arrays.toString(strides) + ")";
         if (strides.length != shape.length) {
             throw new BadInputException(view.file(), "tensor '" + name + "' has " + shape.length
                     + " dimensions but " + strides.length + " strides");
         }
-        long last = view.elementOffset();
+        if (view.elementOffset() < 0 || Arrays.stream(shape).anyMatch(d -> d < 0)
+                || Arrays.stream(strides).anyMatch(d -> d < 0)) {
+            throw new BadInputException(view.file(), where + " has a negative size, stride or offset ("
+                    + view.elementOffset() + ")");
+        }
+        long needed;
+        try {
+            Math.multiplyExact(Shapes.numel(shape), dtype.size()); // byteSize() must be exact too
+            needed = Math.multiplyExact(lastElement(shape, strides, view.elementOffset()) + 1, dtype.size());
+        } catch (ArithmeticException e) {
+            throw new BadInputException(view.file(), where + " is too large to address: its bytes overflow 64"
+                    + " bits, so the file is corrupt");
+        }
+        if (Shapes.numel(shape) > 0 && needed > view.storageBytes()) {
+            throw new BadInputException(view.file(), where + " needs " + needed + " bytes of its storage, which"
+                    + " holds only " + view.storageBytes());
+        }
+    }
+
+    /** The element offset of the view's last element: where the storage must reach. */
+    private static long lastElement(long[] shape, long[] strides, long offset) {
+        long last = offset;
         for (int i = 0; i < shape.length; i++) {
-            if (shape[i] < 0 || strides[i] < 0) {
-                throw new BadInputException(view.file(), "tensor '" + name + "' has a negative size or stride: shape "
-                        + Arrays.toString(shape) + ", strides " + Arrays.toString(strides));
-            }
             if (shape[i] == 0) {
-                last = -1;
-                break;
+                return offset;
             }
             last = Math.addExact(last, Math.multiplyExact(shape[i] - 1, strides[i]));
         }
-        long needed = last < 0 ? 0 : Math.multiplyExact(last + 1, dtype.size());
-        if (view.elementOffset() < 0 || needed > view.storageBytes()) {
-            throw new BadInputException(view.file(), "tensor '" + name + "' (" + dtype + " " + Arrays.toString(shape)
-                    + ") needs " + needed + " bytes of its storage, which holds only " + view.storageBytes());
-        }
+        return last;
     }
 
     @Override

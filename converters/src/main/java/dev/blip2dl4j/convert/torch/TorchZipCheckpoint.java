@@ -195,19 +195,22 @@ public final class TorchZipCheckpoint implements TensorSource {
                     + " storages uncompressed so that they can be read in place: re-save the checkpoint with"
                     + " torch.save instead of re-zipping it");
         }
+        long storageBytes;
         try {
-            long storageBytes = Math.multiplyExact(storage.numel(), storage.dtype().size());
-            if (entry.getSize() < storageBytes) {
-                throw new BadInputException(file, "the storage " + entryName + " of tensor '" + name + "' holds "
-                        + entry.getSize() + " bytes, less than the " + storage.numel() + " " + storage.dtype()
-                        + " elements (" + storageBytes + " bytes) that the pickle declares");
-            }
-            StorageView view = new StorageView(file, entry.getDataOffset(), storageBytes,
-                    tensor.storageOffset(), tensor.stride());
-            return new SourceTensor(name, storage.dtype(), tensor.size(), view);
+            storageBytes = Math.multiplyExact(storage.numel(), storage.dtype().size());
         } catch (ArithmeticException e) {
-            throw new BadInputException(file, "tensor '" + name + "' has sizes or strides too large to address:"
-                    + " they overflow 64 bits");
+            throw new BadInputException(file, "the storage " + entryName + " of tensor '" + name + "' declares "
+                    + storage.numel() + " " + storage.dtype() + " elements, too large to address: their bytes"
+                    + " overflow 64 bits");
         }
+        if (entry.getSize() < storageBytes) {
+            throw new BadInputException(file, "the storage " + entryName + " of tensor '" + name + "' holds "
+                    + entry.getSize() + " bytes, less than the " + storage.numel() + " " + storage.dtype()
+                    + " elements (" + storageBytes + " bytes) that the pickle declares");
+        }
+        // the view's sizes, strides and offset are checked against the storage here, overflow included
+        StorageView view = new StorageView(file, entry.getDataOffset(), storageBytes, tensor.storageOffset(),
+                tensor.stride());
+        return new SourceTensor(name, storage.dtype(), tensor.size(), view);
     }
 }

@@ -154,6 +154,74 @@ class SafetensorsFileTest {
         assertTrue(e.getMessage().contains("F8_E4M3"), e.getMessage());
     }
 
+    /** The reported file: two entries of one name, so that the first's bytes belonged to nothing. */
+    @Test
+    void aNameTwiceIsAnError() throws IOException {
+        Path bad = withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+                + "\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}}", 16);
+        assertRefused(bad, "the header names 'a' twice");
+        Path metadataTwice = withHeader("{\"__metadata__\": {}, \"__metadata__\": {\"format\": \"pt\"}}");
+        assertRefused(metadataTwice, "the header names '__metadata__' twice");
+        Path keyTwice = withHeader("{\"a\": {\"dtype\": \"F32\", \"dtype\": \"F16\", \"shape\": [2],"
+                + " \"data_offsets\": [0, 8]}}", 8);
+        assertRefused(keyTwice, "not valid JSON", "'dtype'");
+    }
+
+    @Test
+    void bytesThatBelongToNoTensorAreAnError() throws IOException {
+        assertRefused(withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+                        + "\"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [12, 20]}}", 20),
+                "bytes 8..12 of the data, between tensors 'a' and 'b', belong to no tensor");
+        assertRefused(withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12),
+                "bytes 0..4 of the data, before the first tensor 'a', belong to no tensor");
+        assertRefused(withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 16),
+                "the file has 8 bytes after the data of its last tensor 'a'");
+        assertRefused(withHeader("{}", 4), "the file has 4 bytes after the data of its last tensor,");
+    }
+
+    @Test
+    void offsetsOutOfOrderInAnEntryAreAnErrorButEntriesInAnyOrderAreRead() throws IOException {
+        assertRefused(withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 0]}}", 8),
+                "tensor 'a' has data_offsets [8,0]; expected [begin, end] with begin <= end");
+        SafetensorsFile file = SafetensorsFile.open(withHeader(
+                "{\"b\": {\"dtype\": \"F16\", \"shape\": [2], \"data_offsets\": [8, 12]},"
+                        + "\"e\": {\"dtype\": \"F32\", \"shape\": [0, 3], \"data_offsets\": [8, 8]},"
+                        + "\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 12));
+        assertEquals("[a, e, b]", file.tensors().stream().map(SourceTensor::name).toList().toString(),
+                "listed in file order, the empty tensor where it stands");
+    }
+
+    /** Shapes whose byte count does not fit 64 bits: a named error, not an arithmetic exception. */
+    @ParameterizedTest
+    @ValueSource(strings = {"[1099511627776, 1099511627776]", "[2305843009213693952]", "[4294967296, 4294967296, 0, 2]",
+            "[9223372036854775807, 2]"})
+    void shapesTooLargeToCountAreANamedError(String shape) throws IOException {
+        Path bad = withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": " + shape
+                + ", \"data_offsets\": [0, 8]}}", 8);
+        // a zero after two huge sizes too: counted left to right, as the safetensors library does
+        assertRefused(bad, "tensor 'a' has shape", "more F32 bytes than 64 bits can count");
+    }
+
+    @Test
+    void largeShapesAndOffsetsThatFitAreCheckedAgainstTheFile() throws IOException {
+        assertRefused(withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [1099511627776],"
+                + " \"data_offsets\": [0, 4398046511104]}}", 8), "tensor 'a' ends at byte 4398046511104 of the data");
+        assertRefused(withHeader("{\"a\": {\"dtype\": \"U8\", \"shape\": [1],"
+                        + " \"data_offsets\": [9223372036854775806, 9223372036854775807]}}", 8),
+                "tensor 'a' ends at byte 9223372036854775807 of the data, past the end");
+        assertRefused(withHeader("{\"a\": null}"), "tensor 'a' has no dtype/shape/data_offsets entry");
+        assertRefused(withHeader("{\"a\": {\"dtype\": \"F32\", \"shape\": [-2], \"data_offsets\": [0, 8]}}", 8),
+                "tensor 'a' shape holds -2, not a non-negative integer");
+    }
+
+    private static void assertRefused(Path file, String... parts) {
+        BadInputException e = assertThrows(BadInputException.class, () -> SafetensorsFile.open(file));
+        assertTrue(e.getMessage().startsWith(file + ": "), e.getMessage());
+        for (String part : parts) {
+            assertTrue(e.getMessage().contains(part), "expected '" + part + "' in: " + e.getMessage());
+        }
+    }
+
     private Path withHeader(String header) throws IOException {
         return withHeader(header, 0);
     }

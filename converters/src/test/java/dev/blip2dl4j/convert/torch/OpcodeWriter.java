@@ -46,9 +46,12 @@ final class OpcodeWriter {
         return this;
     }
 
-    /** BININT. */
+    /** BININT, or LONG1 (8 bytes, two's complement) for a value past 32 bits. */
     OpcodeWriter integer(long value) {
-        return raw('J').le32(Math.toIntExact(value));
+        if (value == (int) value) {
+            return raw('J').le32((int) value);
+        }
+        return raw(0x8a, 8).le64(value);
     }
 
     OpcodeWriter le32(int value) {

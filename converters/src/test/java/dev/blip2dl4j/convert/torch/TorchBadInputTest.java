@@ -4,8 +4,12 @@ import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.BadInputException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -103,6 +107,59 @@ class TorchBadInputTest {
                 .writeTo(dir.resolve("overflow.bin"));
         BadInputException e = assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file));
         assertMessage(e, file, "too large to address");
+    }
+
+    /** Every number of a tensor's view, alone or together, checked against its storage without overflowing. */
+    @ParameterizedTest(name = "offset {0}, size {1}, stride {2}")
+    @CsvSource(delimiter = ';', value = {
+            "0; 1099511627776,1099511627776; 1099511627776,1",
+            "0; 1099511627776,1099511627776; 0,0",
+            "0; 9223372036854775807; 1",
+            "9223372036854775807; 2; 1",
+            "-1; 2; 1",
+            "0; 2,2; -1,1",
+            "3; 2; 1",
+    })
+    void refusesViewsOutsideTheirStorage(long offset, String size, String stride) throws IOException {
+        byte[] pickle = oneTensor("FloatStorage", "0", 4, offset, longs(size), longs(stride));
+        Path file = new CheckpointZip(pickle).storage("0", CheckpointZip.floats(1, 2, 3, 4))
+                .writeTo(dir.resolve("view.bin"));
+        BadInputException e = assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file));
+        assertMessage(e, file, "tensor 'w'");
+        assertTrue(e.getMessage().matches(".*(too large to address|negative size|needs \\d+ bytes of its storage).*"),
+                e.getMessage());
+    }
+
+    @Test
+    void refusesAStorageTooLargeToCount() throws IOException {
+        byte[] pickle = oneTensor("DoubleStorage", "0", Long.MAX_VALUE / 4, 0, new long[] {1}, new long[] {1});
+        Path file = new CheckpointZip(pickle).storage("0", CheckpointZip.floats(1, 2)).writeTo(dir.resolve("big.bin"));
+        assertMessage(assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file)), file,
+                "archive/data/0", "too large to address");
+    }
+
+    /** A central directory that claims more bytes for a storage than the file has after it: the zip reader's check. */
+    @Test
+    void refusesAStorageThatLiesPastTheEndOfTheFile() throws IOException {
+        long claimed = 1 << 30;
+        byte[] pickle = oneTensor("ByteStorage", "0", claimed, 0, new long[] {claimed}, new long[] {1});
+        Path file = new CheckpointZip(pickle).storage("0", new byte[16]).writeTo(dir.resolve("claims.bin"));
+        byte[] zip = Files.readAllBytes(file);
+        byte[] name = (CheckpointZip.FOLDER + "data/0").getBytes(StandardCharsets.US_ASCII);
+        ByteBuffer central = ByteBuffer.wrap(zip).order(ByteOrder.LITTLE_ENDIAN);
+        for (int at = 0; at < zip.length - 46; at++) {
+            if (central.getInt(at) == 0x02014b50 && central.getShort(at + 28) == name.length
+                    && Arrays.equals(Arrays.copyOfRange(zip, at + 46, at + 46 + name.length), name)) {
+                central.putInt(at + 20, (int) claimed).putInt(at + 24, (int) claimed);
+            }
+        }
+        Files.write(file, zip);
+        assertMessage(assertThrows(BadInputException.class, () -> TorchZipCheckpoint.open(file)), file,
+                "cannot be read as one", "the file is truncated or corrupt");
+    }
+
+    private static long[] longs(String csv) {
+        return Arrays.stream(csv.split(",")).mapToLong(Long::parseLong).toArray();
     }
 
     @Test
