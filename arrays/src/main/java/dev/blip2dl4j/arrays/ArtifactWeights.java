@@ -1,6 +1,5 @@
 package dev.blip2dl4j.arrays;
 
-import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
@@ -12,7 +11,6 @@ import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.Closeable;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -34,11 +32,34 @@ public final class ArtifactWeights implements Weights, Closeable {
         this.config = config;
     }
 
+    /**
+     * A model's artifact, checked before any weight is used: its manifest against the layout its config.json
+     * describes, its small files against their CRC-32, its tensors against their SHA-256
+     * ({@link Artifact#checkTensors}: hashed on a file's first load).
+     */
     public static ArtifactWeights open(Path path) {
+        return open(path, true);
+    }
+
+    /**
+     * An artifact that holds some of a model's tensors and others beside them (a fine-tuning checkpoint: the
+     * trained parameters and their optimizer moments), checked as {@link #open} checks, but for the layout.
+     */
+    public static ArtifactWeights openPart(Path path) {
+        return open(path, false);
+    }
+
+    private static ArtifactWeights open(Path path, boolean wholeModel) {
         Artifact artifact = Artifact.open(path);
-        String json = new String(artifact.file("config.json").orElseThrow(() -> new BadInputException(path,
-                "has no config.json: the artifact is damaged")), StandardCharsets.UTF_8);
-        return new ArtifactWeights(artifact, Blip2Config.parse(json, path.resolve("config.json")));
+        try {
+            Blip2Config config = wholeModel ? artifact.modelConfig() : artifact.config();
+            artifact.checkFiles();
+            artifact.checkTensors();
+            return new ArtifactWeights(artifact, config);
+        } catch (RuntimeException e) {
+            artifact.close();
+            throw e;
+        }
     }
 
     public Blip2Config config() {

@@ -4,10 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.artifact.Sha256;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.finetune.TrainingCheckpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -17,20 +16,17 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ConcurrentHashMap;
 
 @Command(name = "inspect", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"List an artifact's tensors (dtype, shape, SHA-256 of the bytes as stored) and its manifest.",
-                "Every tensor is hashed from the file and checked against the manifest; a mismatch means the "
-                        + "artifact is damaged (exit code 3)."})
+                "Every tensor is hashed from the file and checked against the manifest, every other file against "
+                        + "its CRC-32, and the manifest against the model its config.json describes; a mismatch "
+                        + "means the artifact is damaged (exit code 3)."})
 final class InspectCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -49,34 +45,20 @@ final class InspectCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (Artifact a = Artifact.open(artifact)) {
             Manifest m = a.manifest();
-            Map<String, String> hashes = hashAll(a, m.tensors());
-            List<String> damaged = m.tensors().stream().filter(t -> !t.sha256().equals(hashes.get(t.name())))
-                    .map(Manifest.Tensor::name).toList();
+            a.checkFiles();
+            if (a.file(TrainingCheckpoint.STATE_FILE).isEmpty()) {
+                a.modelConfig(); // a fine-tuning checkpoint holds only part of a model
+            }
+            Map<String, String> hashes = a.hashes();
             if (json) {
                 out.println(json(a, m, hashes));
             } else {
                 table(out, a, m, hashes);
             }
             out.flush();
-            if (!damaged.isEmpty()) {
-                throw new BadInputException(artifact, damaged.size() + " tensors do not match the SHA-256 in the "
-                        + "manifest, so the artifact is damaged: " + String.join(", ", damaged.subList(0, Math.min(5, damaged.size())))
-                        + (damaged.size() > 5 ? " ..." : ""));
-            }
+            a.checkHashes(hashes);
         }
         return 0;
-    }
-
-    /** SHA-256 of every tensor's stored bytes, read through the mapping, tensors hashed in parallel. */
-    private static Map<String, String> hashAll(Artifact a, List<Manifest.Tensor> tensors) {
-        Map<String, String> hashes = new ConcurrentHashMap<>();
-        tensors.parallelStream().forEach(t -> {
-            ByteBuffer bytes = a.map(t.name());
-            MessageDigest digest = Sha256.newDigest();
-            digest.update(bytes);
-            hashes.put(t.name(), Sha256.hex(digest));
-        });
-        return hashes;
     }
 
     private String json(Artifact a, Manifest m, Map<String, String> hashes) throws IOException {

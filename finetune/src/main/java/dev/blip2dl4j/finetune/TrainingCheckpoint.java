@@ -38,7 +38,7 @@ import java.util.Map;
  * back to the previous one when the latest is damaged, truncated or missing.
  */
 public final class TrainingCheckpoint {
-    static final String STATE_FILE = "trainer_state.json";
+    public static final String STATE_FILE = "trainer_state.json";
     private static final String FORMAT = "blip2-dl4j-finetune-checkpoint";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
@@ -137,7 +137,7 @@ public final class TrainingCheckpoint {
         if (!Files.isRegularFile(file)) {
             throw new BadInputException(file, "no checkpoint to resume from");
         }
-        try (ArtifactWeights weights = ArtifactWeights.open(file)) {
+        try (ArtifactWeights weights = ArtifactWeights.openPart(file)) {
             Artifact artifact = weights.artifact();
             byte[] stateJson = artifact.file(STATE_FILE).orElseThrow(() -> new BadInputException(file,
                     "has no " + STATE_FILE + ": not a blip2 finetune checkpoint"));
