@@ -90,8 +90,10 @@ final class InspectCommand implements Callable<Integer> {
                 m.languageModel() == null ? "" : " (" + m.languageModel() + ")", m.dtype(), m.tensors().size(),
                 m.tensors().stream().mapToLong(Manifest.Tensor::numel).sum());
         out.printf("  written by: %s, format %s v%d%n", m.converter(), m.format(), m.formatVersion());
-        out.printf("  source (%s):%n", m.source().format());
-        m.source().files().forEach(f -> out.printf("    %s  %,d bytes  sha256 %s%n", f.name(), f.size(), f.sha256()));
+        if (m.source() != null) { // a fine-tuning checkpoint records none
+            out.printf("  source (%s):%n", m.source().format());
+            m.source().files().forEach(f -> out.printf("    %s  %,d bytes  sha256 %s%n", f.name(), f.size(), f.sha256()));
+        }
         out.printf("  files: %s%n", String.join(", ", a.fileNames()));
         m.notes().forEach(n -> out.println("  note: " + n));
         int width = m.tensors().stream().mapToInt(t -> t.name().length()).max().orElse(10);
