@@ -96,7 +96,7 @@ class DamagedArtifactTest {
         assertDamaged(CliRun.of("caption", "--model", transposed.toString(), MERLION), "is [32, 12], not [12, 32]");
         Path integers = copy("integers.b2z", t -> t.name().equals(VISION_TENSOR)
                 ? new Manifest.Tensor(t.name(), "I32", t.shape(), t.entry(), t.sha256()) : t);
-        assertDamaged(CliRun.of("inspect", integers.toString()), "is I32, not one of [F32, F16, BF16]");
+        assertDamaged(CliRun.of("inspect", integers.toString()), "is I32, not one of [F32, F16, BF16, I8]");
     }
 
     /** The reported config: a billion vision layers, inside an artifact and in a checkpoint folder. */

@@ -17,9 +17,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A model's weights straight from a {@code .b2z} artifact: each float32 tensor is memory-mapped and
- * wrapped as an INDArray without a copy, so loading a 15 GB model takes milliseconds and the operating
- * system pages the weights in as they are used. {@link #stored} maps a tensor of any storage type, with its
- * int8 scales, without a copy either.
+ * wrapped as an INDArray without a copy, so loading a 15 GB model takes milliseconds (once its contents
+ * have been checked) and the operating system pages the weights in as they are used. {@link #stored} maps a
+ * tensor of any storage type, with its int8 scales, without a copy either.
  */
 public final class ArtifactWeights implements Weights, Closeable {
     private final Artifact artifact;
@@ -34,8 +34,8 @@ public final class ArtifactWeights implements Weights, Closeable {
 
     /**
      * A model's artifact, checked before any weight is used: its manifest against the layout its config.json
-     * describes, its small files against their CRC-32, its tensors against their SHA-256
-     * ({@link Artifact#checkTensors}: hashed on a file's first load).
+     * describes, its tensors against their SHA-256 ({@link Artifact#checkTensors}: hashed on a file's first
+     * load). Its small files are checked against their CRC-32 as they are read ({@link Artifact#file}).
      */
     public static ArtifactWeights open(Path path) {
         return open(path, true);
@@ -53,7 +53,6 @@ public final class ArtifactWeights implements Weights, Closeable {
         Artifact artifact = Artifact.open(path);
         try {
             Blip2Config config = wholeModel ? artifact.modelConfig() : artifact.config();
-            artifact.checkFiles();
             artifact.checkTensors();
             return new ArtifactWeights(artifact, config);
         } catch (RuntimeException e) {
