@@ -2,6 +2,7 @@ package dev.blip2dl4j.e2e;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.ArtifactWriter;
 import dev.blip2dl4j.artifact.Manifest;
@@ -126,7 +127,8 @@ class DamagedArtifactTest {
         Map<String, INDArray> parameters = Map.of("query_tokens", Nd4j.ones(1, 2, 3));
         AdamW.State moments = AdamW.State.of(1, Map.of("query_tokens.exp_avg", Nd4j.zeros(1, 2, 3),
                 "query_tokens.exp_avg_sq", Nd4j.zeros(1, 2, 3)));
-        TrainingCheckpoint.write(checkpoint, config, parameters, moments, new TrainingCheckpoint.State(
+        TrainingCheckpoint.write(OutputFile.check(checkpoint, List.of(), false), config, parameters, moments,
+                new TrainingCheckpoint.State(
                 "blip2-dl4j-finetune-checkpoint", 1, 0, 1, 0, 1, Map.of(), Map.of(), "base"));
         CliRun run = CliRun.of("inspect", checkpoint.toString());
         assertEquals(0, run.exitCode(), run.toString());
@@ -147,7 +149,7 @@ class DamagedArtifactTest {
      */
     private Path copy(String name, UnaryOperator<Manifest.Tensor> edit, byte[] config) throws IOException {
         Path out = dir.resolve(name);
-        try (Artifact source = Artifact.open(artifact); ArtifactWriter writer = ArtifactWriter.create(out)) {
+        try (Artifact source = Artifact.open(artifact); ArtifactWriter writer = ArtifactWriter.create(OutputFile.check(out, List.of(), false))) {
             for (String file : source.fileNames()) {
                 if (!file.equals(ArtifactWriter.MANIFEST)) {
                     writer.addFile(file, config != null && file.equals("config.json") ? config

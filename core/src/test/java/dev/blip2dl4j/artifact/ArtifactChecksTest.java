@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ParamSpec;
 import dev.blip2dl4j.config.ParameterLayout;
@@ -208,7 +209,7 @@ class ArtifactChecksTest {
         byte[] config = Files.readAllBytes(Fixtures.model("opt").resolve("config.json"));
         ParameterLayout layout = ParameterLayout.of(Blip2Config.parse(new String(config, StandardCharsets.UTF_8),
                 null));
-        try (ArtifactWriter writer = ArtifactWriter.create(out)) {
+        try (ArtifactWriter writer = ArtifactWriter.create(OutputFile.check(out, List.of(), false))) {
             writer.addFile("config.json", config);
             writer.addFile("tokenizer/tokenizer.json", "{\"model\": {}}".getBytes(StandardCharsets.UTF_8));
             int seed = 0;
