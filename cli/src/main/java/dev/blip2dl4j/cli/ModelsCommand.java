@@ -21,7 +21,10 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "models", mixinStandardHelpOptions = true, sortOptions = false,
@@ -84,7 +87,7 @@ final class ModelsCommand implements Callable<Integer> {
         out.println("PARAMS in billions. DOWNLOAD: the publisher's files as the hub rounds their sizes (+: and files "
                 + "of unknown size; ?: sizes unknown); they are deleted once converted. MEM: the weights stored in that "
                 + "type (convert or pull --dtype; norms, tables and the Q-Former stay float32) plus a fifth; ! more "
-                + "than this machine has. SHA-256: files with a checksum in the catalogue, of those "
+                + "than this machine has. CACHE: each pulled artifact's size and storage type. SHA-256: files with a checksum in the catalogue, of those "
                 + "required (the hub shows one only for large files). `blip2 models NAME` shows an entry's files and "
                 + "what could not be verified.");
     }
@@ -103,9 +106,13 @@ final class ModelsCommand implements Callable<Integer> {
         return known < 100_000_000 ? "?" : ByteSizes.format(known) + "+";
     }
 
+    /** Each cached artifact's size and type (float32 first), or how much of a pull's download there is. */
     private static String cacheState(ModelCache cache, CatalogueEntry e) {
-        if (cache.isCached(e)) {
-            return "cached, " + ByteSizes.format(cache.artifactBytes(e));
+        Map<String, Path> artifacts = cache.artifacts(e);
+        if (!artifacts.isEmpty()) {
+            List<String> each = new ArrayList<>();
+            artifacts.forEach((tag, file) -> each.add(ByteSizes.format(file.toFile().length()) + " " + tag));
+            return "cached, " + String.join(", ", each);
         }
         long partial = cache.downloadedBytes(e);
         return partial > 0 ? "partly downloaded, " + ByteSizes.format(partial) : "not cached";
@@ -122,6 +129,7 @@ final class ModelsCommand implements Callable<Integer> {
             out.printf("  converted as the LAVIS model type %s%n", e.lavisType());
         }
         out.printf("  cache: %s (%s)%n", cache.artifact(e), cacheState(cache, e));
+        cache.artifacts(e).forEach((tag, file) -> out.printf("    %s: %s%n", tag, file));
         for (RemoteSource source : e.sources()) {
             out.printf("  %s%n", source);
             int width = source.files().stream().mapToInt(f -> f.path().length()).max().orElse(10);
@@ -154,6 +162,9 @@ final class ModelsCommand implements Callable<Integer> {
             node.put("cached", cache.isCached(e));
             node.put("artifact", cache.artifact(e).toString());
             node.put("artifactBytes", cache.artifactBytes(e));
+            ObjectNode artifacts = node.putObject("artifacts");
+            cache.artifacts(e).forEach((tag, file) -> artifacts.putObject(tag).put("path", file.toString())
+                    .put("bytes", file.toFile().length()));
             node.put("downloadedBytes", cache.downloadedBytes(e));
             array.add(node);
         }

@@ -27,8 +27,14 @@ import java.util.concurrent.Callable;
                 "Another process pulling the same model makes this one wait, then find it cached. HF_TOKEN is sent "
                         + "to the hub for gated repositories or mirrors that want one.",
                 "",
+                "--dtype converts the download straight into that storage type (one streaming pass); the cache "
+                        + "keeps one artifact per model and type. A model that will not fit this machine's memory "
+                        + "in the type asked is refused before any download, naming the type it fits in.",
+                "",
                 "Examples:",
                 "  blip2 pull blip2-opt-2.7b",
+                "  blip2 pull blip2-opt-6.7b --dtype int8",
+                "  blip2 pull blip2-flan-t5-xxl --dtype int8 --vision-dtype bfloat16",
                 "  blip2 pull blip2-flan-t5-xl --cache-dir /data/models --keep-source"})
 final class PullCommand implements Callable<Integer> {
     @Spec
@@ -44,6 +50,13 @@ final class PullCommand implements Callable<Integer> {
     boolean quiet;
 
     @Mixin
+    StorageOptions storage;
+
+    @Option(names = "--no-memory-check",
+            description = "Pull a model even if it needs more memory than this machine has (to copy it elsewhere).")
+    boolean noMemoryCheck;
+
+    @Mixin
     HubOptions hubOptions;
 
     @Mixin
@@ -55,18 +68,16 @@ final class PullCommand implements Callable<Integer> {
         hub = new Hub(hub.catalogue(), hub.settings().withKeepSource(keepSource));
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        MemoryCheck memory = MemoryCheck.system();
+        MemoryCheck memory = noMemoryCheck ? MemoryCheck.OFF : MemoryCheck.system();
+        StoragePolicy policy = storage.policy();
         for (String name : names) {
             CatalogueEntry entry = hub.catalogue().require(name);
-            long weightBytes = entry.weightBytes(StoragePolicy.FLOAT32);
-            if (!memory.fits(weightBytes)) {
-                err.printf("warning: %s needs about %s of memory to run, more than the %s this machine has%n", name,
-                        ByteSizes.format(MemoryCheck.estimate(weightBytes)), ByteSizes.format(memory.availableBytes()));
-            }
-            boolean cached = hub.cache().isCached(entry);
+            memory.require(name, policy, entry::weightBytes, "choose a smaller model (`blip2 models` lists each "
+                    + "one's memory per type)");
+            boolean cached = hub.cache().isCached(entry, policy);
             Path artifact;
             try (PullProgress progress = new PullProgress(err, quiet)) {
-                artifact = hub.pull(name, progress);
+                artifact = hub.pull(name, policy, progress);
             }
             out.printf("%s: %s%s (%s)%n", name, cached ? "already cached at " : "", artifact, ByteSizes.format(size(artifact)));
             out.flush();

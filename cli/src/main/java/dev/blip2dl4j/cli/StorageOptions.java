@@ -7,7 +7,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-/** The storage types a conversion writes ({@link StoragePolicy}): shared by convert and pull. */
+/** The storage types a conversion writes ({@link StoragePolicy}): shared by convert, pull and rm. */
 final class StorageOptions {
     @Spec(Spec.Target.MIXEE)
     CommandSpec spec;
@@ -35,6 +35,11 @@ final class StorageOptions {
             policy = policy.withLanguageModel(parse("--lm-dtype", lmDtype));
         }
         return policy;
+    }
+
+    /** Whether any of the options was given (rm removes one policy's artifact then, all of them otherwise). */
+    boolean given() {
+        return spec.commandLine().getParseResult().hasMatchedOption("--dtype") || visionDtype != null || lmDtype != null;
     }
 
     /** A misspelt type is a usage error (exit 2), like any other bad option value. */

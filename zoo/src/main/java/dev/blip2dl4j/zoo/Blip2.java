@@ -9,6 +9,7 @@ import dev.blip2dl4j.convert.ArtifactFiles;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.plan.StoragePolicy;
 import dev.blip2dl4j.graphs.Blip2Graph;
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.arrays.ResidentWeights;
 import dev.blip2dl4j.runtime.PromptInputs;
 import dev.blip2dl4j.zoo.generate.Generation;
@@ -90,15 +91,38 @@ public final class Blip2 implements AutoCloseable {
         return pretrained(name, Hub.fromEnvironment(), MemoryCheck.system(), PullListener.LOG);
     }
 
+    /**
+     * As {@link #pretrained(String)}, with the image encoder's and the language model's products stored as
+     * {@code dtype} (bfloat16, float16, int8; float32 is the default): converted into that type straight from the
+     * publisher's files and cached as its own artifact. The memory check counts the weights in that type.
+     */
+    public static Blip2 pretrained(String name, DType dtype) {
+        return pretrained(name, StoragePolicy.of(dtype));
+    }
+
+    /** As {@link #pretrained(String, DType)}, with each part's type as the policy says (e.g. ViT bfloat16, LM int8). */
+    public static Blip2 pretrained(String name, StoragePolicy storage) {
+        return pretrained(name, storage, Hub.fromEnvironment(), MemoryCheck.system(), PullListener.LOG);
+    }
+
     /** As {@link #pretrained(String)}, from the given hub, with the given memory check, telling {@code listener} how the pull goes. */
     public static Blip2 pretrained(String name, Hub hub, MemoryCheck memory, PullListener listener) {
+        return pretrained(name, StoragePolicy.FLOAT32, hub, memory, listener);
+    }
+
+    /**
+     * As {@link #pretrained(String, StoragePolicy)}, from the given hub, with the given memory check, telling
+     * {@code listener} how the pull goes. A model that will not fit in that storage is refused before anything is
+     * downloaded, naming the storage type it fits in and the largest model of the same tasks that fits as asked.
+     */
+    public static Blip2 pretrained(String name, StoragePolicy storage, Hub hub, MemoryCheck memory, PullListener listener) {
         CatalogueEntry entry = hub.catalogue().require(name);
-        memory.require(entry.weightBytes(StoragePolicy.FLOAT32), name, hub.catalogue().largestFitting(entry.tasks(),
+        memory.require(name, storage, entry::weightBytes, hub.catalogue().largestFitting(entry.tasks(),
                         parameters -> memory.fits(parameters * Float.BYTES))
                 .map(smaller -> "choose a smaller model such as " + smaller.name() + " (" + MemoryCheck.gigabytes(
-                        MemoryCheck.estimate(smaller.weightBytes(StoragePolicy.FLOAT32))) + ")")
+                        MemoryCheck.estimate(smaller.weightBytes(StoragePolicy.FLOAT32))) + " in float32)")
                 .orElse("choose a smaller model (`blip2 models` lists each one's memory)"));
-        return load(List.of(hub.pull(name, listener)), Converter.Options.defaults(), memory);
+        return load(List.of(hub.pull(name, storage, listener)), Converter.Options.defaults(), memory);
     }
 
     /** A model from a .b2z artifact (memory-mapped), or from an original checkpoint folder (read in memory). */

@@ -4,8 +4,13 @@ import com.sun.management.OperatingSystemMXBean;
 import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.convert.plan.StoragePolicy;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.zoo.hub.ModelCache;
 
 import java.lang.management.ManagementFactory;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.ToLongFunction;
 
 /**
  * Whether a model will fit in this machine's memory, asked before loading it, so that a model too large
@@ -79,6 +84,37 @@ public final class MemoryCheck {
                 + "weights in fewer bytes (blip2 convert or pull --dtype bfloat16 halves float32, --dtype int8 "
                 + "quarters it; `blip2 models` shows each model's need per type), or use a machine with more memory. "
                 + "--no-memory-check (MemoryCheck.OFF) loads it anyway, to run slowly at best.");
+    }
+
+    /**
+     * Refuses a model by name that will not fit with its weights stored under {@code storage}, naming the widest
+     * storage type in which it would fit (and how to pull it so), or saying that none would; {@code smaller} is
+     * the advice to use another model.
+     *
+     * @param weightBytes the bytes of the model's weights under a storage policy
+     */
+    public void require(String model, StoragePolicy storage, ToLongFunction<StoragePolicy> weightBytes, String smaller) {
+        long asked = weightBytes.applyAsLong(storage);
+        if (fits(asked)) {
+            return;
+        }
+        Optional<DType> fitting = widestFitting(weightBytes);
+        String advice = fitting.map(type -> "It fits with its weights stored as " + type.userName() + ", in about "
+                        + gigabytes(estimate(weightBytes.applyAsLong(StoragePolicy.of(type)))) + ": blip2 pull " + model
+                        + " --dtype " + type.userName() + " (Blip2.pretrained(\"" + model + "\", DType." + type.name()
+                        + ") in Java). Or " + smaller)
+                .orElse("It fits in no storage type (int8 needs about " + gigabytes(estimate(weightBytes.applyAsLong(
+                        StoragePolicy.of(DType.I8)))) + "): " + smaller);
+        throw new BadInputException(model + " needs about " + gigabytes(estimate(asked)) + " of memory stored as "
+                + ModelCache.tag(storage) + " (its weights, " + gigabytes(asked) + ", plus a fifth for activations "
+                + "and caches), more than the " + gigabytes(availableBytes) + " this machine has. " + advice + ", or use "
+                + "a machine with more memory. --no-memory-check (MemoryCheck.OFF) loads it anyway, to run slowly at best.");
+    }
+
+    /** Of float32, bfloat16 and int8, the widest type in which every product stored fits, if any. */
+    public Optional<DType> widestFitting(ToLongFunction<StoragePolicy> weightBytes) {
+        return List.of(DType.F32, DType.BF16, DType.I8).stream()
+                .filter(type -> fits(weightBytes.applyAsLong(StoragePolicy.of(type)))).findFirst();
     }
 
     public static String gigabytes(long bytes) {

@@ -7,6 +7,8 @@ import dev.blip2dl4j.config.ParameterLayout;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.plan.StoragePolicy;
 import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.zoo.hub.Catalogue;
+import dev.blip2dl4j.zoo.hub.CatalogueEntry;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
@@ -48,6 +50,29 @@ class MemoryCheckTest {
                 + "slowly at best.", e.getMessage());
         MemoryCheck.OFF.require(48_800_000_000L, "blip2-flan-t5-xxl", "");
         assertTrue(MemoryCheck.system().availableBytes() > 0);
+    }
+
+    @Test
+    void aModelByNameIsCheckedInTheTypeAskedAndTheRefusalNamesTheWidestTypeThatFits() {
+        Catalogue catalogue = Catalogue.builtIn();
+        CatalogueEntry opt67 = catalogue.require("blip2-opt-6.7b");
+        CatalogueEntry xxl = catalogue.require("blip2-flan-t5-xxl");
+        MemoryCheck machine24GiB = MemoryCheck.limit(24L << 30);
+
+        machine24GiB.require("blip2-opt-6.7b", StoragePolicy.of(DType.I8), opt67::weightBytes, "choose another");
+        BadInputException e = assertThrows(BadInputException.class, () -> machine24GiB.require("blip2-opt-6.7b",
+                StoragePolicy.FLOAT32, opt67::weightBytes, "choose another"));
+        assertTrue(e.getMessage().startsWith("blip2-opt-6.7b needs about 37.2 GB of memory stored as float32")
+                && e.getMessage().contains("It fits with its weights stored as bfloat16, in about 19.4 GB: blip2 pull "
+                + "blip2-opt-6.7b --dtype bfloat16 (Blip2.pretrained(\"blip2-opt-6.7b\", DType.BF16) in Java). Or "
+                + "choose another, or use a machine with more memory."), e.getMessage());
+        BadInputException xxlBf16 = assertThrows(BadInputException.class, () -> machine24GiB.require(
+                "blip2-flan-t5-xxl", StoragePolicy.of(DType.BF16), xxl::weightBytes, "choose another"));
+        assertTrue(xxlBf16.getMessage().contains("stored as bfloat16") && xxlBf16.getMessage().contains(
+                "It fits with its weights stored as int8"), xxlBf16.getMessage());
+        BadInputException tiny = assertThrows(BadInputException.class, () -> MemoryCheck.limit(1_000_000_000L)
+                .require("blip2-flan-t5-xxl", StoragePolicy.of(DType.I8), xxl::weightBytes, "choose another"));
+        assertTrue(tiny.getMessage().contains("It fits in no storage type (int8 needs about 1"), tiny.getMessage());
     }
 
     @Test

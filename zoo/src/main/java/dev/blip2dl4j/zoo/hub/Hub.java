@@ -2,6 +2,7 @@ package dev.blip2dl4j.zoo.hub;
 
 import dev.blip2dl4j.OutputFile;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
 import dev.blip2dl4j.convert.Converter;
 
 import java.io.IOException;
@@ -21,7 +22,11 @@ import java.util.function.Consumer;
  * <pre>{@code
  * Hub hub = Hub.fromEnvironment();                       // BLIP2_HOME, HF_ENDPOINT, HF_TOKEN, ...
  * Path artifact = hub.pull("blip2-opt-2.7b");            // downloads once; then returns the cached file
+ * Path int8 = hub.pull("blip2-opt-6.7b", StoragePolicy.of(DType.I8), PullListener.LOG);
  * }</pre>
+ *
+ * A model is cached once per storage policy ({@link ModelCache#artifact(CatalogueEntry, StoragePolicy)}): each
+ * is converted straight from the publisher's files, streaming, never through another type's artifact.
  *
  * A pull holds the entry's lock for its whole run, so two processes pulling one model end with one good
  * artifact: the second waits, then finds it cached. A pull that dies leaves its part files, and the next
@@ -62,10 +67,18 @@ public final class Hub {
         return pull(name, PullListener.LOG);
     }
 
-    /** The model's artifact, from the cache, or fetched, checked and converted into it first. */
+    /** The model's float32 artifact, from the cache, or fetched, checked and converted into it first. */
     public Path pull(String name, PullListener listener) {
+        return pull(name, StoragePolicy.FLOAT32, listener);
+    }
+
+    /**
+     * The model's artifact with its weights stored under {@code storage}, from the cache, or fetched, checked and
+     * converted into that policy's types first.
+     */
+    public Path pull(String name, StoragePolicy storage, PullListener listener) {
         CatalogueEntry entry = catalogue.require(name);
-        Path artifact = cache.artifact(entry);
+        Path artifact = cache.artifact(entry, storage);
         if (Files.isRegularFile(artifact)) {
             return artifact;
         }
@@ -77,9 +90,9 @@ public final class Hub {
             // the artifact's place is checked (and a killed conversion's partial deleted) before any download
             OutputFile.check(artifact, List.of(), false);
             List<Path> sources = fetch(entry, listener);
-            listener.message("converting " + name + " into " + artifact);
+            listener.message("converting " + name + " into " + artifact + " (" + storage.describe() + ")");
             try {
-                Converter.convert(sources, artifact, entry.converterOptions(), listener.conversion());
+                Converter.convert(sources, artifact, entry.converterOptions().withStorage(storage), listener.conversion());
             } catch (BadInputException e) {
                 throw new DownloadException("the files downloaded for " + name + " cannot be converted: " + e.getMessage()
                         + ". They are kept in " + cache.downloads(entry) + "; `blip2 rm " + name + "` deletes them, "
@@ -93,19 +106,38 @@ public final class Hub {
     }
 
     /**
-     * Deletes the model's artifact, downloads and what a killed conversion left of it; false if there was nothing
-     * to delete.
+     * Deletes the model's artifacts (in every storage policy), downloads and what killed conversions left of them;
+     * false if there was nothing to delete.
      */
     public boolean remove(String name, Consumer<String> onWait) {
         CatalogueEntry entry = catalogue.require(name);
         try (CacheLock lock = cache.lock(entry, onWait)) {
-            boolean present = OutputFile.deleteAbandoned(cache.artifact(entry)) > 0
-                    | Files.exists(cache.artifact(entry)) | Files.exists(cache.downloads(entry));
-            Files.deleteIfExists(cache.artifact(entry));
+            boolean present = Files.exists(cache.downloads(entry));
+            for (Path artifact : cache.artifactsAndPartials(entry).values()) {
+                present |= deleteArtifact(artifact);
+            }
             cache.deleteDownloads(entry);
             return present;
+        }
+    }
+
+    /**
+     * Deletes the model's artifact stored under {@code storage} and what a killed conversion left of it, keeping
+     * the other policies' artifacts and the downloads; false if there was nothing to delete.
+     */
+    public boolean remove(String name, StoragePolicy storage, Consumer<String> onWait) {
+        CatalogueEntry entry = catalogue.require(name);
+        try (CacheLock lock = cache.lock(entry, onWait)) {
+            return deleteArtifact(cache.artifact(entry, storage));
+        }
+    }
+
+    /** Deletes an artifact and its abandoned partials; whether there was any. */
+    private static boolean deleteArtifact(Path artifact) {
+        try {
+            return OutputFile.deleteAbandoned(artifact) > 0 | Files.deleteIfExists(artifact);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot delete " + cache.artifact(entry), e);
+            throw new UncheckedIOException("cannot delete " + artifact, e);
         }
     }
 
