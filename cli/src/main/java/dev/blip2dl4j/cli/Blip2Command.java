@@ -24,7 +24,7 @@ import java.util.Locale;
 @Command(name = "blip2", mixinStandardHelpOptions = true, version = Version.TEXT,
         description = "BLIP-2 on Deeplearning4j: caption images, answer questions about them, match them with texts; pull pretrained models by name; convert, inspect and verify models; fine-tune them on your own VQA data.",
         subcommands = {ConvertCommand.class, InspectCommand.class, CaptionCommand.class, VqaCommand.class, MatchCommand.class, VerifyCommand.class, BenchCommand.class,
-                ModelsCommand.class, PullCommand.class, RmCommand.class, FinetuneCommand.class, EvalCommand.class, PlotCommand.class,
+                ModelsCommand.class, PullCommand.class, RmCommand.class, RandomCheckpointCommand.class, FinetuneCommand.class, EvalCommand.class, PlotCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Blip2Command {
     /** Shared by every command: how much to say when something goes wrong. */

@@ -1,0 +1,65 @@
+package dev.blip2dl4j.e2e;
+
+import dev.blip2dl4j.testing.Fixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** blip2 random-checkpoint: the plan of a catalogue model without writing it, a small one written and converted. */
+class RandomCheckpointCliTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void plansACatalogueModelAsItsShardsAreRecordedWithoutWritingIt() {
+        CliRun run = CliRun.of("random-checkpoint", "--like", "blip2-opt-6.7b", "--dry-run");
+        assertEquals(0, run.exitCode(), run.toString());
+        assertTrue(run.out().startsWith("blip2-opt-6.7b: the pretrain_opt6.7b architecture, shards as the catalogue "
+                + "records them\n"), run.out());
+        assertTrue(run.out().contains("  model-00004-of-00004.safetensors  23 tensors  2166161408 bytes (2.2 GB)\n"), run.out());
+        assertTrue(run.out().endsWith("1248 tensors, 31834609664 bytes (31.8 GB) of float32, FROM_BIN layout\n"), run.out());
+        assertTrue(run.err().isEmpty(), run.err());
+
+        CliRun cut = CliRun.of("random-checkpoint", "--like", "blip2-opt-6.7b", "--dry-run", "--layout", "SAVED");
+        assertTrue(cut.err().startsWith("warning: the plan differs from the catalogue's shards: "
+                + "model-00004-of-00004.safetensors: 2170000000 bytes recorded"), cut.toString());
+    }
+
+    @Test
+    void writesASmallModelThatConverts() throws IOException {
+        Path out = dir.resolve("random");
+        CliRun run = CliRun.of("random-checkpoint", "--config", Fixtures.root().resolve("blip2-tiny-t5/config.json").toString(),
+                "--max-shard-size", "500000", "--seed", "5", "--tokenizer", Fixtures.root().resolve("tokenizers/t5").toString(),
+                out.toString());
+        assertEquals(0, run.exitCode(), run.toString());
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors.index.json")) && Files.isRegularFile(out.resolve("spiece.model")));
+        CliRun converted = CliRun.of("convert", out.toString(), "-o", dir.resolve("random.b2z").toString(), "--quiet",
+                "--dtype", "int8");
+        assertEquals(0, converted.exitCode(), converted.toString());
+
+        CliRun again = CliRun.of("random-checkpoint", "--config", Fixtures.root().resolve("blip2-tiny-t5/config.json").toString(),
+                out.toString());
+        assertEquals(3, again.exitCode(), again.toString());
+        assertTrue(again.err().contains("already exists"), again.err());
+    }
+
+    @Test
+    void badRequestsAreRefused() {
+        assertEquals(2, CliRun.of("random-checkpoint", "--dry-run").exitCode(), "--like or --config is needed");
+        CliRun noArchitecture = CliRun.of("random-checkpoint", "--like", "tiny-opt", "--dry-run", "--catalogue",
+                Fixtures.root().resolve("hub/catalogue.json").toString());
+        assertEquals(3, noArchitecture.exitCode(), noArchitecture.toString());
+        assertTrue(noArchitecture.err().contains("gives only a parameter count"), noArchitecture.err());
+        CliRun noOut = CliRun.of("random-checkpoint", "--like", "blip2-itm-vit-g");
+        assertEquals(3, noOut.exitCode(), noOut.toString());
+        assertTrue(noOut.err().contains("give OUT_DIR"), noOut.err());
+        assertFalse(noOut.out().contains("wrote"));
+    }
+}
