@@ -87,9 +87,9 @@ final class ModelsCommand implements Callable<Integer> {
         out.println("PARAMS in billions. DOWNLOAD: the publisher's files as the hub rounds their sizes (+: and files "
                 + "of unknown size; ?: sizes unknown); they are deleted once converted. MEM: the weights stored in that "
                 + "type (convert or pull --dtype; norms, tables and the Q-Former stay float32) plus a fifth; ! more "
-                + "than this machine has. CACHE: each pulled artifact's size and storage type. SHA-256: files with a checksum in the catalogue, of those "
-                + "required (the hub shows one only for large files). `blip2 models NAME` shows an entry's files and "
-                + "what could not be verified.");
+                + "than this machine has. SHA-256: files with a checksum in the catalogue, of those required (the hub "
+                + "shows one only for large files). CACHE: each pulled artifact's size and storage type. `blip2 models "
+                + "NAME` shows an entry's files and what could not be verified.");
     }
 
     /** The memory the entry needs with its products in {@code type}, marked ! where it does not fit. */
