@@ -66,7 +66,7 @@ final class VerifyCommand implements Callable<Integer> {
         out.printf("%-" + width + "s  %-20s  %-12s  %-9s  %s%n", "output", "shape", "max abs diff", "tolerance", "result");
         for (Verifier.Check c : report.checks()) {
             out.printf("%-" + width + "s  %-20s  %-12.3e  %-9s  %s%n", c.name(), Arrays.toString(c.shape()),
-                    c.maxAbsDiff(), c.tolerance() == 0 ? "exact" : String.format("%.0e", c.tolerance()),
+                    c.maxAbsDiff(), c.tolerance() == 0 ? "exact" : String.format(c.tolerance() < 1e-3 ? "%.0e" : "%.1e", c.tolerance()),
                     c.passed() ? "PASS" : "FAIL");
         }
         long failed = report.checks().stream().filter(c -> !c.passed()).count();

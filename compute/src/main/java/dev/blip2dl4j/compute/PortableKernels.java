@@ -44,6 +44,22 @@ final class PortableKernels {
         }
     }
 
+    /** Rows {@code [from, from + count)} of W decoded to float32 (int8 times its scales) into {@code into}. */
+    static void decodeRows(StoredTensor w, int from, int count, FloatBuffer into) {
+        ByteBuffer data = w.data().slice().order(ByteOrder.LITTLE_ENDIAN);
+        FloatBuffer scales = w.scales() == null ? null : w.scales().slice();
+        int k = Math.toIntExact(w.shape()[1]);
+        int block = w.blockSize() == 0 ? k : w.blockSize();
+        int blocks = k / block;
+        for (int r = 0; r < count; r++) {
+            long row = (long) (from + r) * k;
+            for (int c = 0; c < k; c++) {
+                float v = element(w, data, row + c);
+                into.put(r * k + c, scales == null ? v : v * scales.get((from + r) * blocks + c / block));
+            }
+        }
+    }
+
     private static float element(StoredTensor w, ByteBuffer data, long index) {
         int i = Math.toIntExact(index);
         return switch (w.dtype()) {

@@ -52,16 +52,66 @@ public final class Products {
     }
 
     /**
+     * {@code dx = alpha dy W (+ dx)}, W {@code [n, k]} in its storage type, dy {@code [m, n]}, dx {@code [m, k]}: the
+     * backward pass of {@link #linear} to its input, which training needs through frozen weights. float32 weights go
+     * to the float32 GEMM as they lie; the others are decoded a few rows at a time into a float32 block (never the
+     * whole matrix) that the same GEMM multiplies, so the sums are float32 over the exactly decoded weight.
+     *
+     * @return the kernels that ran: the float32 GEMM's, or {@link KernelPath#PORTABLE} where Java decoded the weight
+     * @throws IllegalArgumentException as {@link #linear} does
+     */
+    public static KernelPath linearBackward(FloatMatrix dy, StoredTensor w, float alpha, FloatMatrix dx,
+                                            boolean accumulate) {
+        return linearBackward(DISPATCHER, dy, w, alpha, dx, accumulate);
+    }
+
+    static KernelPath linearBackward(Dispatcher dispatcher, FloatMatrix dy, StoredTensor w, float alpha,
+                                     FloatMatrix dx, boolean accumulate) {
+        check(dx, w, null, dy); // the forward's shapes, input and output swapped
+        int m = dy.rows();
+        int n = dy.cols();
+        int k = dx.cols();
+        if (w.dtype() == DType.F32) {
+            KernelPath path = dispatcher.choose(DType.F32, m);
+            sgemm(path, false, false, m, k, n, alpha, dy.data(), dy.rowStride(), floats(w), k, accumulate ? 1f : 0f,
+                    dx.data(), dx.rowStride());
+            return path;
+        }
+        // a few MiB of decoded rows: large enough for the GEMM to run at speed, small next to any weight
+        int rows = Math.min(n, Math.max(16, (1 << 20) / k));
+        KernelPath path = dispatcher.choose(DType.F32, m);
+        try (FloatPointer block = new FloatPointer((long) rows * k)) {
+            FloatBuffer decoded = block.asBuffer();
+            for (int from = 0; from < n; from += rows) {
+                int count = Math.min(rows, n - from);
+                PortableKernels.decodeRows(w, from, count, decoded);
+                sgemm(path, false, false, m, k, count, alpha, at(dy.data(), from), dy.rowStride(), block, k,
+                        accumulate || from > 0 ? 1f : 0f, dx.data(), dx.rowStride());
+            }
+        }
+        return KernelPath.PORTABLE;
+    }
+
+    /**
      * {@code c = alpha op(a) op(b) + beta c} in float32, row-major, each operand with its row stride: the
      * attention's products (scores, values) and the backward passes'.
      */
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a,
                              long lda, FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
-        if (DISPATCHER.choose(DType.F32, m) == KernelPath.DNNL_F32) {
+        sgemm(DISPATCHER.choose(DType.F32, m), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    private static void sgemm(KernelPath path, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                              FloatPointer a, long lda, FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
+        if (path == KernelPath.DNNL_F32) {
             DnnlKernels.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else {
             OpenBlasKernels.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         }
+    }
+
+    private static FloatPointer at(FloatPointer from, long elements) {
+        return new FloatPointer(from).position(from.position() + elements);
     }
 
     private static void check(FloatMatrix x, StoredTensor w, FloatBuffer bias, FloatMatrix y) {

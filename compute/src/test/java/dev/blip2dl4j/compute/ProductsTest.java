@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Random;
@@ -60,6 +61,44 @@ class ProductsTest {
             possible.add(KernelPath.DNNL_BF16);
         }
         assertEquals(possible, ran, "the paths this CPU can take, each run");
+    }
+
+    /**
+     * The backward to the input, {@code dx = alpha dy W (+ dx)}, for every type on every path, on the same edge shapes
+     * and on one taller than a decoded block (4096 rows of 256 columns), so that the blocks' sums meet; float32
+     * rounding is the bound, since the weight is decoded exactly.
+     */
+    @Test
+    void everyBackwardOnEveryPathMatchesFloat64() {
+        Set<KernelPath> ran = EnumSet.noneOf(KernelPath.class);
+        Random random = new Random(12);
+        int[][] shapes = Arrays.copyOf(SHAPES, SHAPES.length + 1);
+        shapes[SHAPES.length] = new int[] {2, 4097, 256, 64};
+        for (String forced : FORCED) {
+            Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), forced);
+            for (DType type : TYPES) {
+                for (int[] shape : shapes) {
+                    for (boolean accumulate : new boolean[] {false, true}) {
+                        ran.add(checkBackward(dispatcher, type, shape, accumulate, random));
+                    }
+                }
+            }
+        }
+        Set<KernelPath> possible = EnumSet.of(KernelPath.PORTABLE, KernelPath.OPENBLAS_F32);
+        if (CpuFeatures.detect().avx2()) {
+            possible.add(KernelPath.DNNL_F32);
+        }
+        assertEquals(possible, ran, "the float32 GEMMs this CPU has, and the decoded blocks");
+    }
+
+    @Test
+    void badBackwardInputIsRefusedWithItsName() {
+        FloatMatrix dy = matrix(new float[2], 1, 2, 2);
+        FloatMatrix dx = matrix(new float[5], 1, 5, 5);
+        assertMessage(() -> Products.linearBackward(dy, new StoredTensor("w.back", DType.BF16, new long[] {2, 4},
+                direct(16), null, 0), 1f, dx, false), "w.back", "shapes do not match");
+        assertMessage(() -> Products.linearBackward(dy, new StoredTensor("w.unscaled", DType.I8, new long[] {2, 5},
+                direct(10), null, 0), 1f, dx, false), "w.unscaled", "got none");
     }
 
     @Test
@@ -187,6 +226,54 @@ class ProductsTest {
             }
         }
         return path;
+    }
+
+    private static KernelPath checkBackward(Dispatcher dispatcher, DType type, int[] shape, boolean accumulate,
+                                            Random random) {
+        int m = shape[0];
+        int n = shape[1];
+        int k = shape[2];
+        long dyStride = n + (m > 1 ? 3 : 0);
+        long dxStride = k + (m > 1 ? 5 : 0);
+        float[] dys = gaussian((int) ((m - 1) * dyStride + n), random);
+        float[] dxs = gaussian((int) ((m - 1) * dxStride + k), random);
+        float[] before = dxs.clone();
+        float alpha = (float) (0.25 + random.nextDouble());
+        double[][] w = new double[n][k];
+        StoredTensor weight = weight(type, w, shape[3], random);
+        FloatMatrix dx = matrix(dxs, m, k, dxStride);
+        KernelPath path = Products.linearBackward(dispatcher, matrix(dys, m, n, dyStride), weight, alpha, dx, accumulate);
+        dx.data().get(dxs);
+        String where = "backward " + type + " " + path + " " + m + "x" + n + "x" + k + " accumulate " + accumulate;
+        for (int i = 0; i < m; i++) {
+            for (int c = 0; c < k; c++) {
+                double exact = accumulate ? before[(int) (i * dxStride + c)] : 0;
+                double magnitude = Math.abs(exact);
+                for (int j = 0; j < n; j++) {
+                    double term = alpha * dys[(int) (i * dyStride + j)] * w[j][c];
+                    exact += term;
+                    magnitude += Math.abs(term);
+                }
+                double got = dxs[(int) (i * dxStride + c)];
+                double bound = 1e-5 * magnitude + 1e-6;
+                assertTrue(Math.abs(got - exact) <= bound, where + " at [" + i + ", " + c + "]: " + got + " vs "
+                        + exact + " (bound " + bound + ")");
+            }
+        }
+        for (int i = 0; i < m - 1; i++) {
+            for (long c = k; c < dxStride; c++) {
+                assertEquals(before[(int) (i * dxStride + c)], dxs[(int) (i * dxStride + c)], where + ": wrote outside the view");
+            }
+        }
+        return path;
+    }
+
+    private static float[] gaussian(int length, Random random) {
+        float[] values = new float[length];
+        for (int i = 0; i < length; i++) {
+            values[i] = (float) random.nextGaussian();
+        }
+        return values;
     }
 
     /** A random weight stored as {@code type}; {@code w} receives the values it stands for. */

@@ -336,11 +336,12 @@ public final class Artifact implements Closeable {
         return Optional.of(readChecked(path, zip, entry));
     }
 
-    /** Names of every entry that is not a tensor: config, tokenizer and processor files, the manifest. */
+    /** Names of every entry that is not a tensor or its scales: config, tokenizer and processor files, the manifest. */
     public List<String> fileNames() {
         List<String> names = new ArrayList<>();
         zip.getEntries().asIterator().forEachRemaining(e -> {
-            if (!e.getName().startsWith(ArtifactWriter.TENSOR_PREFIX) && !e.isDirectory()) {
+            if (!e.getName().startsWith(ArtifactWriter.TENSOR_PREFIX) && !e.getName().startsWith(ArtifactWriter.SCALE_PREFIX)
+                    && !e.isDirectory()) {
                 names.add(e.getName());
             }
         });

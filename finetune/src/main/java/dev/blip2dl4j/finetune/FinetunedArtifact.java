@@ -11,6 +11,7 @@ import dev.blip2dl4j.tensor.DType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
@@ -66,7 +67,8 @@ public final class FinetunedArtifact {
             List<String> allNotes = new ArrayList<>(m.notes() == null ? List.of() : m.notes());
             allNotes.add("fine-tuned from " + base.path().getFileName() + " (manifest SHA-256 " + baseModelId(base)
                     + "); " + trained.size() + " trained tensors replaced (float32), the other "
-                    + (m.tensors().size() - trained.size()) + " copied byte for byte (their SHA-256 equal the base's)");
+                    + (m.tensors().size() - trained.size()) + " copied byte for byte in their storage types (their "
+                    + "SHA-256 equal the base's)");
             allNotes.addAll(notes);
             return writer.commit(new Manifest(m.format(), m.formatVersion(), m.modelClass(), m.languageModel(),
                     Version.TEXT + " finetune", new Manifest.Source("blip2-dl4j-finetune", data), m.dtype(),
@@ -77,7 +79,10 @@ public final class FinetunedArtifact {
     private static void copy(Artifact base, Manifest.Tensor t, ArtifactWriter writer) {
         DType dtype = base.dtype(t.name());
         ByteBuffer bytes = base.map(t.name());
-        ArtifactWriter.TensorOutput out = writer.beginTensor(t.name(), dtype, t.shape());
+        // an int8 tensor keeps its quantization: the same bytes and the same scales, checked as the base reads them
+        ArtifactWriter.TensorOutput out = dtype == DType.I8
+                ? writer.beginQuantized(t.name(), t.shape(), t.quantization().blockSize())
+                : writer.beginTensor(t.name(), dtype, t.shape());
         MessageDigest digest = Sha256.newDigest();
         byte[] buffer = new byte[(int) Math.min(CHUNK, bytes.remaining())];
         while (bytes.hasRemaining()) {
@@ -91,6 +96,13 @@ public final class FinetunedArtifact {
             throw new BadInputException(base.path(), "tensor '" + t.name() + "' does not match its SHA-256 in the "
                     + "manifest: the base artifact is damaged");
         }
-        out.finish(() -> sha);
+        if (dtype == DType.I8) {
+            FloatBuffer scales = base.scales(t.name());
+            float[] values = new float[scales.remaining()];
+            scales.get(values);
+            out.finish(() -> sha, values);
+        } else {
+            out.finish(() -> sha);
+        }
     }
 }

@@ -1,5 +1,9 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.config.ParamSpec;
+import dev.blip2dl4j.config.ParameterLayout;
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.config.OptConfig;
@@ -42,6 +46,13 @@ public interface StageTwoLoss {
         }
         if (config.text() instanceof OptConfig) {
             return new EagerOptStageTwo(config, weights);
+        }
+        for (ParamSpec p : ParameterLayout.of(config).parameters()) {
+            if (p.product() && weights.contains(p.name()) && weights.stored(p.name()).dtype() == DType.I8) {
+                throw new BadInputException("Flan-T5 stage two trains on the graphs, which read float32 weights, and "
+                        + p.name() + " is stored as int8: convert the model with --dtype bfloat16 (or float32) to "
+                        + "fine-tune it");
+            }
         }
         return new T5GraphStageTwo(config, weights);
     }

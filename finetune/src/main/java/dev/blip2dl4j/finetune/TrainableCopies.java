@@ -2,6 +2,7 @@ package dev.blip2dl4j.finetune;
 
 import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.tensor.StoredTensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.LinkedHashMap;
@@ -31,6 +32,12 @@ final class TrainableCopies implements Weights {
     @Override
     public INDArray get(String name) {
         return trains(name) ? copied.computeIfAbsent(name, weights::copy) : weights.get(name);
+    }
+
+    /** The frozen weights in their storage types (the trained ones are float32: their copies). */
+    @Override
+    public StoredTensor stored(String name) {
+        return trains(name) ? Weights.super.stored(name) : weights.stored(name);
     }
 
     @Override

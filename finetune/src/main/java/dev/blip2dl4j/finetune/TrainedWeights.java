@@ -1,6 +1,7 @@
 package dev.blip2dl4j.finetune;
 
 import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.tensor.StoredTensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Map;
@@ -15,6 +16,12 @@ public record TrainedWeights(Weights base, Map<String, INDArray> trained) implem
     public INDArray get(String name) {
         INDArray t = trained.get(name);
         return t != null ? t : base.get(name);
+    }
+
+    /** The frozen weights in their storage types; a trained one as its float32 array. */
+    @Override
+    public StoredTensor stored(String name) {
+        return trained.containsKey(name) ? Weights.super.stored(name) : base.stored(name);
     }
 
     @Override

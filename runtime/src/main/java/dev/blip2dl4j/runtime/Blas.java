@@ -1,11 +1,15 @@
 package dev.blip2dl4j.runtime;
 
+import dev.blip2dl4j.compute.FloatMatrix;
 import dev.blip2dl4j.compute.Products;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.StoredTensor;
 import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.lang.ref.Reference;
+import java.util.Locale;
 import java.util.function.ObjLongConsumer;
 
 /**
@@ -61,34 +65,40 @@ public final class Blas {
     }
 
     /**
-     * {@code y = W x + beta y} for one row {@code x [1, in]} and {@code y [1, out]}, {@code W [out, in]}: a GEMV,
-     * which streams the weight at about three times the rate a one-row GEMM does.
+     * {@code y = x W^T (+ y)} with W {@code [n, k]} in its storage type, x {@code [m, k]} and y {@code [m, n]} 2-D
+     * float arrays with contiguous rows; the compute layer picks the kernels (one row: a GEMV, which streams the
+     * weight at about three times the rate a one-row GEMM does).
      */
-    static void gemv(INDArray w, INDArray x, INDArray y, double beta) {
-        long out = w.size(0);
-        long in = w.size(1);
-        if (x.length() != in || y.length() != out) {
-            throw new IllegalArgumentException("gemv shapes do not match: [" + out + ", " + in + "] x "
-                    + x.shapeInfoToString() + " -> " + y.shapeInfoToString());
-        }
+    static void linear(INDArray x, StoredTensor w, INDArray y, boolean accumulate) {
         ObjLongConsumer<String> productTimer = timer;
         long started = productTimer == null ? 0 : System.nanoTime();
-        Products.sgemm(false, true, 1, (int) out, (int) in, 1f, vector(x), in, pointer(w), rowStride(w), (float) beta,
-                vector(y), out);
+        Products.linear(matrix(x), w, null, matrix(y), accumulate);
         if (productTimer != null) {
-            productTimer.accept("gemv " + out + " x " + in, System.nanoTime() - started);
+            productTimer.accept(shape(w, x.size(0)), System.nanoTime() - started);
         }
-        Reference.reachabilityFence(w);
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(y);
     }
 
-    /** The address of a one-row array's first element. */
-    private static FloatPointer vector(INDArray a) {
-        if (a.dataType() != DataType.FLOAT || a.elementWiseStride() != 1) {
-            throw new IllegalArgumentException("expected a contiguous float vector, got " + a.shapeInfoToString());
+    /** {@code dx = alpha dy W (+ dx)}: a linear layer's backward to its input, W {@code [n, k]} in its storage type. */
+    static void linearBackward(INDArray dy, StoredTensor w, INDArray dx, double alpha, boolean accumulate) {
+        ObjLongConsumer<String> productTimer = timer;
+        long started = productTimer == null ? 0 : System.nanoTime();
+        Products.linearBackward(matrix(dy), w, (float) alpha, matrix(dx), accumulate);
+        if (productTimer != null) {
+            productTimer.accept("backward " + shape(w, dy.size(0)), System.nanoTime() - started);
         }
-        return new FloatPointer(a.data().addressPointer());
+        Reference.reachabilityFence(dy);
+        Reference.reachabilityFence(dx);
+    }
+
+    private static FloatMatrix matrix(INDArray a) {
+        return new FloatMatrix(pointer(a), (int) a.size(0), (int) a.size(1), rowStride(a));
+    }
+
+    private static String shape(StoredTensor w, long rows) {
+        String dtype = w.dtype() == DType.F32 ? "" : " " + w.dtype().name().toLowerCase(Locale.ROOT);
+        return (rows == 1 ? "gemv " : rows + " x ") + w.shape()[0] + " x " + w.shape()[1] + dtype;
     }
 
     /** The address of the array's first element; only float arrays with contiguous rows qualify. */

@@ -116,7 +116,7 @@ public final class EagerOptLoss {
                 return new Result(loss, null);
             }
             // logits now hold d loss / d logits; the head's input gradient goes back to the scored rows
-            Blas.gemm(logits, false, model.head().weight(), false, scoredHidden, 1.0, 0.0);
+            model.head().backwardToInput(logits, scoredHidden, 1.0, false);
             INDArray dHidden = Nd4j.zeros(DataType.FLOAT, (long) batch * seq, width);
             scatterRows(scoredHidden, scored, dHidden);
             INDArray gradient = Nd4j.zeros(DataType.FLOAT, (long) batch * seq, width);
@@ -185,23 +185,23 @@ public final class EagerOptLoss {
         int width = config.hiddenSize();
         INDArray dInner = work.get("dInner", rows, config.ffnDim());
         INDArray dNormed = work.get("dNormed", rows, width);
-        Blas.gemm(gradient, false, layer.fc2().weight(), false, dInner, 1.0, 0.0);
+        layer.fc2().backwardToInput(gradient, dInner, 1.0, false);
         reluBackward(dInner, tape.activated[index]);
-        Blas.gemm(dInner, false, layer.fc1().weight(), false, dNormed, 1.0, 0.0);
+        layer.fc1().backwardToInput(dInner, dNormed, 1.0, false);
         EagerLayers.layerNormBackward(tape.attended[index], layer.mlpNorm().weight(), layer.mlpNorm().eps(), dNormed,
                 gradient, null, null);
 
         INDArray dMerged = work.get("dMerged", rows, width);
-        Blas.gemm(gradient, false, layer.out().weight(), false, dMerged, 1.0, 0.0);
+        layer.out().backwardToInput(gradient, dMerged, 1.0, false);
         INDArray dQ = work.get("dQ", rows, width);
         INDArray dK = work.get("dK", rows, width);
         INDArray dV = work.get("dV", rows, width);
         // q was scaled before the scores (transformers' order): the scores' scale is 1, the product's gradient carries it
         attention.backward(tape.queries[index], tape.keys[index], tape.values[index], 1.0, dMerged, dQ, dK, dV,
                 tape.additiveMask);
-        Blas.gemm(dQ, false, layer.q().weight(), false, dNormed, Math.pow(config.headDim(), -0.5), 0.0);
-        Blas.gemm(dK, false, layer.k().weight(), false, dNormed, 1.0, 1.0);
-        Blas.gemm(dV, false, layer.v().weight(), false, dNormed, 1.0, 1.0);
+        layer.q().backwardToInput(dQ, dNormed, Math.pow(config.headDim(), -0.5), false);
+        layer.k().backwardToInput(dK, dNormed, 1.0, true);
+        layer.v().backwardToInput(dV, dNormed, 1.0, true);
         EagerLayers.layerNormBackward(tape.inputs[index], layer.attnNorm().weight(), layer.attnNorm().eps(), dNormed,
                 gradient, null, null);
     }

@@ -70,7 +70,7 @@ public final class EagerQFormerBackward {
         int imageLength = (int) imageEmbeds.size(1);
         int queries = (int) qformer.queryTokens().size(0);
         long rows = (long) batch * queries;
-        long languageWidth = projection.weight().size(0);
+        long languageWidth = projection.shape()[0];
         QFormerTape tape = new QFormerTape();
         INDArray lastHidden = tape.keep(qformer.forward(imageEmbeds, false, tape).lastHiddenState()
                 .reshape(rows, config.hiddenSize()));
@@ -174,7 +174,7 @@ public final class EagerQFormerBackward {
     private static void linearBackward(Linear linear, INDArray input, INDArray dOutput, INDArray dInput,
                                        boolean accumulate, Map<INDArray, INDArray> gradients) {
         if (dInput != null) {
-            Blas.gemm(dOutput, false, linear.weight(), false, dInput, 1.0, accumulate ? 1.0 : 0.0);
+            linear.backwardToInput(dOutput, dInput, 1.0, accumulate);
         }
         // each weight is read once per pass: its gradient is this one product (no zeros to add onto)
         INDArray dWeight = Nd4j.createUninitialized(DataType.FLOAT, linear.weight().shape(), 'c');

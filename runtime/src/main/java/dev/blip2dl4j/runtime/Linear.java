@@ -1,38 +1,58 @@
 package dev.blip2dl4j.runtime;
 
+import dev.blip2dl4j.arrays.NdArrays;
 import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.StoredTensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A linear layer {@code y = x W^T + b} over its weight as stored ({@code [out, in]}, read in place,
- * never copied), writing into an output the caller owns.
+ * A linear layer {@code y = x W^T + b} over its weight in its storage type ({@code [out, in]}: float32, bfloat16,
+ * float16 or int8 with scales, read in place, never copied), writing into an output the caller owns. The products
+ * run on the compute layer, which picks the kernels per call (one row: a matrix-vector product that streams the
+ * weight; docs/DESIGN.md "Compute layer").
  *
- * <p>Many rows go to one GEMM with the weight as the transposed operand. One row (a decode step of one
- * sequence) goes to a matrix-vector product instead: OpenBLAS runs a one-row GEMM at about a third of
- * the memory bandwidth a GEMV reaches (docs/DESIGN.md "Eager runtime and graphs").
- *
- * @param weight {@code [out, in]}
- * @param bias   {@code [out]}, or null
+ * @param stored the weight as the products read it
+ * @param weight the same weight as a float32 array where it is stored as float32 (what training updates and keys its
+ *               gradients by); null for the other types, which are only ever read through {@code stored}
+ * @param bias   {@code [out]} float32, or null
  */
-public record Linear(INDArray weight, INDArray bias) {
+public record Linear(StoredTensor stored, INDArray weight, INDArray bias) {
 
-    /** {@code <prefix>.weight}, and {@code <prefix>.bias} when the model has one. */
+    /** A float32 layer over these arrays. */
+    public Linear(INDArray weight, INDArray bias) {
+        this("a float32 linear layer", weight, bias);
+    }
+
+    private Linear(String name, INDArray weight, INDArray bias) {
+        this(new StoredTensor(name, DType.F32, weight.shape(), NdArrays.bytes(weight), null, 0), weight, bias);
+    }
+
+    /** {@code <prefix>.weight} in its storage type, and {@code <prefix>.bias} when the model has one. */
     public static Linear of(Weights weights, String prefix) {
-        String bias = prefix + ".bias";
-        return new Linear(weights.get(prefix + ".weight"), weights.contains(bias) ? weights.get(bias) : null);
+        String name = prefix + ".weight";
+        String biasName = prefix + ".bias";
+        INDArray bias = weights.contains(biasName) ? weights.get(biasName) : null;
+        StoredTensor stored = weights.stored(name);
+        return stored.dtype() == DType.F32 ? new Linear(name, weights.get(name), bias) : new Linear(stored, null, bias);
+    }
+
+    /** {@code [out, in]}. */
+    public long[] shape() {
+        return stored.shape();
     }
 
     /** {@code out [rows, out] = x [rows, in] W^T + b}; x may be a view of a wider array's columns. */
     public INDArray apply(INDArray x, INDArray out) {
-        product(x, out, 0.0);
+        Blas.linear(x, stored, out, false);
         return addBias(out);
     }
 
     /** {@code residual += x W^T + b}: the layer's output added onto the residual stream in place. */
     public INDArray addTo(INDArray x, INDArray residual) {
-        product(x, residual, 1.0);
+        Blas.linear(x, stored, residual, true);
         return addBias(residual);
     }
 
@@ -47,7 +67,7 @@ public record Linear(INDArray weight, INDArray bias) {
 
     /** The same, keeping GELU's argument {@code x W^T + b} in {@code preActivation} (unless null) for a backward. */
     public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch, INDArray preActivation) {
-        product(x, out, 0.0);
+        Blas.linear(x, stored, out, false);
         EagerLayers.biasAndScale(out, bias, scratch);
         if (preActivation != null) {
             preActivation.assign(out);
@@ -57,13 +77,12 @@ public record Linear(INDArray weight, INDArray bias) {
         return out;
     }
 
-    /** {@code out = x W^T + beta out}. */
-    private void product(INDArray x, INDArray out, double beta) {
-        if (x.size(0) == 1) {
-            Blas.gemv(weight, x, out, beta);
-        } else {
-            Blas.gemm(x, false, weight, true, out, 1.0, beta);
-        }
+    /**
+     * {@code dInput = alpha dOutput W (+ dInput)}: the backward pass to the layer's input, reading the weight in its
+     * storage type (a frozen low-precision weight is never widened whole).
+     */
+    public void backwardToInput(INDArray dOutput, INDArray dInput, double alpha, boolean accumulate) {
+        Blas.linearBackward(dOutput, stored, dInput, alpha, accumulate);
     }
 
     private INDArray addBias(INDArray out) {

@@ -164,19 +164,23 @@ public final class StageBenchmark {
     }
 
     /**
-     * The stages as separate graphs, so that each is timed alone, as the peer times them; vision and qformer
-     * (null unless asked for) only to time them against their eager executions.
+     * The stages as separate graphs, so that each is timed alone, as the peer times them, against their eager
+     * executions: built only for {@code --graph} (binding them widens narrower weights whole, and int8 not at all).
      */
     private static final class Graphs {
         final SameDiff vision;
         final SameDiff qformer;
-        final SameDiff prefill = Layers.newSameDiff();
+        final SameDiff prefill;
 
-        Graphs(Blip2Config config, ArtifactWeights weights, boolean withEncoders) {
-            vision = withEncoders ? visionGraph(config, weights) : null;
-            qformer = withEncoders ? qformerGraph(config, weights) : null;
+        Graphs(Blip2Config config, ArtifactWeights weights, boolean graph) {
+            vision = graph ? visionGraph(config, weights) : null;
+            qformer = graph ? qformerGraph(config, weights) : null;
+            prefill = graph ? prefillGraph(config, weights) : null;
+        }
 
-            // the composition Blip2Graph gives the language model, from the Q-Former's output fed as a placeholder
+        /** The composition Blip2Graph gives the language model, from the Q-Former's output fed as a placeholder. */
+        private static SameDiff prefillGraph(Blip2Config config, ArtifactWeights weights) {
+            SameDiff prefill = Layers.newSameDiff();
             Layers nn = new Layers(prefill, weights);
             SDVariable queries = prefill.placeHolder("queries", DataType.FLOAT, -1, config.numQueryTokens(),
                     config.qformer().hiddenSize());
@@ -194,6 +198,7 @@ public final class StageBenchmark {
                 T5.build(nn, (T5Config) config.text(), input.embeds(), input.attentionMask(), decoderIds).logits()
                         .rename("logits");
             }
+            return prefill;
         }
 
         private static SameDiff visionGraph(Blip2Config config, ArtifactWeights weights) {

@@ -3,6 +3,7 @@ package dev.blip2dl4j.diagnostics.verify;
 import dev.blip2dl4j.arrays.ReferenceBundle;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.blip2dl4j.config.ModelKind;
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.Caption;
 import dev.blip2dl4j.zoo.Match;
@@ -27,13 +28,15 @@ final class EndToEndChecks {
     private final Blip2 model;
     private final ReferenceBundle bundle;
     private final Path image;
+    private final StorageTolerance tolerance;
     private final Consumer<Verifier.Check> record;
     private final Consumer<String> skipped;
 
     /** @param skipped told what could not be checked and why (no image found, no tokenizer) */
-    EndToEndChecks(Blip2 model, ReferenceBundle bundle, Path image, Consumer<Verifier.Check> record,
-                   Consumer<String> skipped) {
+    EndToEndChecks(Blip2 model, ReferenceBundle bundle, Path image, StorageTolerance tolerance,
+                   Consumer<Verifier.Check> record, Consumer<String> skipped) {
         this.model = model;
+        this.tolerance = tolerance;
         this.bundle = bundle;
         this.record = record;
         this.skipped = skipped;
@@ -72,7 +75,11 @@ final class EndToEndChecks {
             }
         }
         if (model.config().kind() == ModelKind.IMAGE_TEXT_RETRIEVAL && json.has("captions")) {
-            match(decoded, json);
+            if (tolerance.storage() == DType.I8) {
+                skipped.accept("matching from the captions (it runs on the graphs, which read float32 weights)");
+            } else {
+                match(decoded, json);
+            }
         }
     }
 
@@ -87,20 +94,40 @@ final class EndToEndChecks {
         long[] expected = longs(reference.get("sequences"));
         long[] ids = sequence.ids();
         String name = bundle.has("generate_" + search) ? "generate_" + search : "generation." + search;
+        if (!greedy && !tolerance.exact() && idDiff(expected, ids) != 0) {
+            // beams are ranked by sums of many scores, each within the type's tolerance: near-ties may swap
+            skipped.accept(name + " (in " + tolerance.storage() + " storage the beams ranked differently; the greedy "
+                    + "ids and each step's scores are checked)");
+            return;
+        }
         check(name, new long[]{1, ids.length}, idDiff(expected, ids), 0);
         if (greedy && reference.has("step_top5_ids")) {
             JsonNode topIds = reference.get("step_top5_ids");
             JsonNode topScores = reference.get("step_top5_scores");
             double idsDiff = topIds.size() == sequence.topIds().length ? 0 : Double.POSITIVE_INFINITY;
             double scoreDiff = 0;
+            double largest = 0;
             for (int step = 0; step < Math.min(topIds.size(), sequence.topIds().length); step++) {
-                idsDiff = Math.max(idsDiff, idDiff(longs(topIds.get(step)), sequence.topIds()[step]));
                 for (int k = 0; k < 5; k++) {
-                    scoreDiff = Math.max(scoreDiff, Math.abs(topScores.get(step).get(k).asDouble() - sequence.topScores()[step][k]));
+                    largest = Math.max(largest, Math.abs(topScores.get(step).get(k).asDouble()));
+                }
+            }
+            double scoreTolerance = tolerance.of(Verifier.ACTIVATION_TOLERANCE, largest);
+            for (int step = 0; step < Math.min(topIds.size(), sequence.topIds().length); step++) {
+                long[] expectedIds = longs(topIds.get(step));
+                for (int k = 0; k < 5; k++) {
+                    double referenceScore = topScores.get(step).get(k).asDouble();
+                    double diff = Math.abs(referenceScore - sequence.topScores()[step][k]);
+                    scoreDiff = Math.max(scoreDiff, diff);
+                    // in a narrower storage type, two ids whose scores tie within the tolerance may change places
+                    boolean tie = !tolerance.exact() && diff <= scoreTolerance;
+                    if (expectedIds[k] != sequence.topIds()[step][k] && !tie) {
+                        idsDiff = Math.max(idsDiff, Math.abs(expectedIds[k] - sequence.topIds()[step][k]));
+                    }
                 }
             }
             check(search + " step top-5 ids", new long[]{topIds.size(), 5}, idsDiff, 0);
-            check(search + " step top-5 scores", new long[]{topIds.size(), 5}, scoreDiff, Verifier.ACTIVATION_TOLERANCE);
+            check(search + " step top-5 scores", new long[]{topIds.size(), 5}, scoreDiff, scoreTolerance);
         }
     }
 
@@ -124,8 +151,9 @@ final class EndToEndChecks {
                         idDiff(Arrays.copyOf(row, ids.length), ids) + (row.length > ids.length && row[ids.length] != 0 ? 1 : 0), 0);
             }
         }
-        check("itm_probabilities (from the captions)", new long[]{n}, itmDiff, Verifier.ACTIVATION_TOLERANCE);
-        check("itc_logits_per_image (from the captions)", new long[]{1, n}, itcDiff, Verifier.ACTIVATION_TOLERANCE);
+        check("itm_probabilities (from the captions)", new long[]{n}, itmDiff, tolerance.of(Verifier.ACTIVATION_TOLERANCE, 1));
+        check("itc_logits_per_image (from the captions)", new long[]{1, n}, itcDiff,
+                tolerance.of(Verifier.ACTIVATION_TOLERANCE, largest(json.path("itc_logits_per_image").path(0))));
     }
 
     /** reference.json's {@code image.file}: "common/merlion.png (in the shared fixtures root)" and the like. */
@@ -165,6 +193,10 @@ final class EndToEndChecks {
             diff = Math.max(diff, Math.abs(expected[i] - actual[i]));
         }
         return diff;
+    }
+
+    private static double largest(JsonNode values) {
+        return StreamSupport.stream(values.spliterator(), false).mapToDouble(v -> Math.abs(v.asDouble())).max().orElse(0);
     }
 
     private static long[] longs(JsonNode node) {
