@@ -1,6 +1,18 @@
 package dev.blip2dl4j.e2e;
 
+import dev.blip2dl4j.OutputFile;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.ArtifactWriter;
+import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.artifact.Sha256;
+import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.testing.Fixtures;
+import dev.blip2dl4j.testing.ScriptedOpt;
+import dev.blip2dl4j.zoo.Blip2;
+import dev.blip2dl4j.zoo.text.Tokenizer;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.BeforeAll;
@@ -8,6 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -159,6 +173,127 @@ class FinetuneCliTest {
         assertTrue(eval.err().contains("skipped 1 bad row:") && eval.err().contains(questions + " line " + questionLine),
                 eval.err());
         assertEquals(validation.size(), new ObjectMapper().readTree(eval.out()).get("questions").asInt());
+    }
+
+    /**
+     * A fine-tuned OPT ends its answers at the newline training ended them with, as LAVIS generates: its
+     * generation_config.json names it as the end, over a base whose own end is {@code </s>}, and {@code vqa},
+     * {@code eval} and validation stop there with answers of two and three tokens. The base's frozen language
+     * model is a script ({@link ScriptedOpt}: "... color" red square, "... shape" small green box, each then a
+     * newline and " blue" over and over), which the training of the Q-Former and projection leaves as it is.
+     */
+    @Test
+    void aFineTunedOptEndsItsAnswersAtTheNewlineInVqaEvalAndValidation() throws IOException {
+        long newline;
+        Map<Long, Long> next;
+        try (Blip2 fixture = Blip2.load(Fixtures.model("opt"))) {
+            Tokenizer t = fixture.tokenizer();
+            newline = token(t, "\n");
+            next = Map.of(token(t, " color"), token(t, " red"), token(t, " red"), token(t, " square"),
+                    token(t, " square"), newline, token(t, " shape"), token(t, " small"), token(t, " small"),
+                    token(t, " green"), token(t, " green"), token(t, " box"), token(t, " box"), newline,
+                    newline, token(t, " blue"));
+        }
+        Path scriptedBase = dir.resolve("scripted-base.b2z");
+        try (Artifact from = Artifact.open(base)) {
+            ObjectNode endsAtS = (ObjectNode) new ObjectMapper().readTree(from.file("generation_config.json").orElseThrow());
+            endsAtS.put("eos_token_id", 2);
+            rewrite(from, ScriptedOpt.weights((OptConfig) from.config().text(), next),
+                    Map.of("generation_config.json", endsAtS.toString().getBytes(StandardCharsets.UTF_8)), scriptedBase);
+        }
+        Path image = validation.get(0).image();
+        Path data = dir.resolve("data/multi-token.jsonl");
+        Files.writeString(data, "{\"image\": \"" + image + "\", \"question\": \"What is its Color.\", \"answer\": \"red square\"}\n"
+                + "{\"image\": \"" + image + "\", \"question\": \"what is its color\", \"answer\": \"red\"}\n"
+                + "{\"image\": \"" + image + "\", \"question\": \"what is its shape\", \"answer\": \"small green box\"}\n");
+        String template = "Question: {}";
+
+        // trained one step with validation as LAVIS's predict_answers generates (5 beams, 10 new tokens, the defaults)
+        Path tuned = dir.resolve("scripted-tuned.b2z");
+        CliRun finetune = CliRun.of("finetune", "--model", scriptedBase.toString(), "--train", train.toString(), "--val",
+                data.toString(), "-o", tuned.toString(), "--template", template, "--no-augment", "--max-steps", "1",
+                "--batch-size", "8");
+        assertEquals(0, finetune.exitCode(), finetune.toString());
+        List<Double> accuracies = new ArrayList<>();
+        for (String line : Files.readAllLines(dir.resolve("scripted-tuned.metrics.jsonl"), StandardCharsets.UTF_8)) {
+            JsonNode m = new ObjectMapper().readTree(line);
+            if (m.get("kind").asText().equals("validation")) {
+                accuracies.add(m.get("accuracy").asDouble());
+            }
+        }
+        assertEquals(List.of(2.0 / 3, 2.0 / 3), accuracies, "validation before and after the step: 2 of 3 answered whole");
+
+        // the recorded end: the newline's id, where the base said </s>; the rest of the base's settings kept
+        try (Artifact b = Artifact.open(scriptedBase); Artifact a = Artifact.open(tuned)) {
+            JsonNode before = new ObjectMapper().readTree(b.file("generation_config.json").orElseThrow());
+            JsonNode after = new ObjectMapper().readTree(a.file("generation_config.json").orElseThrow());
+            assertEquals(2, before.get("eos_token_id").asLong());
+            assertEquals(newline, after.get("eos_token_id").asLong());
+            assertEquals(before.get("pad_token_id"), after.get("pad_token_id"));
+            assertEquals(before.get("bos_token_id"), after.get("bos_token_id"));
+        }
+
+        // vqa stops there with the model's own settings; the base runs on past it to the token limit
+        assertEquals(image + ": red square", vqa(tuned, "what is its color", template));
+        assertEquals(image + ": small green box", vqa(tuned, "what is its shape", template));
+        assertTrue(vqa(scriptedBase, "what is its color", template).startsWith(image + ": red square\n blue blue"));
+
+        CliRun eval = CliRun.of("eval", "--model", tuned.toString(), "--data", data.toString(), "--template", template,
+                "--json");
+        assertEquals(0, eval.exitCode(), eval.toString());
+        JsonNode scored = new ObjectMapper().readTree(eval.out());
+        assertEquals(2.0 / 3, scored.get("accuracy").asDouble(), 1e-9);
+        List<String> answers = new ArrayList<>();
+        scored.get("predictions").forEach(p -> answers.add(p.get("answer").asText()));
+        assertEquals(List.of("red square", "red square", "small green box"), answers);
+    }
+
+    /** The id of a text the tokenizer makes one token of (after the {@code </s>} it puts in front of any text). */
+    private static long token(Tokenizer tokenizer, String text) {
+        long[] prefix = tokenizer.encode("");
+        long[] ids = tokenizer.encode(text);
+        assertEquals(prefix.length + 1, ids.length, "'" + text + "' is one token");
+        return ids[prefix.length];
+    }
+
+    /** `blip2 vqa`'s line for the first validation image. */
+    private static String vqa(Path model, String question, String template) {
+        CliRun run = CliRun.of("vqa", "--model", model.toString(), "-q", question, "--template", template,
+                validation.get(0).image().toString());
+        assertEquals(0, run.exitCode(), run.toString());
+        return run.out().strip();
+    }
+
+    /** A copy of {@code from} with some tensors (float32) and files replaced. */
+    private static void rewrite(Artifact from, Map<String, INDArray> tensors, Map<String, byte[]> files, Path to) {
+        try (ArtifactWriter writer = ArtifactWriter.create(OutputFile.check(to, List.of(), false))) {
+            for (String name : from.fileNames()) {
+                if (!name.equals(ArtifactWriter.MANIFEST)) {
+                    writer.addFile(name, files.getOrDefault(name, from.file(name).orElseThrow()));
+                }
+            }
+            List<Manifest.Tensor> written = new ArrayList<>();
+            for (Manifest.Tensor t : from.manifest().tensors()) {
+                INDArray replaced = tensors.get(t.name());
+                byte[] bytes;
+                if (replaced != null) {
+                    ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(replaced.length() * 4)).order(ByteOrder.LITTLE_ENDIAN);
+                    b.asFloatBuffer().put(replaced.castTo(DataType.FLOAT).dup('c').data().asFloat());
+                    bytes = b.array();
+                } else {
+                    ByteBuffer mapped = from.map(t.name());
+                    bytes = new byte[mapped.remaining()];
+                    mapped.get(bytes);
+                }
+                ArtifactWriter.TensorOutput out = writer.beginTensor(t.name(), from.dtype(t.name()), t.shape());
+                out.write(bytes, 0, bytes.length);
+                String sha = Sha256.of(bytes);
+                out.finish(() -> sha);
+            }
+            Manifest m = from.manifest();
+            writer.commit(new Manifest(m.format(), m.formatVersion(), m.modelClass(), m.languageModel(), m.converter(),
+                    m.source(), m.dtype(), List.of(), m.notes()));
+        }
     }
 
     /** How many validation images `blip2 vqa` answers right with the model. */

@@ -7,9 +7,16 @@ import dev.blip2dl4j.artifact.Sha256;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.ArtifactWriter;
 import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.convert.ArtifactFiles;
+import dev.blip2dl4j.finetune.data.VqaPrompt;
 import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.zoo.text.Tokenizer;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.security.MessageDigest;
@@ -24,9 +31,15 @@ import java.util.Map;
  * streaming through a small buffer. Each copied tensor is hashed as it is written and must equal the base
  * manifest's SHA-256, so the new manifest itself shows the frozen tensors unchanged. The manifest's source
  * lists the training data files; its notes say what was trained, from which model, for how long and how.
+ *
+ * <p>One file changes: an OPT model's {@code generation_config.json} ends generation at the newline training
+ * ends every answer with ({@link VqaPrompt#OPT_ANSWER_END}), as LAVIS generates with a fine-tuned model, so that
+ * {@code blip2 vqa} and {@code caption} stop where the model learnt to, whatever end its base named.
  */
 public final class FinetunedArtifact {
     private static final int CHUNK = 4 << 20;
+    private static final String GENERATION_CONFIG = "generation_config.json";
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private FinetunedArtifact() {
     }
@@ -49,11 +62,15 @@ public final class FinetunedArtifact {
                 throw new IllegalArgumentException(base.path() + " has no tensor '" + name + "' to replace");
             }
         }
+        byte[] generationConfig = base.config().useDecoderOnlyLanguageModel() ? endingAnswers(base) : null;
         try (ArtifactWriter writer = ArtifactWriter.create(out)) {
             for (String file : base.fileNames()) {
-                if (!file.equals(ArtifactWriter.MANIFEST)) {
+                if (!file.equals(ArtifactWriter.MANIFEST) && !(generationConfig != null && file.equals(GENERATION_CONFIG))) {
                     writer.addFile(file, base.file(file).orElseThrow());
                 }
+            }
+            if (generationConfig != null) {
+                writer.addFile(GENERATION_CONFIG, generationConfig);
             }
             for (Manifest.Tensor t : base.manifest().tensors()) {
                 INDArray replaced = trained.get(t.name());
@@ -69,10 +86,27 @@ public final class FinetunedArtifact {
                     + "); " + trained.size() + " trained tensors replaced (float32), the other "
                     + (m.tensors().size() - trained.size()) + " copied byte for byte in their storage types (their "
                     + "SHA-256 equal the base's)");
+            if (generationConfig != null) {
+                allNotes.add("generation_config.json: answers end at the newline training ended them with (its eos_token_id)");
+            }
             allNotes.addAll(notes);
             return writer.commit(new Manifest(m.format(), m.formatVersion(), m.modelClass(), m.languageModel(),
                     Version.TEXT + " finetune", new Manifest.Source("blip2-dl4j-finetune", data), m.dtype(),
                     List.of(), allNotes));
+        }
+    }
+
+    /** The base's generation_config.json (or none) with the answer end as its one eos_token_id. */
+    private static byte[] endingAnswers(Artifact base) {
+        byte[] tokenizerJson = base.file(ArtifactFiles.TOKENIZER_DIR + "tokenizer.json").orElseThrow(() ->
+                new BadInputException(base.path(), "has no tokenizer (tokenizer/tokenizer.json) to find the end of answers with"));
+        try (Tokenizer tokenizer = Tokenizer.fromJson(tokenizerJson)) {
+            ObjectNode config = base.file(GENERATION_CONFIG).isPresent()
+                    ? (ObjectNode) JSON.readTree(base.file(GENERATION_CONFIG).get()) : JSON.createObjectNode();
+            config.put("eos_token_id", VqaPrompt.optAnswerEndId(tokenizer));
+            return JSON.writeValueAsBytes(config);
+        } catch (IOException | ClassCastException e) {
+            throw new BadInputException(base.path(), GENERATION_CONFIG + " is not a JSON object: " + e.getMessage());
         }
     }
 

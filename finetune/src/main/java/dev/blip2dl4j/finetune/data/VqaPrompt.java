@@ -2,6 +2,7 @@ package dev.blip2dl4j.finetune.data;
 
 import dev.blip2dl4j.zoo.Blip2;
 import dev.blip2dl4j.zoo.text.PromptTemplate;
+import dev.blip2dl4j.zoo.text.Tokenizer;
 
 /**
  * The prompt a question becomes, in training and in evaluation alike: the question cleaned as LAVIS's
@@ -14,6 +15,12 @@ public record VqaPrompt(PromptTemplate template, QuestionCleaner cleaner) {
      * stops generating at it: its {@code eos_token_id}): a fine-tuned OPT ends its answers here, not at {@code </s>}.
      */
     public static final String OPT_ANSWER_END = "\n";
+
+    /** The token id of {@link #OPT_ANSWER_END}: the first after what the tokenizer puts in front of any text ({@code </s>}). */
+    public static long optAnswerEndId(Tokenizer tokenizer) {
+        long[] prefix = tokenizer.encode("");
+        return tokenizer.encode(OPT_ANSWER_END)[prefix.length];
+    }
 
     /** The model's default template, or {@code template} when it is not null. */
     public static VqaPrompt of(Blip2 model, String template, int maxQuestionWords) {

@@ -36,11 +36,8 @@ public record VqaEvaluation(double accuracy, double exactMatch, List<Prediction>
             return base.withPenalties(base.repetitionPenalty(), base.noRepeatNgramSize(), base.minNewTokens(), -1,
                     base.earlyStopping());
         }
-        // the tokenizer puts </s> in front of any text: the answer's end is the first id after what it puts alone
-        long[] prefix = model.tokenizer().encode("");
-        long[] end = model.tokenizer().encode(VqaPrompt.OPT_ANSWER_END);
         return base.withPenalties(base.repetitionPenalty(), base.noRepeatNgramSize(), 1, 0, base.earlyStopping())
-                .withEosTokenIds(List.of(end[prefix.length]));
+                .withEosTokenIds(List.of(VqaPrompt.optAnswerEndId(model.tokenizer())));
     }
 
     /**
