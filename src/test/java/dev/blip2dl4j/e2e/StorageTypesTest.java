@@ -49,8 +49,14 @@ class StorageTypesTest {
         // the float32 probability (CaptionVqaMatchTest) within bfloat16's tolerance
         assertEquals(0.7073943, new ObjectMapper().readTree(match.out()).get(0).get("itm_probability").asDouble(), 2e-2);
         verify(bf16, fixture, 15);
-        CliRun int8 = verify(convert(fixture, "int8"), fixture, 1);
+        Path int8Artifact = convert(fixture, "int8");
+        CliRun int8 = verify(int8Artifact, fixture, 1);
         assertTrue(int8.out().contains("the graphs read float32 weights"), int8.out());
+        // matching runs on the graphs: an int8 model is refused with what to do, not an internal error
+        CliRun int8Match = CliRun.of("match", "--model", int8Artifact.toString(), "-t", "a merlion", MERLION);
+        assertEquals(3, int8Match.exitCode(), int8Match.toString());
+        assertTrue(int8Match.err().contains("is stored as int8") && int8Match.err().contains("--dtype bfloat16"),
+                int8Match.err());
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.arrays;
 
+import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.artifact.Artifact;
 import dev.blip2dl4j.artifact.Manifest;
@@ -105,12 +106,17 @@ public final class ArtifactWeights implements Weights, Closeable {
                 artifact.path() + " has no tensor '" + name + "'"));
     }
 
-    /** The tensor's type, which must be floating point: an int8 matrix is never widened whole. */
+    /**
+     * The tensor's type, which must be floating point: an int8 matrix is never widened whole. The eager runtime reads
+     * int8 through {@link #stored}; what asks here for one is a path on the SameDiff graphs (image-text matching,
+     * image features, Flan-T5 training), which the user can reach with an int8 model.
+     */
     private DType floatType(String name) {
         DType dtype = artifact.dtype(name);
         if (dtype == DType.I8) {
-            throw new IllegalStateException("tensor '" + name + "' of " + artifact.path() + " is stored as int8: "
-                    + "read it through stored(name)");
+            throw new BadInputException(artifact.path(), "tensor '" + name + "' is stored as int8, and this task runs "
+                    + "on the SameDiff graphs, which read float32, bfloat16 or float16 weights (image-text matching, "
+                    + "image features, Flan-T5 training): convert the model with --dtype bfloat16 (or float32) for it");
         }
         return dtype;
     }
