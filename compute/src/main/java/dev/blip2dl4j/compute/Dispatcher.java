@@ -1,37 +1,70 @@
 package dev.blip2dl4j.compute;
 
+import dev.blip2dl4j.compute.NativeKernels.Isa;
 import dev.blip2dl4j.tensor.DType;
 import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.Loader;
 
 import java.util.Locale;
+import java.util.Objects;
 
 /**
- * Picks each product's kernels from the CPU's features and the weight's storage type. oneDNN chooses its own JIT
- * code for the CPU it finds (AMX, AVX512_BF16, VNNI, AVX-512, AVX2), whatever {@code OPENBLAS_CORETYPE} says;
- * where it cannot run (no AVX2, or no native library for this platform) float32 goes to OpenBLAS, which runs
- * anywhere, and the other types to the portable Java loops. {@code -Dblip2.compute.path=portable|openblas|dnnl}
- * forces one family, for tests and for comparing backends (docs/DESIGN.md "Compute layer").
+ * Picks each product's kernels from the CPU's features, the weight's storage type and the product's rows, by
+ * what was measured fastest (bench/README.md "Compute layer"): our native kernels for one row and a few, where
+ * they stream the weight at memory speed; oneDNN's JIT GEMMs (AMX, AVX512_BF16, VNNI, AVX-512, AVX2, whatever
+ * {@code OPENBLAS_CORETYPE} says) for more rows; OpenBLAS, which runs anywhere, for float32 where neither loads;
+ * the portable Java loops last. {@code -Dblip2.compute.path=portable|openblas|dnnl|native} forces one family and
+ * {@code -Dblip2.compute.isa=scalar|avx2|avx512|avx512_vnni} the native kernels' level, for tests and for comparing backends
+ * (docs/DESIGN.md "Compute layer").
  */
 final class Dispatcher {
     static final String PROPERTY = "blip2.compute.path";
+    static final String ISA_PROPERTY = "blip2.compute.isa";
+    /** Rows up to which the native kernels beat oneDNN's GEMMs, per storage type (measured). */
+    private static final int F32_NATIVE_ROWS = 4;
+    private static final int BF16_NATIVE_ROWS = 8;
+    private static final int I8_NATIVE_ROWS = 8;
 
     private final CpuFeatures cpu;
     private final String forced;
     private final boolean dnnlLoads;
+    private final boolean nativeLoads;
+    private final Isa isa;
 
     Dispatcher(CpuFeatures cpu, String forced) {
-        this.cpu = cpu;
-        this.forced = forced == null ? "auto" : forced.toLowerCase(Locale.ROOT);
-        if (!this.forced.matches("auto|portable|openblas|dnnl")) {
-            throw new IllegalArgumentException("-D" + PROPERTY + "=" + forced + ": use auto, portable, openblas or dnnl");
-        }
-        this.dnnlLoads = cpu.avx2() && !this.forced.equals("portable") && loads();
+        this(cpu, forced, null, NativeKernels.loaded() ? NativeKernels.hardwareIsa() : null);
     }
 
-    /** This machine's features and the property's choice. */
+    /**
+     * @param forcedIsa the native kernels' level, or null for the highest both the flags and the hardware allow
+     * @param hardware  the highest level the native library runs on this CPU, null where it did not load
+     */
+    Dispatcher(CpuFeatures cpu, String forced, String forcedIsa, Isa hardware) {
+        this.cpu = cpu;
+        this.forced = forced == null ? "auto" : forced.toLowerCase(Locale.ROOT);
+        if (!this.forced.matches("auto|portable|openblas|dnnl|native")) {
+            throw new IllegalArgumentException("-D" + PROPERTY + "=" + forced
+                    + ": use auto, portable, openblas, dnnl or native");
+        }
+        if (this.forced.equals("native") && hardware == null) {
+            throw new IllegalArgumentException("-D" + PROPERTY + "=native: no native kernels here ("
+                    + Objects.requireNonNullElse(NativeKernels.problem(), "not loaded") + ")");
+        }
+        this.dnnlLoads = cpu.avx2() && !this.forced.equals("portable") && loads();
+        this.nativeLoads = hardware != null;
+        Isa byFlags = Isa.of(cpu); // lower than the hardware's when the flags are forced
+        this.isa = nativeLoads ? isa(byFlags.compareTo(hardware) < 0 ? byFlags : hardware, forcedIsa) : null;
+    }
+
+    /** This machine's features and the properties' choice. */
     static Dispatcher detect() {
-        return new Dispatcher(CpuFeatures.detect(), System.getProperty(PROPERTY));
+        return new Dispatcher(CpuFeatures.detect(), System.getProperty(PROPERTY), System.getProperty(ISA_PROPERTY),
+                NativeKernels.loaded() ? NativeKernels.hardwareIsa() : null);
+    }
+
+    /** The level the native kernels run at: the highest this CPU has, or the one forced (no higher); null without them. */
+    Isa isa() {
+        return isa;
     }
 
     /** The kernels for a product of {@code rows} rows against a weight stored as {@code dtype}. */
@@ -39,26 +72,60 @@ final class Dispatcher {
         if (forced.equals("portable")) {
             return KernelPath.PORTABLE;
         }
+        boolean dnnlFamily = dnnlLoads && !forced.equals("openblas") && !forced.equals("native");
+        boolean nativeFamily = nativeLoads && (forced.equals("auto") || forced.equals("native"));
         return switch (dtype) {
-            case F32 -> f32(rows);
-            // without hardware bf16 dot products oneDNN falls back to its reference loops, slower than ours
-            case BF16 -> dnnlLoads && cpu.bf16() && !forced.equals("openblas") ? KernelPath.DNNL_BF16 : KernelPath.PORTABLE;
-            case I8 -> dnnlLoads && cpu.int8() && !forced.equals("openblas") ? KernelPath.DNNL_I8 : KernelPath.PORTABLE;
-            case F16 -> KernelPath.PORTABLE;
+            case F32 -> f32(rows, nativeFamily);
+            // without hardware bf16 or exact int8 dot products oneDNN runs reference loops, slower than ours
+            case BF16 -> pick(nativeFamily, rows <= BF16_NATIVE_ROWS, dnnlFamily && cpu.bf16(), KernelPath.DNNL_BF16);
+            case I8 -> pick(nativeFamily, rows <= I8_NATIVE_ROWS, dnnlFamily && cpu.int8(), KernelPath.DNNL_I8);
+            case F16 -> nativeFamily ? KernelPath.NATIVE : KernelPath.PORTABLE;
             default -> throw new IllegalArgumentException("no product reads weights stored as " + dtype
                     + ": float32, bfloat16, float16 and int8 are supported");
         };
     }
 
+    private KernelPath pick(boolean nativeFamily, boolean nativeFaster, boolean dnnlRuns, KernelPath dnnlPath) {
+        if (nativeFamily && (nativeFaster || !dnnlRuns || forced.equals("native"))) {
+            return KernelPath.NATIVE;
+        }
+        return dnnlRuns ? dnnlPath : KernelPath.PORTABLE;
+    }
+
+    /** float32: a few rows on ours, which stream the weight; more on {@link #gemm}'s. */
+    private KernelPath f32(int rows, boolean nativeFamily) {
+        if (nativeFamily && (rows <= F32_NATIVE_ROWS || forced.equals("native"))) {
+            return KernelPath.NATIVE;
+        }
+        return gemm(rows);
+    }
+
     /**
-     * float32: oneDNN's GEMM where it loads; one row on OpenBLAS's GEMV, which streamed the weight faster than
-     * oneDNN's one-row GEMM (bench/README.md, {@code Dispatcher}).
+     * The float32 GEMM for products other than ours ({@code x W^T}): transposed or scaled operands, {@code dy W}.
+     * oneDNN's where it loads, OpenBLAS where not; one row on OpenBLAS's GEMV, which streamed the weight faster
+     * than oneDNN's one-row GEMM.
      */
-    private KernelPath f32(int rows) {
-        if (!dnnlLoads || forced.equals("openblas")) {
+    KernelPath gemm(int rows) {
+        if (!dnnlLoads || forced.equals("openblas") || forced.equals("portable")) {
             return KernelPath.OPENBLAS_F32;
         }
         return rows == 1 && !forced.equals("dnnl") ? KernelPath.OPENBLAS_F32 : KernelPath.DNNL_F32;
+    }
+
+    private static Isa isa(Isa highest, String forced) {
+        if (forced == null) {
+            return highest;
+        }
+        for (Isa level : Isa.values()) {
+            if (level.name().equalsIgnoreCase(forced)) {
+                if (level.compareTo(highest) > 0) {
+                    throw new IllegalArgumentException("-D" + ISA_PROPERTY + "=" + forced + ": this CPU runs the"
+                            + " native kernels at " + highest.name().toLowerCase(Locale.ROOT) + " at most");
+                }
+                return level;
+            }
+        }
+        throw new IllegalArgumentException("-D" + ISA_PROPERTY + "=" + forced + ": use scalar, avx2, avx512 or avx512_vnni");
     }
 
     private static boolean loads() {

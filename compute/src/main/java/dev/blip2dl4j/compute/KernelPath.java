@@ -10,6 +10,8 @@ public enum KernelPath {
     DNNL_BF16,
     /** int8 weights against rows quantized per block on oneDNN's int8 GEMM (VNNI, AMX), scaled in float32. */
     DNNL_I8,
+    /** our native kernels (blip2kernels.c) at the dispatcher's instruction-set level, any storage type. */
+    NATIVE,
     /** plain Java loops over any storage type: runs anywhere, slowly. */
     PORTABLE
 }

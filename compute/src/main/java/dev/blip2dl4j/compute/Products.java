@@ -43,6 +43,7 @@ public final class Products {
                     floats(w), x.cols(), accumulate ? 1f : 0f, y.data(), y.rowStride());
             case DNNL_BF16 -> Bf16Matmul.bf16(x, w, y, accumulate);
             case DNNL_I8 -> DnnlKernels.int8(x, w, y, accumulate);
+            case NATIVE -> NativeKernels.linear(dispatcher.isa(), x, w, y, accumulate);
             case PORTABLE -> PortableKernels.linear(x, w, y, accumulate);
         }
         if (bias != null) {
@@ -72,14 +73,14 @@ public final class Products {
         int n = dy.cols();
         int k = dx.cols();
         if (w.dtype() == DType.F32) {
-            KernelPath path = dispatcher.choose(DType.F32, m);
+            KernelPath path = dispatcher.gemm(m); // dy W: not the x W^T our kernels take
             sgemm(path, false, false, m, k, n, alpha, dy.data(), dy.rowStride(), floats(w), k, accumulate ? 1f : 0f,
                     dx.data(), dx.rowStride());
             return path;
         }
         // a few MiB of decoded rows: large enough for the GEMM to run at speed, small next to any weight
         int rows = Math.min(n, Math.max(16, (1 << 20) / k));
-        KernelPath path = dispatcher.choose(DType.F32, m);
+        KernelPath path = dispatcher.gemm(m);
         try (FloatPointer block = new FloatPointer((long) rows * k)) {
             FloatBuffer decoded = block.asBuffer();
             for (int from = 0; from < n; from += rows) {
@@ -98,7 +99,17 @@ public final class Products {
      */
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a,
                              long lda, FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
-        sgemm(DISPATCHER.choose(DType.F32, m), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        sgemm(DISPATCHER, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    static void sgemm(Dispatcher dispatcher, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                      FloatPointer a, long lda, FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
+        if (!transA && transB && alpha == 1 && (beta == 0 || beta == 1)
+                && dispatcher.choose(DType.F32, m) == KernelPath.NATIVE) {
+            NativeKernels.sgemm(dispatcher.isa(), m, n, k, a, lda, b, ldb, c, ldc, beta == 1); // a linear layer's x W^T
+            return;
+        }
+        sgemm(dispatcher.gemm(m), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 
     private static void sgemm(KernelPath path, boolean transA, boolean transB, int m, int n, int k, float alpha,

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.compute;
 
+import dev.blip2dl4j.compute.NativeKernels.Isa;
 import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.tensor.FloatConversion;
 import dev.blip2dl4j.tensor.StoredTensor;
@@ -7,9 +8,13 @@ import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.Test;
 
+import java.io.File;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
@@ -24,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every product on every path the dispatcher can take, against float64 sums over the weight's decoded values,
  * on edge sizes (1, odd, not a multiple of a block or a vector), views with a wider row stride, with and without
  * bias and accumulation. Each path's bound is what its arithmetic allows: float32 rounding, x rounded to bfloat16
- * (half an ulp of 8 bits), x quantized to int8 per block (half a step of amax / 127).
+ * (half an ulp of 8 bits), x quantized to int8 per block (half a step of amax / 127: oneDNN's int8 GEMM and our
+ * AVX512_VNNI path).
  */
 class ProductsTest {
     /** m, n, k, int8 block (0: one scale per row). */
@@ -32,7 +38,12 @@ class ProductsTest {
         {1, 1, 1, 0}, {1, 7, 1, 1}, {2, 3, 1, 0}, {3, 5, 33, 11}, {1, 37, 64, 32}, {5, 17, 96, 0}, {17, 33, 130, 13},
         {1, 300, 257, 0}, {40, 100, 256, 32}, {64, 48, 160, 16},
     };
-    private static final List<String> FORCED = List.of("auto", "portable", "openblas", "dnnl");
+    /** The native kernels' own edge cases: rows not a multiple of their group of 4, enough work for two threads. */
+    private static final int[][] NATIVE_SHAPES = {
+        {1, 2, 15, 0}, {1, 4, 16, 16}, {1, 5, 17, 0}, {2, 9, 31, 31}, {1, 515, 130, 13}, {3, 263, 257, 0},
+        {1, 131, 1024, 64}, {1, 67, 1000, 40}, {4, 130, 513, 0}, {1, 1031, 96, 32},
+    };
+    private static final List<String> FORCED = List.of("auto", "portable", "openblas", "dnnl", "native");
     private static final List<DType> TYPES = List.of(DType.F32, DType.BF16, DType.F16, DType.I8);
 
     @Test
@@ -59,6 +70,9 @@ class ProductsTest {
         }
         if (cpu.avx2() && cpu.bf16()) {
             possible.add(KernelPath.DNNL_BF16);
+        }
+        if (NativeKernels.loaded()) {
+            possible.add(KernelPath.NATIVE);
         }
         assertEquals(possible, ran, "the paths this CPU can take, each run");
     }
@@ -101,22 +115,165 @@ class ProductsTest {
                 direct(10), null, 0), 1f, dx, false), "w.unscaled", "got none");
     }
 
+    /** Each instruction-set level the native kernels can run here, forced, on every type and edge shape. */
+    @Test
+    void nativeKernelsAtEveryLevelMatchFloat64() {
+        if (!NativeKernels.loaded()) {
+            assertMessage(() -> new Dispatcher(CpuFeatures.detect(), "native"), "no native kernels here");
+            assertEquals(KernelPath.PORTABLE, Dispatcher.detect().choose(DType.F16, 1), "the fallback");
+            return;
+        }
+        Random random = new Random(12);
+        Isa highest = Dispatcher.detect().isa();
+        for (Isa isa : Isa.values()) {
+            if (isa.compareTo(highest) > 0) {
+                continue;
+            }
+            Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), "native", isa.name(), NativeKernels.hardwareIsa());
+            assertEquals(isa, dispatcher.isa());
+            for (DType type : TYPES) {
+                for (int[][] shapes : new int[][][] {SHAPES, NATIVE_SHAPES}) {
+                    for (int[] shape : shapes) {
+                        for (int variant = 0; variant < 4; variant++) {
+                            assertEquals(KernelPath.NATIVE, check(dispatcher, type, shape, variant % 2 == 1,
+                                    variant >= 2, random), isa + " " + type);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The runtime's float32 linear layers come through {@code sgemm} (x W^T, W a possibly wider array's rows): at
+     * every native level, and the calls ours do not take (other alpha, beta or transposes) still right elsewhere.
+     */
+    @Test
+    void sgemmTakesTheNativeKernelsForLinearLayers() {
+        Random random = new Random(13);
+        List<Dispatcher> dispatchers = new ArrayList<>(List.of(Dispatcher.detect()));
+        for (Isa isa : Isa.values()) {
+            if (NativeKernels.loaded() && isa.compareTo(Dispatcher.detect().isa()) <= 0) {
+                dispatchers.add(new Dispatcher(CpuFeatures.detect(), "native", isa.name(), NativeKernels.hardwareIsa()));
+            }
+        }
+        for (Dispatcher dispatcher : dispatchers) {
+            for (int[] shape : new int[][] {{1, 1, 1}, {1, 7, 33}, {1, 261, 300}, {3, 5, 17}, {2, 70, 1030}}) {
+                for (float[] alphaBeta : new float[][] {{1, 0}, {1, 1}, {2, 0.5f}}) {
+                    sgemmMatches(dispatcher, shape[0], shape[1], shape[2], alphaBeta[0], alphaBeta[1], random);
+                }
+            }
+        }
+    }
+
+    private static void sgemmMatches(Dispatcher dispatcher, int m, int n, int k, float alpha, float beta, Random random) {
+        long lda = k + 2;
+        long ldb = k + 3; // W: some columns of a wider array
+        long ldc = n + 1;
+        float[] a = gaussian((int) (m * lda), random);
+        float[] b = gaussian((int) (n * ldb), random);
+        float[] c = gaussian((int) (m * ldc), random);
+        float[] before = c.clone();
+        FloatPointer out = new FloatPointer(c);
+        Products.sgemm(dispatcher, false, true, m, n, k, alpha, new FloatPointer(a), lda, new FloatPointer(b), ldb, beta,
+                out, ldc);
+        out.get(c);
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < (int) ldc; j++) {
+                int at = (int) (i * ldc + j);
+                if (j >= n) {
+                    assertEquals(before[at], c[at], "wrote outside the view");
+                    continue;
+                }
+                double exact = beta * before[at];
+                double magnitude = Math.abs(exact);
+                for (int t = 0; t < k; t++) {
+                    exact += alpha * (double) a[(int) (i * lda + t)] * b[(int) (j * ldb + t)];
+                    magnitude += Math.abs(alpha * (double) a[(int) (i * lda + t)] * b[(int) (j * ldb + t)]);
+                }
+                assertEquals(exact, c[at], 1e-5 * magnitude + 1e-6, dispatcher.isa() + " " + m + "x" + n + "x" + k
+                        + " alpha " + alpha + " beta " + beta + " at [" + i + ", " + j + "]");
+            }
+        }
+    }
+
+    /** Where gcc is, the build made the library and it loads: a C error or a bad load fails here, not silently. */
+    @Test
+    void theBuildMadeTheNativeKernelsWhereGccIs() {
+        boolean gcc = System.getProperty("os.name").equals("Linux") && System.getProperty("os.arch").equals("amd64")
+                && Arrays.stream(System.getenv("PATH").split(File.pathSeparator))
+                        .anyMatch(dir -> Files.isExecutable(Path.of(dir, "gcc")));
+        assertEquals(gcc, NativeKernels.loaded(), "gcc here: " + gcc + "; " + NativeKernels.problem());
+        if (!gcc) {
+            return;
+        }
+        Isa flags = Isa.of(CpuFeatures.detect());
+        Isa expected = flags.compareTo(NativeKernels.hardwareIsa()) < 0 ? flags : NativeKernels.hardwareIsa();
+        assertEquals(expected, Dispatcher.detect().isa(), "the highest level both the flags and cpuid allow");
+    }
+
+    @Test
+    void nativeLevelsAreForcedNoHigherThanTheCpu() {
+        CpuFeatures avx2 = CpuFeatures.parse("sse4_2 avx avx2 fma f16c");
+        assertEquals(Isa.AVX2, new Dispatcher(avx2, "auto", null, Isa.AVX512).isa(), "the flags cap the level");
+        assertEquals(Isa.SCALAR, new Dispatcher(avx2, "native", "Scalar", Isa.AVX512).isa());
+        assertEquals(Isa.AVX2, new Dispatcher(CpuFeatures.parse("avx2 fma f16c avx512f avx512bw avx512vl"), "auto",
+                null, Isa.AVX2).isa(), "and so does the library's cpuid test");
+        assertEquals(Isa.SCALAR, new Dispatcher(CpuFeatures.parse("avx2 fma"), "auto", null, Isa.AVX512).isa(),
+                "no F16C: no AVX2 level");
+        assertMessage(() -> new Dispatcher(avx2, "native", "avx512", Isa.AVX512), "blip2.compute.isa=avx512",
+                "avx2 at most");
+        assertMessage(() -> new Dispatcher(avx2, "native", "sse9", Isa.AVX512), "blip2.compute.isa=sse9",
+                "scalar, avx2, avx512 or avx512_vnni");
+        assertMessage(() -> new Dispatcher(avx2, "native", null, null), "blip2.compute.path=native",
+                "no native kernels");
+        assertMessage(() -> new Dispatcher(avx2, "fast", null, Isa.AVX512), "blip2.compute.path=fast", "native");
+    }
+
+    /** Where the native library did not load, the choices of the other kernels. */
     @Test
     void dispatcherKeysOnFeatures() {
-        Dispatcher avx2 = new Dispatcher(CpuFeatures.parse("sse4_2 avx avx2 fma"), "auto");
+        Dispatcher avx2 = new Dispatcher(CpuFeatures.parse("sse4_2 avx avx2 fma"), "auto", null, null);
         assertEquals(KernelPath.OPENBLAS_F32, avx2.choose(DType.F32, 1));
         assertEquals(KernelPath.DNNL_F32, avx2.choose(DType.F32, 40));
         assertEquals(KernelPath.PORTABLE, avx2.choose(DType.I8, 1), "oneDNN's int8 GEMM saturates without VNNI");
         assertEquals(KernelPath.PORTABLE, avx2.choose(DType.BF16, 40), "no bf16 dot products in hardware");
-        Dispatcher bf16 = new Dispatcher(CpuFeatures.parse("avx2 fma avx512f avx512_bf16 avx512_vnni"), null);
+        Dispatcher bf16 = new Dispatcher(CpuFeatures.parse("avx2 fma avx512f avx512_bf16 avx512_vnni"), null, null, null);
         assertEquals(KernelPath.DNNL_BF16, bf16.choose(DType.BF16, 1));
         assertEquals(KernelPath.DNNL_I8, bf16.choose(DType.I8, 1));
-        Dispatcher old = new Dispatcher(CpuFeatures.parse("sse2 sse4_2"), "auto");
+        Dispatcher old = new Dispatcher(CpuFeatures.parse("sse2 sse4_2"), "auto", null, null);
         assertEquals(KernelPath.OPENBLAS_F32, old.choose(DType.F32, 40), "OpenBLAS runs anywhere");
         assertEquals(KernelPath.PORTABLE, old.choose(DType.I8, 40));
         assertEquals(KernelPath.PORTABLE, old.choose(DType.F16, 1));
         assertThrows(IllegalArgumentException.class, () -> avx2.choose(DType.I32, 1));
         assertThrows(IllegalArgumentException.class, () -> new Dispatcher(CpuFeatures.parse("avx2"), "fast"));
+    }
+
+    /** With the native library: ours for one row and a few (the measured crossovers), oneDNN's GEMMs beyond. */
+    @Test
+    void dispatcherTakesTheNativeKernelsWhereMeasuredFastest() {
+        Dispatcher full = new Dispatcher(CpuFeatures.parse(
+                "avx avx2 fma f16c avx512f avx512bw avx512vl avx512_bf16 avx512_vnni"), "auto", null, Isa.AVX512_VNNI);
+        assertEquals(Isa.AVX512_VNNI, full.isa());
+        assertEquals(KernelPath.NATIVE, full.choose(DType.F32, 1));
+        assertEquals(KernelPath.NATIVE, full.choose(DType.F32, 4));
+        assertTrue(full.choose(DType.F32, 5) != KernelPath.NATIVE, "five rows: a GEMM's");
+        assertEquals(KernelPath.NATIVE, full.choose(DType.BF16, 8));
+        assertTrue(full.choose(DType.BF16, 9) != KernelPath.NATIVE);
+        assertEquals(KernelPath.NATIVE, full.choose(DType.I8, 8));
+        assertTrue(full.choose(DType.I8, 9) != KernelPath.NATIVE);
+        assertEquals(KernelPath.NATIVE, full.choose(DType.F16, 257), "nothing else reads float16 in hardware");
+        Dispatcher avx2 = new Dispatcher(CpuFeatures.parse("sse4_2 avx avx2 fma f16c"), "auto", null, Isa.AVX512);
+        assertEquals(Isa.AVX2, avx2.isa());
+        assertEquals(KernelPath.NATIVE, avx2.choose(DType.BF16, 257), "no bf16 dot products: ours at any size");
+        assertEquals(KernelPath.NATIVE, avx2.choose(DType.I8, 257), "no VNNI: ours at any size");
+        assertEquals(KernelPath.DNNL_F32, new Dispatcher(CpuFeatures.parse("avx2 fma f16c"), "dnnl", null, Isa.AVX2)
+                .choose(DType.F32, 1), "forced to oneDNN");
+        Dispatcher openblas = new Dispatcher(CpuFeatures.parse("avx2 fma f16c"), "openblas", null, Isa.AVX2);
+        assertEquals(KernelPath.OPENBLAS_F32, openblas.choose(DType.F32, 1));
+        assertEquals(KernelPath.PORTABLE, openblas.choose(DType.I8, 1));
+        assertEquals(KernelPath.NATIVE, new Dispatcher(CpuFeatures.parse("sse2"), "native", null, Isa.SCALAR)
+                .choose(DType.F32, 300), "forced to ours, at any size");
     }
 
     /** Run under {@code DNNL_MAX_CPU_ISA} (the surefire execution "avx2" sets it): oneDNN took the cap. */
@@ -202,7 +359,8 @@ class ProductsTest {
                     exact += xv * w[j][c];
                     magnitude += Math.abs(xv * w[j][c]);
                 }
-                if (path == KernelPath.DNNL_I8) {
+                if (path == KernelPath.DNNL_I8 || path == KernelPath.NATIVE && type == DType.I8
+                        && dispatcher.isa() == Isa.AVX512_VNNI) {
                     for (int b = 0; b < k / blockSize; b++) {
                         double max = 0;
                         double weights = 0;

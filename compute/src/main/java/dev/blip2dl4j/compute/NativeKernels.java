@@ -1,0 +1,127 @@
+package dev.blip2dl4j.compute;
+
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.StoredTensor;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.System.Logger.Level;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * Our own products ({@code compute/src/main/c/blip2kernels.c}, compiled by the module's build with the machine's
+ * gcc and carried in the jar): one-row and small-m products over float32, bfloat16, float16 and int8 weights read
+ * in place, each element decoded in registers and multiplied by x exactly, float32 sums, at one of three
+ * instruction-set levels. Where the library was not built or does not load, {@link #loaded()} is false, the
+ * dispatcher takes the other kernels, and the reason is logged once.
+ */
+final class NativeKernels {
+    private static final String LIBRARY = "libblip2kernels.so";
+    private static final String PROBLEM = load();
+
+    private NativeKernels() {
+    }
+
+    /** Whether the library loaded (else {@link #problem()} says why). */
+    static boolean loaded() {
+        return PROBLEM == null;
+    }
+
+    static String problem() {
+        return PROBLEM;
+    }
+
+    /** The highest level this CPU runs the library's kernels at, by its own cpuid test; only once {@link #loaded()}. */
+    static Isa hardwareIsa() {
+        return Isa.values()[maxIsa()];
+    }
+
+    /** {@code y = x W^T (+ y)} at {@code isa}, which the caller has bounded by {@link #hardwareIsa()}. */
+    static void linear(Isa isa, FloatMatrix x, StoredTensor w, FloatMatrix y, boolean accumulate) {
+        long weight = new Pointer(w.data().slice()).address(); // sliced: the address of the buffer's position
+        long scales = w.scales() == null ? 0 : new Pointer(w.scales().slice()).address();
+        linear(isa.ordinal(), code(w.dtype()), at(x.data()), x.rows(), x.cols(), x.rowStride(), weight, x.cols(),
+                scales, w.dtype() == DType.I8 ? w.blockSize() : 0, at(y.data()), y.cols(), y.rowStride(), accumulate);
+    }
+
+    /** {@code c = a b^T (+ c)} in float32, row-major, each operand with its row stride: a float32 linear layer. */
+    static void sgemm(Isa isa, int m, int n, int k, FloatPointer a, long lda, FloatPointer b, long ldb, FloatPointer c,
+                      long ldc, boolean accumulate) {
+        linear(isa.ordinal(), code(DType.F32), at(a), m, k, lda, at(b), ldb, 0, 0, at(c), n, ldc, accumulate);
+    }
+
+    /** Sums {@code count} floats at {@code address} with every thread: the read rate a product is held to. */
+    static float read(Isa isa, Pointer data, long count) {
+        return read(isa.ordinal(), at(data), count);
+    }
+
+    /** The address of the pointer's position, where JavaCPP's own calls start too. */
+    private static long at(Pointer pointer) {
+        return pointer.address() + pointer.position() * pointer.sizeof();
+    }
+
+    private static int code(DType dtype) {
+        return switch (dtype) { // the enum of blip2kernels.c
+            case F32 -> 0;
+            case BF16 -> 1;
+            case F16 -> 2;
+            case I8 -> 3;
+            default -> throw new IllegalArgumentException("no native product reads " + dtype);
+        };
+    }
+
+    private static native int maxIsa();
+
+    private static native void linear(int isa, int dtype, long x, int m, int k, long xStride, long w, long wStride,
+                                      long scales, int block, long y, int n, long yStride, boolean accumulate);
+
+    private static native float read(int isa, long address, long count);
+
+    /** Loads the library from a temporary copy (a jar's entry cannot be mapped); returns why not, or null. */
+    private static String load() {
+        String problem;
+        try (InputStream in = NativeKernels.class.getResourceAsStream(LIBRARY)) {
+            if (in == null) {
+                problem = "the build made no " + LIBRARY + " (no gcc, or not Linux x86-64)";
+            } else {
+                Path copy = Files.createTempFile("blip2kernels", ".so");
+                try {
+                    Files.copy(in, copy, StandardCopyOption.REPLACE_EXISTING);
+                    System.load(copy.toString());
+                    return null;
+                } finally {
+                    Files.deleteIfExists(copy); // mapped once loaded: the file is no longer needed
+                }
+            }
+        } catch (IOException | UnsatisfiedLinkError e) {
+            problem = LIBRARY + " does not load: " + e.getMessage();
+        }
+        System.getLogger(NativeKernels.class.getName()).log(Level.WARNING,
+                "native products unavailable, using oneDNN, OpenBLAS and Java loops: " + problem);
+        return problem;
+    }
+
+    /** The instruction-set levels of the library's kernels, lowest first (the order of blip2kernels.c's enum). */
+    enum Isa {
+        /** plain C: any x86-64. */
+        SCALAR,
+        /** AVX2 with FMA and F16C. */
+        AVX2,
+        /** AVX-512 F, BW and VL. */
+        AVX512,
+        /** AVX-512 with VNNI: int8 weights against x quantized per row and block, exact int32 sums; the rest as AVX512. */
+        AVX512_VNNI;
+
+        /** The highest level these flags allow, as the library's own cpuid test reads them. */
+        static Isa of(CpuFeatures cpu) {
+            if (cpu.avx2() && cpu.has("avx512f") && cpu.has("avx512bw") && cpu.has("avx512vl")) {
+                return cpu.has("avx512_vnni") ? AVX512_VNNI : AVX512;
+            }
+            return cpu.avx2() && cpu.has("f16c") ? AVX2 : SCALAR;
+        }
+    }
+}

@@ -1,0 +1,115 @@
+package dev.blip2dl4j.compute;
+
+import dev.blip2dl4j.compute.NativeKernels.Isa;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.StoredTensor;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The one-row and small-m products on the decode shapes, every kernel family that runs them, in GB/s of weight
+ * read, against the read rate of a plain sum over memory (bench/README.md "Compute layer"). The weights rotate
+ * through {@value #SPAN_BYTES} bytes, more than the last-level cache, so each product reads its weight from memory
+ * as a decode step does. Lower instruction-set levels of ours are shown for one row (and AVX-512 without VNNI
+ * for int8, the float path). Run with the test classpath and {@code OMP_NUM_THREADS}:
+ * {@code java -cp ... dev.blip2dl4j.compute.ProductsBench [rows...]}.
+ */
+public final class ProductsBench {
+    private static final long SPAN_BYTES = 1L << 30;
+    private static final int[][] SHAPES = {{2560, 2560}, {10240, 2560}, {2560, 10240}, {50272, 2560}};
+    private static final int REPEATS = 5;
+
+    private ProductsBench() {
+    }
+
+    public static void main(String[] args) {
+        int[] rows = args.length == 0 ? new int[] {1} : Arrays.stream(args).mapToInt(Integer::parseInt).toArray();
+        BytePointer span = new BytePointer(SPAN_BYTES);
+        // 0x3c in every byte: a normal number as float32, bfloat16 and float16, 60 as int8
+        Pointer.memset(span, 0x3c, SPAN_BYTES);
+        Dispatcher auto = Dispatcher.detect();
+        Isa isa = auto.isa();
+        System.out.printf(Locale.ROOT, "read %.1f GB/s (%s, OMP_NUM_THREADS=%s)%n", readRate(isa, span), isa,
+                System.getenv("OMP_NUM_THREADS"));
+        for (int m : rows) {
+            for (int[] shape : m == 1 ? SHAPES : Arrays.copyOf(SHAPES, 2)) { // more rows: the layers' shapes
+                for (String type : List.of("F32", "BF16", "F16", "I8", "I8/64")) {
+                    List<String> cells = new ArrayList<>();
+                    for (String family : List.of("native", "native-avx512", "native-avx2", "openblas", "dnnl")) {
+                        Double rate = rate(type, family, m, shape[0], shape[1], span, isa);
+                        if (rate != null) {
+                            cells.add(String.format(Locale.ROOT, "%s %.1f", family, rate));
+                        }
+                    }
+                    System.out.printf(Locale.ROOT, "%d x %d x %d %s: %s (auto: %s)%n", m, shape[0], shape[1], type,
+                            String.join(", ", cells), auto.choose(dtype(type), m));
+                }
+            }
+        }
+    }
+
+    private static double readRate(Isa isa, BytePointer span) {
+        double best = 0;
+        for (int i = 0; i < REPEATS; i++) {
+            long start = System.nanoTime();
+            NativeKernels.read(isa, span, SPAN_BYTES / Float.BYTES);
+            best = Math.max(best, SPAN_BYTES / (double) (System.nanoTime() - start));
+        }
+        return best;
+    }
+
+    /** GB/s of weight read, best of {@value #REPEATS} passes over the span; null where the family has no such kernel. */
+    private static Double rate(String type, String family, int m, int n, int k, BytePointer span, Isa isa) {
+        DType dtype = dtype(type);
+        int block = type.equals("I8/64") ? 64 : 0;
+        Dispatcher dispatcher;
+        try {
+            dispatcher = new Dispatcher(CpuFeatures.detect(), family.startsWith("native") ? "native" : family,
+                    family.startsWith("native-") ? family.substring(7) : isa.name(), NativeKernels.hardwareIsa());
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        KernelPath path = dispatcher.choose(dtype, m);
+        boolean lower = family.startsWith("native-") && !family.substring(7).equalsIgnoreCase(isa.name());
+        if (path == KernelPath.PORTABLE || lower && (m > 1 || family.equals("native-avx512") && dtype != DType.I8)) {
+            return null;
+        }
+        long bytes = (long) n * k * dtype.size();
+        int copies = (int) (SPAN_BYTES / bytes);
+        FloatBuffer scales = dtype == DType.I8 ? ByteBuffer.allocateDirect(n * (block == 0 ? 1 : k / block) * 4)
+                .order(ByteOrder.nativeOrder()).asFloatBuffer().put(new float[n * (block == 0 ? 1 : k / block)]).flip() : null;
+        StoredTensor[] weights = new StoredTensor[copies];
+        for (int c = 0; c < copies; c++) {
+            ByteBuffer data = span.position(c * bytes).limit((c + 1) * bytes).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            weights[c] = new StoredTensor("w", dtype, new long[] {n, k}, data, scales, block);
+        }
+        span.position(0).limit(SPAN_BYTES);
+        FloatPointer xs = new FloatPointer((long) m * k);
+        Pointer.memset(xs, 0, (long) m * k * Float.BYTES);
+        FloatMatrix x = new FloatMatrix(xs, m, k, k);
+        FloatMatrix y = new FloatMatrix(new FloatPointer((long) m * n), m, n, n);
+        Products.linear(dispatcher, x, weights[0], null, y, false); // warm: oneDNN builds its kernels once
+        double best = 0;
+        for (int r = 0; r < REPEATS; r++) {
+            long start = System.nanoTime();
+            for (StoredTensor w : weights) {
+                Products.linear(dispatcher, x, w, null, y, false);
+            }
+            best = Math.max(best, (double) bytes * copies / (System.nanoTime() - start));
+        }
+        return best;
+    }
+
+    private static DType dtype(String type) {
+        return DType.valueOf(type.replace("/64", ""));
+    }
+}
