@@ -9,7 +9,7 @@ package dev.blip2dl4j.config;
 public final class Blip2Parameters {
     private static final String LANGUAGE_PROJECTION = "language_projection";
     /** The prefix both language models' tables (OptParameters, T5Parameters) spell their names under. */
-    private static final String LANGUAGE_MODEL = "language_model.";
+    static final String LANGUAGE_MODEL = "language_model.";
 
     private Blip2Parameters() {
     }

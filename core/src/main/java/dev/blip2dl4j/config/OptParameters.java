@@ -7,7 +7,7 @@ package dev.blip2dl4j.config;
  * LayerNorm, whose {@code .weight} and {@code .bias} the code binding them appends.
  */
 public final class OptParameters {
-    private static final String DECODER = "language_model.model.decoder.";
+    private static final String DECODER = Blip2Parameters.LANGUAGE_MODEL + "model.decoder.";
 
     private OptParameters() {
     }
@@ -37,7 +37,7 @@ public final class OptParameters {
 
     /** The lm_head's Linear; its weight is stored only when the config unties it from {@link #embedTokens}. */
     public static String lmHead() {
-        return "language_model.lm_head";
+        return Blip2Parameters.LANGUAGE_MODEL + "lm_head";
     }
 
     public static Layer layer(int index) {

@@ -7,7 +7,7 @@ package dev.blip2dl4j.config;
  * {@code .weight} the code binding it appends (T5's Linears have no bias).
  */
 public final class T5Parameters {
-    private static final String PREFIX = "language_model.";
+    private static final String PREFIX = Blip2Parameters.LANGUAGE_MODEL;
 
     private T5Parameters() {
     }
