@@ -16,7 +16,10 @@ import java.util.concurrent.Callable;
         description = {"Time BLIP-2's stages on an artifact: one JSON line per stage, named and defined as the "
                 + "PyTorch peer's (docs/DESIGN.md \"Benchmarks\"), for ratios measured in the same run "
                 + "(bench/graphs.sh). A benchmark, not a test.",
-                "Also train_step (not run by default): one stage-two optimizer step, batch 1, 16 tokens, as the peer's."})
+                "Also train_step (not run by default): one stage-two optimizer step, batch 1, 16 tokens, as the peer's.",
+                "Also lm_logits_error (not run by default, needs --reference): the language model teacher-forced over "
+                        + "32 fixed tokens, its logits against the float32 reference's: relative RMS error, top-1 "
+                        + "agreement, max abs diff."})
 final class BenchCommand implements Callable<Integer> {
     @Parameters(paramLabel = "ARTIFACT", description = "A .b2z file.")
     Path artifact;
@@ -52,6 +55,10 @@ final class BenchCommand implements Callable<Integer> {
             description = "Examples per train_step (the other stages run one; default: ${DEFAULT-VALUE}).")
     int batch;
 
+    @Option(names = "--reference", paramLabel = "FP32_ARTIFACT",
+            description = "The float32 artifact of the same model that lm_logits_error compares against.")
+    Path reference;
+
     @Mixin
     Blip2Command.Verbosity verbosity;
 
@@ -61,7 +68,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
-                graph, resident, batch), spec.commandLine().getOut());
+                graph, resident, batch, reference), spec.commandLine().getOut());
         return 0;
     }
 }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
+import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.config.T5Config;
@@ -52,7 +53,8 @@ import java.util.function.Supplier;
  * cached single-token steps, each with the LM head and argmax; the mean per token),
  * {@code caption_end_to_end} (pixels to {@value #DECODE_STEPS} greedy tokens through {@link Blip2}), and
  * {@code full_forward} (image and prompt through the whole composed graph); and, only when named, the stage-two
- * {@code train_step} ({@link TrainStepBenchmark}).
+ * {@code train_step} ({@link TrainStepBenchmark}) and {@code lm_logits_error} ({@link LogitsError}: the language
+ * model's logits against a float32 reference artifact's, with the time it took).
  *
  * <p>Every inference stage but the last times the eager execution that inference uses ({@link ImageEncoder}, the eager
  * language model), or with {@link Options#graph} the SameDiff graph, so that
@@ -68,10 +70,11 @@ public final class StageBenchmark {
      * @param profile after timing a stage, run it once more with an op profile, printed to stderr
      * @param graph    time the SameDiff graphs instead of the eager executions
      * @param resident decode and caption with the language model's weights copied into memory
-     * @param batch    examples per training step ({@code train_step}; the other stages run one)
+     * @param batch     examples per training step ({@code train_step}; the other stages run one)
+     * @param reference the float32 artifact that {@code lm_logits_error} compares against (null without that stage)
      */
     public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile,
-                          boolean graph, boolean resident, int batch) {
+                          boolean graph, boolean resident, int batch, Path reference) {
     }
 
     /** Lines spaced as the peer's {@code json.dumps} writes them: {@code {"name": "vision", "median_s": 1.4188, ...}}. */
@@ -109,6 +112,9 @@ public final class StageBenchmark {
             if (STAGES.stream().anyMatch(options.stages()::contains)) {
                 inferenceStages(artifact, config, weights, encoder, graphs, pixels);
             }
+            if (options.stages().contains(LogitsError.NAME)) {
+                logitsError(config, weights, pixels);
+            }
             if (options.stages().contains(TrainStepBenchmark.NAME)) {
                 Runnable step = TrainStepBenchmark.prepare(config, weights, pixels, options);
                 emit(TrainStepBenchmark.NAME, measure(() -> {
@@ -119,10 +125,26 @@ public final class StageBenchmark {
         }
     }
 
+    private void logitsError(Blip2Config config, ArtifactWeights weights, INDArray pixels) {
+        if (options.reference() == null) {
+            throw new BadInputException(LogitsError.NAME + " compares against a float32 artifact: name it with --reference");
+        }
+        long t = System.nanoTime();
+        LogitsError.Result error = LogitsError.measure(config, weights, options.reference(), pixels, options.seed());
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("tokens", LogitsError.TOKENS);
+        details.put("relative_rms", error.relativeRms());
+        details.put("top1_agreement", error.top1Agreement());
+        details.put("max_abs_diff", error.maxAbsDiff());
+        details.put("reference", options.reference().toString());
+        emit(LogitsError.NAME, List.of((System.nanoTime() - t) / 1e9), details);
+    }
+
     /** This module's stages, those of {@link #STAGES} that the options name. */
     private void inferenceStages(Path artifact, Blip2Config config, ArtifactWeights weights, ImageEncoder encoder,
                                  Graphs graphs, INDArray pixels) {
-        INDArray prompt = Nd4j.createFromArray(randomIds(config)).reshape(1, options.promptTokens());
+        INDArray prompt = Nd4j.createFromArray(randomIds(config, options.promptTokens(), options.seed()))
+                .reshape(1, options.promptTokens());
         INDArray mask = Nd4j.ones(DataType.INT64, 1, options.promptTokens());
         INDArray image = encoder.imageEmbeds(pixels);
         INDArray queries = encoder.queries(image);
@@ -218,9 +240,10 @@ public final class StageBenchmark {
         }
     }
 
-    private long[] randomIds(Blip2Config config) {
-        Random random = new Random(options.seed());
-        long[] ids = new long[options.promptTokens()];
+    /** {@code count} token ids drawn by {@code seed}, clear of the first 4 (OPT's and T5's special tokens). */
+    static long[] randomIds(Blip2Config config, int count, long seed) {
+        Random random = new Random(seed);
+        long[] ids = new long[count];
         for (int i = 0; i < ids.length; i++) {
             ids[i] = 4 + random.nextInt(config.text().vocabSize() - 4);
         }
