@@ -3,6 +3,7 @@ package dev.blip2dl4j.e2e;
 import dev.blip2dl4j.testing.Fixtures;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -52,5 +53,25 @@ class BenchCommandTest {
                 .findFirst().orElseThrow(() -> new AssertionError(train.toString())));
         assertEquals(2, step.get("batch").asInt());
         assertTrue(step.get("median_s").asDouble() > 0);
+    }
+
+    @Test
+    void theLogitsErrorComparesAgainstTheNamedReference() throws Exception {
+        Path reference = dir.resolve("opt.b2z");
+        Path int8 = dir.resolve("opt-int8.b2z");
+        String fixture = Fixtures.root().resolve("blip2-tiny-opt").toString();
+        assertEquals(0, CliRun.of("convert", fixture, "-o", reference.toString(), "--quiet").exitCode());
+        assertEquals(0, CliRun.of("convert", fixture, "--dtype", "int8", "-o", int8.toString(), "--quiet").exitCode());
+        CliRun bench = CliRun.of("bench", int8.toString(), "--stages", "lm_logits_error", "--reference",
+                reference.toString());
+        assertEquals(0, bench.exitCode(), bench.toString());
+        JsonNode line = new ObjectMapper().readTree(bench.out().lines().filter(l -> l.contains("\"lm_logits_error\""))
+                .findFirst().orElseThrow(() -> new AssertionError(bench.toString())));
+        assertTrue(line.get("relative_rms").asDouble() > 0, line.toString());
+        assertTrue(line.get("top1_agreement").asDouble() <= 1, line.toString());
+
+        CliRun missing = CliRun.of("bench", int8.toString(), "--stages", "lm_logits_error");
+        assertEquals(3, missing.exitCode(), missing.toString());
+        assertTrue(missing.err().contains("--reference") && !missing.err().contains("\tat "), missing.toString());
     }
 }
