@@ -230,12 +230,12 @@ public final class EagerT5 {
     private void feedForward(FeedForward ff, INDArray x, INDArray out) {
         INDArray hidden = work.get("hidden", x.size(0), config.dFf());
         ff.wi0().apply(x, hidden);
-        EagerLayers.activation(config.denseActFn(), hidden, work);
+        INDArray gate = null;
         if (ff.wi1() != null) {
-            INDArray gate = work.get("gate", x.size(0), config.dFf());
+            gate = work.get("gate", x.size(0), config.dFf());
             ff.wi1().apply(x, gate);
-            EagerLayers.multiply(hidden, gate);
         }
+        EagerLayers.activation(config.denseActFn(), hidden, gate, work);
         ff.wo().apply(hidden, out);
     }
 
