@@ -11,7 +11,7 @@ import java.nio.FloatBuffer;
 import java.util.Arrays;
 
 /**
- * Multi-head attention without a mask, {@code softmax(q k^T * scale) v} as the graphs' {@code Layers.attention} computes it,
+ * Multi-head attention, {@code softmax(q k^T * scale (+ additive)) v} as the graphs' {@code Layers.attention} computes it,
  * for sequences of {@code queryLength} queries each reading its own {@code keyLength} keys, with a scores buffer.
  *
  * <p>Queries, keys, values and the output are rows {@code [batch * length, heads * headDim]}, each head a block
@@ -45,6 +45,15 @@ final class EagerAttention implements AutoCloseable {
      * @param out     receives the heads' outputs side by side, rows {@code [batch * queryLength, heads * headDim]}
      */
     INDArray apply(INDArray queries, INDArray keys, INDArray values, double scale, INDArray out) {
+        return apply(queries, keys, values, scale, null, out);
+    }
+
+    /**
+     * The same with {@code additive} added to the scores before the softmax: null, {@code [batch, 1, queryLength,
+     * keyLength]} (the same for every head: a padding or causal mask) or {@code [batch, heads, queryLength,
+     * keyLength]} (a bias per head: T5's relative positions with its padding).
+     */
+    INDArray apply(INDArray queries, INDArray keys, INDArray values, double scale, INDArray additive, INDArray out) {
         long batch = queries.size(0) / queryLength;
         requireShape(queries, batch * queryLength);
         requireShape(keys, batch * keyLength);
@@ -60,6 +69,8 @@ final class EagerAttention implements AutoCloseable {
         FloatPointer firstOut = Blas.pointer(out);
         FloatPointer s = Blas.pointer(scores.reshape((long) heads * queryLength, keyLength));
         long scoresPerHead = (long) queryLength * keyLength;
+        FloatBuffer p = additive == null ? null : EagerLayers.floats(scores);
+        FloatBuffer mask = additive == null ? null : EagerLayers.floats(additive);
         for (long b = 0; b < batch; b++) {
             FloatPointer q = at(firstQuery, b * queryLength * ldq);
             FloatPointer k = at(firstKey, b * keyLength * ldk);
@@ -69,6 +80,9 @@ final class EagerAttention implements AutoCloseable {
                 // scores_h = q_h k_h^T * scale
                 Blas.gemm(false, true, queryLength, keyLength, headDim, scale, at(q, (long) h * headDim), ldq,
                         at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
+            }
+            if (mask != null) {
+                addMask(p, mask, additive.size(1) != 1, (int) b);
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
             for (int h = 0; h < heads; h++) {
@@ -131,10 +145,7 @@ final class EagerAttention implements AutoCloseable {
                         at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
             }
             if (mask != null) {
-                int from = (int) b * scoresPerHead;
-                for (int i = 0; i < heads * scoresPerHead; i++) {
-                    p.put(i, p.get(i) + mask.get(from + i % scoresPerHead));
-                }
+                addMask(p, mask, false, (int) b);
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
             for (int h = 0; h < heads; h++) {
@@ -164,6 +175,16 @@ final class EagerAttention implements AutoCloseable {
         }
         for (INDArray kept : new INDArray[]{queries, keys, values, dOut, dQueries, dKeys, dValues}) {
             Reference.reachabilityFence(kept);
+        }
+    }
+
+    /** Adds example {@code b}'s mask to the scores of every head: its own block per head where {@code perHead}. */
+    private void addMask(FloatBuffer scoresOfHeads, FloatBuffer mask, boolean perHead, int b) {
+        int scoresPerHead = queryLength * keyLength;
+        int all = heads * scoresPerHead;
+        int from = b * (perHead ? all : scoresPerHead);
+        for (int i = 0; i < all; i++) {
+            scoresOfHeads.put(i, scoresOfHeads.get(i) + mask.get(from + (perHead ? i : i % scoresPerHead)));
         }
     }
 

@@ -209,18 +209,21 @@ public final class EagerT5 {
         INDArray k = work.get("k", rows, inner);
         INDArray v = work.get("v", rows, inner);
         INDArray context = work.get("context", rows, inner);
-        for (EncoderBlock block : encoder) {
-            rmsNorm(x, block.attentionNorm(), normed);
-            block.attention().q().apply(normed, q);
-            block.attention().k().apply(normed, k);
-            block.attention().v().apply(normed, v);
-            EagerLayers.attention(q, seq, heads(k, batch, seq), heads(v, batch, seq), seq, bias, context);
-            block.attention().o().apply(context, attended);
-            EagerLayers.add(x, attended);
+        // each head's products on BLAS over the projections' column blocks: no head split or merge copies
+        try (EagerAttention attention = new EagerAttention(config.numHeads(), config.dKv(), seq, seq)) {
+            for (EncoderBlock block : encoder) {
+                rmsNorm(x, block.attentionNorm(), normed);
+                block.attention().q().apply(normed, q);
+                block.attention().k().apply(normed, k);
+                block.attention().v().apply(normed, v);
+                attention.apply(q, k, v, 1.0, bias, context); // T5 does not scale its scores
+                block.attention().o().apply(context, attended);
+                EagerLayers.add(x, attended);
 
-            rmsNorm(x, block.feedForwardNorm(), normed);
-            feedForward(block.feedForward(), normed, attended);
-            EagerLayers.add(x, attended);
+                rmsNorm(x, block.feedForwardNorm(), normed);
+                feedForward(block.feedForward(), normed, attended);
+                EagerLayers.add(x, attended);
+            }
         }
         INDArray out = Nd4j.create(DataType.FLOAT, rows, d);
         rmsNorm(x, encoderFinalNorm, out);
@@ -230,12 +233,12 @@ public final class EagerT5 {
     private void feedForward(FeedForward ff, INDArray x, INDArray out) {
         INDArray hidden = work.get("hidden", x.size(0), config.dFf());
         ff.wi0().apply(x, hidden);
-        EagerLayers.activation(config.denseActFn(), hidden, work);
+        INDArray gate = null;
         if (ff.wi1() != null) {
-            INDArray gate = work.get("gate", x.size(0), config.dFf());
+            gate = work.get("gate", x.size(0), config.dFf());
             ff.wi1().apply(x, gate);
-            EagerLayers.multiply(hidden, gate);
         }
+        EagerLayers.activation(config.denseActFn(), hidden, gate, work);
         ff.wo().apply(hidden, out);
     }
 
