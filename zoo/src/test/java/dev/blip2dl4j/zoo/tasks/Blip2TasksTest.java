@@ -96,6 +96,10 @@ class Blip2TasksTest {
                 assertEquals(alone.itcScore(), batch.get(i).itcScore(), 1e-5, "row " + i);
             }
             assertThrows(IllegalArgumentException.class, () -> blip2.match(images, texts.subList(0, 2)));
+            // the tiny Q-Former has 64 positions
+            BadInputException e = assertThrows(BadInputException.class,
+                    () -> blip2.match(List.of(merlion), List.of("word ".repeat(80))));
+            assertTrue(e.getMessage().contains("a text of 82 tokens: the Q-Former reads at most 64"), e.getMessage());
         }
     }
 
