@@ -14,6 +14,7 @@ import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -61,8 +62,11 @@ final class MatchCommand implements Callable<Integer> {
                     }
                     continue;
                 }
-                for (String text : texts) {
-                    Match m = blip2.match(List.of(decoded), List.of(text)).get(0);
+                // every text about this image in one batch: the image encoded once
+                List<Match> matches = blip2.match(Collections.nCopies(texts.size(), decoded), texts);
+                for (int i = 0; i < texts.size(); i++) {
+                    String text = texts.get(i);
+                    Match m = matches.get(i);
                     if (json) {
                         results.addObject().put("image", image.toString()).put("text", text)
                                 .put("itm_probability", m.itmProbability()).put("itc_score", m.itcScore());

@@ -8,9 +8,9 @@ import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.convert.ArtifactFiles;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.convert.plan.StoragePolicy;
-import dev.blip2dl4j.graphs.Blip2Graph;
 import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.arrays.ResidentWeights;
+import dev.blip2dl4j.runtime.EagerImageTextRetrieval;
 import dev.blip2dl4j.runtime.PromptInputs;
 import dev.blip2dl4j.zoo.generate.Generation;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
@@ -34,6 +34,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -41,7 +43,7 @@ import java.util.Map;
  * A BLIP-2 model and what it does: captions and answers ({@code Blip2ForConditionalGeneration} with OPT or
  * Flan-T5), image-text matching ({@code Blip2ForImageTextRetrieval}), image features. Every step from the
  * image file to the text reproduces transformers: Pillow-exact preprocessing, the tokenizer's own ids, the
- * graphs' activations, generate()'s search.
+ * graphs' activations (run eagerly, over the weights in their storage types), generate()'s search.
  *
  * <pre>{@code
  * try (Blip2 blip2 = Blip2.load(Path.of("blip2-opt-2.7b.b2z"))) {
@@ -50,7 +52,7 @@ import java.util.Map;
  * }
  * }</pre>
  *
- * One model serves one thread at a time (its graphs and caches are reused between calls).
+ * One model serves one thread at a time (its bound layers and caches are reused between calls).
  */
 public final class Blip2 implements AutoCloseable {
     /** The prompt templates users of BLIP-2 know: LAVIS's and the Hugging Face model cards'. */
@@ -61,7 +63,7 @@ public final class Blip2 implements AutoCloseable {
     private final ImageProcessor processor;
     private final GenerationConfig generationDefaults;
     private Tokenizer tokenizer;
-    private Blip2Graph graph;
+    private EagerImageTextRetrieval retrieval;
     private ImageEncoder imageEncoder;
     private LanguageModel languageModel;
     private boolean exifTranspose = true;
@@ -156,7 +158,7 @@ public final class Blip2 implements AutoCloseable {
 
     /**
      * The same model with other weights under the same names (fine-tuned ones over the originals), sharing
-     * this one's files and settings. Its graphs bind {@code weights} when first used; closing it leaves this
+     * this one's files and settings. Its layers bind {@code weights} when first used; closing it leaves this
      * model open.
      */
     public Blip2 withWeights(Weights weights) {
@@ -338,36 +340,50 @@ public final class Blip2 implements AutoCloseable {
         return match(List.of(loadImage(image)), List.of(text)).get(0);
     }
 
-    /** Matches image i with text i. */
+    /**
+     * Matches image i with text i, all pairs at once: the images through the vision encoder once each (an image
+     * given for several texts, as the same object, is encoded once), the texts padded to the longest.
+     */
     public List<Match> match(List<DecodedImage> images, List<String> texts) {
         requireKind(ModelKind.IMAGE_TEXT_RETRIEVAL, "match images and texts");
-        INDArray pixels = processor.preprocess(images);
+        if (images.size() != texts.size() || images.isEmpty()) {
+            throw new IllegalArgumentException("one text per image: " + images.size() + " images, " + texts.size()
+                    + " texts");
+        }
+        Map<DecodedImage, Integer> distinct = new IdentityHashMap<>();
+        int[] imageOf = new int[images.size()];
+        for (int i = 0; i < images.size(); i++) {
+            imageOf[i] = distinct.computeIfAbsent(images.get(i), image -> distinct.size());
+        }
+        List<DecodedImage> encoded = new ArrayList<>(Collections.nCopies(distinct.size(), null));
+        distinct.forEach((image, index) -> encoded.set(index, image));
+        INDArray imageEmbeds = imageEncoder().imageEmbeds(processor.preprocess(encoded));
+        List<long[]> ids = new ArrayList<>();
+        for (String text : texts) {
+            ids.add(tokenizer().encode(text));
+        }
+        EagerImageTextRetrieval.Texts padded = EagerImageTextRetrieval.Texts.padded(ids);
+        EagerImageTextRetrieval heads = retrieval();
+        INDArray pairedImages = distinct.size() == images.size() ? imageEmbeds : Nd4j.concat(0, Arrays.stream(imageOf)
+                .mapToObj(i -> imageEmbeds.get(NDArrayIndex.interval(i, i + 1))).toArray(INDArray[]::new));
+        INDArray logits = heads.matching(pairedImages, padded).logits();
+        INDArray similarity = EagerImageTextRetrieval.similarity(heads.imageSide(imageEmbeds), heads.textSide(padded));
         List<Match> matches = new ArrayList<>();
         for (int i = 0; i < images.size(); i++) {
-            long[] ids = tokenizer().encode(texts.get(i));
-            INDArray idArray = Nd4j.createFromArray(ids).reshape(1, ids.length);
-            Map<String, INDArray> out = graph().run(Map.of(
-                    Blip2Graph.PIXEL_VALUES, pixels.get(NDArrayIndex.interval(i, i + 1)).dup(),
-                    Blip2Graph.INPUT_IDS, idArray,
-                    Blip2Graph.ATTENTION_MASK, Nd4j.ones(DataType.INT64, 1, ids.length)), List.of("itm_logits", "itc_logits_per_image"));
-            INDArray logits = out.get("itm_logits");
-            double a = logits.getDouble(0, 0);
-            double b = logits.getDouble(0, 1);
-            double probability = 1 / (1 + Math.exp(a - b));
-            matches.add(new Match(probability, out.get("itc_logits_per_image").getDouble(0, 0)));
+            double probability = 1 / (1 + Math.exp(logits.getDouble(i, 0) - logits.getDouble(i, 1)));
+            matches.add(new Match(probability, similarity.getDouble(imageOf[i], i)));
         }
         return matches;
     }
 
     /**
      * The image as the language model sees it: the Q-Former's query outputs {@code [batch, queries, width]}
-     * (what LAVIS's extract_features calls image_embeds).
+     * (what LAVIS's extract_features calls image_embeds; for the retrieval model, the image side of contrast
+     * before its projection).
      */
     public INDArray imageFeatures(List<DecodedImage> images) {
-        INDArray pixels = processor.preprocess(images);
-        String output = config().kind() == ModelKind.CONDITIONAL_GENERATION ? "qformer_last_hidden_state"
-                : "qformer_query_last_hidden_state";
-        return graph().run(Map.of(Blip2Graph.PIXEL_VALUES, pixels), List.of(output)).get(output);
+        ImageEncoder encoder = imageEncoder();
+        return encoder.queries(encoder.imageEmbeds(processor.preprocess(images)));
     }
 
     public INDArray imageFeatures(Path image) {
@@ -404,11 +420,11 @@ public final class Blip2 implements AutoCloseable {
         return tokenizer;
     }
 
-    private Blip2Graph graph() {
-        if (graph == null) {
-            graph = Blip2Graph.build(config(), model.weights());
+    private EagerImageTextRetrieval retrieval() {
+        if (retrieval == null) {
+            retrieval = new EagerImageTextRetrieval(config(), model.weights());
         }
-        return graph;
+        return retrieval;
     }
 
     private ImageEncoder imageEncoder() {

@@ -2,6 +2,7 @@ package dev.blip2dl4j.zoo.generate;
 
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.Blip2Parameters;
+import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.arrays.Weights;
 import dev.blip2dl4j.runtime.EagerQFormer;
 import dev.blip2dl4j.runtime.EagerVision;
@@ -12,7 +13,8 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The image as generation feeds it to the language model: pixels through the vision encoder, the Q-Former's
- * queries over its output, and the language projection. Eager, as the language model runs: the same math as
+ * queries over its output, and the language projection (of the conditional-generation model; the retrieval model
+ * has the first two, its image features). Eager, as the language model runs: the same math as
  * the graphs (tests hold them together) at OpenBLAS's speed rather than SameDiff's.
  */
 public final class ImageEncoder {
@@ -25,7 +27,9 @@ public final class ImageEncoder {
         this.config = config;
         vision = new EagerVision(config.vision(), weights);
         qformer = new EagerQFormer(config.qformer(), weights);
-        projection = Linear.of(weights, Blip2Parameters.languageProjection());
+        // the retrieval model has no language model to project to
+        projection = config.kind() == ModelKind.CONDITIONAL_GENERATION
+                ? Linear.of(weights, Blip2Parameters.languageProjection()) : null;
     }
 
     /** {@code pixelValues [batch, 3, size, size]} to the projected queries {@code [batch, queries, lm_hidden]}. */

@@ -12,6 +12,7 @@ import dev.blip2dl4j.arrays.ReferenceBundle;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -77,6 +78,41 @@ class Blip2TasksTest {
                 assertEquals(reference.get("itc_logits_per_image").get(0).get(i).asDouble(), m.itcScore(), 1e-4);
             }
             assertThrows(BadInputException.class, () -> blip2.caption(MERLION));
+        }
+    }
+
+    @Test
+    void aBatchOfPairsWithTextsOfDifferentLengthsEqualsOneByOne() {
+        Path other = Fixtures.root().resolve("images-pil/images/rgb_640x480.png");
+        try (Blip2 blip2 = Blip2.load(Fixtures.root().resolve("blip2-tiny-itm"))) {
+            DecodedImage merlion = blip2.loadImage(MERLION);
+            DecodedImage rgb = blip2.loadImage(other);
+            List<DecodedImage> images = List.of(merlion, rgb, merlion);
+            List<String> texts = List.of("a merlion fountain spouting water in a city", "a dog", "a city at night");
+            List<Match> batch = blip2.match(images, texts);
+            for (int i = 0; i < images.size(); i++) {
+                Match alone = blip2.match(List.of(images.get(i)), List.of(texts.get(i))).get(0);
+                assertEquals(alone.itmProbability(), batch.get(i).itmProbability(), 1e-5, "row " + i);
+                assertEquals(alone.itcScore(), batch.get(i).itcScore(), 1e-5, "row " + i);
+            }
+            assertThrows(IllegalArgumentException.class, () -> blip2.match(images, texts.subList(0, 2)));
+            // the tiny Q-Former has 64 positions
+            BadInputException e = assertThrows(BadInputException.class,
+                    () -> blip2.match(List.of(merlion), List.of("word ".repeat(80))));
+            assertTrue(e.getMessage().contains("a text of 82 tokens: the Q-Former reads at most 64"), e.getMessage());
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"opt, qformer_last_hidden_state", "t5, qformer_last_hidden_state",
+            "itm, qformer_query_last_hidden_state"})
+    void imageFeaturesAreTheQFormersQueryOutputs(String model, String output) {
+        Path dir = Fixtures.root().resolve("blip2-tiny-" + model);
+        try (Blip2 blip2 = Blip2.load(dir)) {
+            INDArray expected = ReferenceBundle.open(dir).require(output);
+            INDArray features = blip2.imageFeatures(MERLION);
+            assertArrayEquals(expected.shape(), features.shape());
+            assertTrue(features.sub(expected).amaxNumber().doubleValue() <= 1e-4, model);
         }
     }
 
