@@ -194,15 +194,15 @@ static float *grow(float **buffer, size_t floats) {
     return *buffer;
 }
 
-/* This thread's panels of columns, [first, last) in units of NR. */
-static void run(const Gemm *g, long first, long last) {
+/* This thread's part of C: rows [row0, row1), panels of columns [first, last) in units of NR. */
+static void run(const Gemm *g, long row0, long row1, long first, long last) {
     float *a = grow(&packed_a, (size_t) MC * KC);
     float *b = grow(&packed_b, (size_t) KC * NR);
     if (a == NULL || b == NULL) {
         abort(); /* a few hundred KiB per thread: no memory left for them is beyond recovery */
     }
-    for (long i0 = 0; i0 < g->m; i0 += MC) {
-        long rows = g->m - i0 < MC ? g->m - i0 : MC;
+    for (long i0 = row0; i0 < row1; i0 += MC) {
+        long rows = row1 - i0 < MC ? row1 - i0 : MC;
         for (long p0 = 0; p0 < g->k; p0 += KC) {
             long kc = g->k - p0 < KC ? g->k - p0 : KC;
             pack_a(g, i0, rows, p0, kc, a);
@@ -247,14 +247,24 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_gemm(
         scale_only(&g);
         return;
     }
-    long panels = (n + NR - 1) / NR;
+    long panels = (n + NR - 1) / NR, tiles = (m + MR - 1) / MR;
     int threads = (long) m * n * k < PARALLEL_MIN ? 1 : omp_get_max_threads();
-    if (threads > panels) {
-        threads = (int) panels;
+    /* n split by panels where each thread gets a few (a weight: each streams its own rows); else m by tiles
+       (the attention's narrow products, n = a head's width: the threads share B, which is small) */
+    int by_rows = panels < 4L * threads && tiles > panels;
+    long parts = by_rows ? tiles : panels;
+    if (threads > parts) {
+        threads = (int) parts;
     }
     #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         long t = omp_get_thread_num(), count = omp_get_num_threads();
-        run(&g, panels * t / count, panels * (t + 1) / count);
+        long from = parts * t / count, to = parts * (t + 1) / count;
+        if (by_rows) {
+            long row1 = to * MR < m ? to * MR : m;
+            run(&g, from * MR, row1, 0, panels);
+        } else {
+            run(&g, 0, m, from, to);
+        }
     }
 }

@@ -127,7 +127,8 @@ class ProductsTest {
 
     /**
      * Our float32 GEMM on its edge shapes (1, odd, not a multiple of the micro-kernel's 14 x 32 tile or of 16
-     * lanes, deeper than a packed block of 256 or taller than one of 840 rows, enough work for two threads),
+     * lanes, deeper than a packed block of 256 or taller than one of 840 rows, enough work for two threads split
+     * either way: by panels of columns, or by rows where the columns are few),
      * every transpose, alpha and beta, strided operands; with beta 0 it must not read C (NaN there). Where it
      * cannot run (no AVX-512 at the level in force: the AVX2 surefire execution), nothing takes it.
      */
@@ -147,7 +148,7 @@ class ProductsTest {
         assertEquals(KernelPath.NATIVE_GEMM, gemm.gemm(1));
         Random random = new Random(14);
         int[][] shapes = {{1, 1, 1}, {2, 3, 1}, {5, 33, 257}, {14, 32, 256}, {15, 31, 600}, {29, 65, 17},
-            {3, 1, 513}, {33, 100, 1}, {60, 200, 300}, {850, 40, 70}, {13, 47, 16}};
+            {3, 1, 513}, {33, 100, 1}, {60, 200, 300}, {850, 40, 70}, {900, 300, 40}, {13, 47, 16}};
         for (int[] shape : shapes) {
             for (int transposes = 0; transposes < 4; transposes++) {
                 for (float[] alphaBeta : new float[][] {{1, 0}, {1, 1}, {0.75f, 0.5f}}) {
