@@ -1,9 +1,9 @@
 /*
  * Our float32 GEMM, C [m, n] = alpha op(A) [m, k] op(B) [k, n] + beta C, row-major, each operand with its row
  * stride, for AVX-512 CPUs (the caller, NativeKernels, only calls it where the library's maxIsa() says AVX512
- * or more). GotoBLAS / BLIS structure: a block of op(A) (MC x KC) is packed into MR-row tiles, a panel of op(B)
- * (KC x NR) into one contiguous strip that stays in L1 while every tile of the block runs the register-blocked
- * micro-kernel over it: MR x NR accumulators in zmm registers, each step one load per 16 columns of B and one
+ * or more). GotoBLAS / BLIS structure: a block of op(A) (MC x KC) is packed into MR-row tiles (kept in L2), a
+ * panel of op(B) (KC x NR) into one contiguous strip that every tile of the block runs the register-blocked
+ * micro-kernel over: MR x NR accumulators in zmm registers, each step one load per 16 columns of B and one
  * broadcast of A per row. Exact float32 products and sums, as any sgemm. The threads split n by panels, so each
  * streams its own part of B (the weight, for a linear layer x W^T); each packs its own copy of the A block, which
  * is small next to its share of the work. Tails (m, n, k not multiples of a tile) are packed with zeros and
@@ -19,8 +19,8 @@
 #define MR 14          /* rows of a tile: 14 x 2 accumulators, 2 loads of B and 14 broadcasts per step */
 #define NV 2           /* zmm vectors across a panel */
 #define NR (16 * NV)   /* columns of a panel */
-#define KC 256         /* depth of a block: a packed panel, KC x NR floats, is 32 KiB of the 48 KiB L1 */
-#define MC 840         /* rows of a packed A block (a multiple of MR): 840 KiB of the 2 MiB L2 */
+#define KC 512         /* depth of a block: a packed panel, KC x NR floats, 64 KiB, streams from L2 at 2 lines per 28 FMAs */
+#define MC 420         /* rows of a packed A block (a multiple of MR): 840 KiB of the 2 MiB L2 */
 /* Below this many multiply-adds a second thread costs more than it saves. */
 #define PARALLEL_MIN (1L << 18)
 #define INLINE static inline __attribute__((always_inline))

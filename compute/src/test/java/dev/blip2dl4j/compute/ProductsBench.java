@@ -7,6 +7,8 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -24,7 +26,9 @@ import java.util.Locale;
  * {@code java -cp ... dev.blip2dl4j.compute.ProductsBench [rows...]}. With {@code gemm [rounds]} instead: the
  * float32 GEMMs of full-size blip2-opt-2.7b's stages (ViT-g, Q-Former, OPT prefill, the ViT's attention), ours
  * against oneDNN's, interleaved call by call, medians in GFLOP/s ({@code bench/gemm.sh} runs it beside the
- * PyTorch peer's {@code bench/gemm_peer.py}, which times the same list).
+ * PyTorch peer's {@code bench/gemm_peer.py}, which times the same list); {@code gemm ROUNDS cpu}, with
+ * {@code OMP_NUM_THREADS=1}, divides by the calling thread's CPU time instead of the wall clock: the kernels'
+ * own rate on a machine whose other loads take the cores away.
  */
 public final class ProductsBench {
     private static final long SPAN_BYTES = 1L << 30;
@@ -43,7 +47,7 @@ public final class ProductsBench {
 
     public static void main(String[] args) {
         if (args.length > 0 && args[0].equals("gemm")) {
-            gemms(args.length > 1 ? Integer.parseInt(args[1]) : 7);
+            gemms(args.length > 1 ? Integer.parseInt(args[1]) : 7, args.length > 2 && args[2].equals("cpu"));
             return;
         }
         int[] rows = args.length == 0 ? new int[] {1} : Arrays.stream(args).mapToInt(Integer::parseInt).toArray();
@@ -72,7 +76,8 @@ public final class ProductsBench {
     }
 
     /** Each stage's GEMMs on ours and on oneDNN's, alternating call by call: medians of {@code rounds}. */
-    private static void gemms(int rounds) {
+    private static void gemms(int rounds, boolean cpuTime) {
+        ThreadMXBean clock = ManagementFactory.getThreadMXBean();
         List<Dispatcher> families = List.of(new Dispatcher(CpuFeatures.detect(), "gemm"),
                 new Dispatcher(CpuFeatures.detect(), "dnnl"));
         for (int[] shape : GEMMS) {
@@ -89,13 +94,14 @@ public final class ProductsBench {
             double[][] rates = new double[families.size()][rounds];
             for (int r = -1; r < rounds; r++) { // round -1 warms: packing buffers, oneDNN's kernels
                 for (int f = 0; f < families.size(); f++) {
-                    long start = System.nanoTime();
+                    long start = cpuTime ? clock.getCurrentThreadCpuTime() : System.nanoTime();
                     for (int i = 0; i < calls; i++) {
                         Products.sgemm(families.get(f), transA, transB, m, n, k, 1f, a, transA ? m : k, b,
                                 transB ? k : n, 0f, c, n);
                     }
                     if (r >= 0) {
-                        rates[f][r] = flops * calls / (System.nanoTime() - start);
+                        long end = cpuTime ? clock.getCurrentThreadCpuTime() : System.nanoTime();
+                        rates[f][r] = flops * calls / (end - start);
                     }
                 }
             }

@@ -127,7 +127,7 @@ class ProductsTest {
 
     /**
      * Our float32 GEMM on its edge shapes (1, odd, not a multiple of the micro-kernel's 14 x 32 tile or of 16
-     * lanes, deeper than a packed block of 256 or taller than one of 840 rows, enough work for two threads split
+     * lanes, deeper than a packed block of 512 or taller than one of 420 rows, enough work for two threads split
      * either way: by panels of columns, or by rows where the columns are few),
      * every transpose, alpha and beta, strided operands; with beta 0 it must not read C (NaN there). Where it
      * cannot run (no AVX-512 at the level in force: the AVX2 surefire execution), nothing takes it.
