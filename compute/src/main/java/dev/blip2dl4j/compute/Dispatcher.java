@@ -11,9 +11,11 @@ import java.util.Objects;
 /**
  * Picks each product's kernels from the CPU's features, the weight's storage type and the product's rows, by
  * what was measured fastest (bench/README.md "Compute layer"): our native kernels for one row and a few, where
- * they stream the weight at memory speed; oneDNN's JIT GEMMs (AMX, AVX512_BF16, VNNI, AVX-512, AVX2, whatever
- * {@code OPENBLAS_CORETYPE} says) for more rows; OpenBLAS, which runs anywhere, for float32 where neither loads;
- * the portable Java loops last. {@code -Dblip2.compute.path=portable|openblas|dnnl|native} forces one family and
+ * they stream the weight at memory speed; our AVX-512 float32 GEMM for more rows of float32; oneDNN's JIT GEMMs
+ * (AMX, AVX512_BF16, VNNI, AVX-512, AVX2, whatever {@code OPENBLAS_CORETYPE} says) for more rows of the other
+ * types, and of float32 on CPUs without AVX-512; OpenBLAS, which runs anywhere, for float32 where neither loads;
+ * the portable Java loops last. {@code -Dblip2.compute.path=portable|openblas|dnnl|native|gemm} forces one family
+ * ({@code gemm}: every float32 product on our GEMM) and
  * {@code -Dblip2.compute.isa=scalar|avx2|avx512|avx512_vnni} the native kernels' level, for tests and for comparing backends
  * (docs/DESIGN.md "Compute layer").
  */
@@ -30,6 +32,8 @@ final class Dispatcher {
     private final boolean dnnlLoads;
     private final boolean nativeLoads;
     private final Isa isa;
+    /** Whether float32 GEMMs may take ours (sgemm.c): AVX-512 at the level in force, and no other family forced. */
+    private final boolean nativeGemm;
 
     Dispatcher(CpuFeatures cpu, String forced) {
         this(cpu, forced, null, NativeKernels.loaded() ? NativeKernels.hardwareIsa() : null);
@@ -42,11 +46,11 @@ final class Dispatcher {
     Dispatcher(CpuFeatures cpu, String forced, String forcedIsa, Isa hardware) {
         this.cpu = cpu;
         this.forced = forced == null ? "auto" : forced.toLowerCase(Locale.ROOT);
-        if (!this.forced.matches("auto|portable|openblas|dnnl|native")) {
+        if (!this.forced.matches("auto|portable|openblas|dnnl|native|gemm")) {
             throw new IllegalArgumentException("-D" + PROPERTY + "=" + forced
-                    + ": use auto, portable, openblas, dnnl or native");
+                    + ": use auto, portable, openblas, dnnl, native or gemm");
         }
-        if (this.forced.equals("native") && hardware == null) {
+        if ((this.forced.equals("native") || this.forced.equals("gemm")) && hardware == null) {
             throw new IllegalArgumentException("-D" + PROPERTY + "=native: no native kernels here ("
                     + Objects.requireNonNullElse(NativeKernels.problem(), "not loaded") + ")");
         }
@@ -54,6 +58,11 @@ final class Dispatcher {
         this.nativeLoads = hardware != null;
         Isa byFlags = Isa.of(cpu); // lower than the hardware's when the flags are forced
         this.isa = nativeLoads ? isa(byFlags.compareTo(hardware) < 0 ? byFlags : hardware, forcedIsa) : null;
+        this.nativeGemm = nativeLoads && isa.compareTo(Isa.AVX512) >= 0 && this.forced.matches("auto|native|gemm");
+        if (this.forced.equals("gemm") && !nativeGemm) {
+            throw new IllegalArgumentException("-D" + PROPERTY + "=gemm: our float32 GEMM needs AVX-512, the native"
+                    + " kernels run at " + isa.name().toLowerCase(Locale.ROOT) + " here");
+        }
     }
 
     /** This machine's features and the properties' choice. */
@@ -73,7 +82,7 @@ final class Dispatcher {
             return KernelPath.PORTABLE;
         }
         boolean dnnlFamily = dnnlLoads && !forced.equals("openblas") && !forced.equals("native");
-        boolean nativeFamily = nativeLoads && (forced.equals("auto") || forced.equals("native"));
+        boolean nativeFamily = nativeLoads && forced.matches("auto|native|gemm");
         return switch (dtype) {
             case F32 -> f32(rows, nativeFamily);
             // without hardware bf16 or exact int8 dot products oneDNN runs reference loops, slower than ours
@@ -94,6 +103,9 @@ final class Dispatcher {
 
     /** float32: a few rows on ours, which stream the weight; more on {@link #gemm}'s. */
     private KernelPath f32(int rows, boolean nativeFamily) {
+        if (forced.equals("gemm")) {
+            return KernelPath.NATIVE_GEMM;
+        }
         if (nativeFamily && (rows <= F32_NATIVE_ROWS || forced.equals("native"))) {
             return KernelPath.NATIVE;
         }
@@ -101,11 +113,15 @@ final class Dispatcher {
     }
 
     /**
-     * The float32 GEMM for products other than ours ({@code x W^T}): transposed or scaled operands, {@code dy W}.
+     * The float32 GEMM for products our one-row kernels do not take: more rows of {@code x W^T}, transposed or
+     * scaled operands, {@code dy W}. Ours on AVX-512 (measured faster than oneDNN's on the layers' shapes); else
      * oneDNN's where it loads, OpenBLAS where not; one row on OpenBLAS's GEMV, which streamed the weight faster
      * than oneDNN's one-row GEMM.
      */
     KernelPath gemm(int rows) {
+        if (nativeGemm && (rows > 1 || forced.equals("gemm"))) {
+            return KernelPath.NATIVE_GEMM;
+        }
         if (!dnnlLoads || forced.equals("openblas") || forced.equals("portable")) {
             return KernelPath.OPENBLAS_F32;
         }

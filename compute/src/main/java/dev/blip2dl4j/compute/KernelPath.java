@@ -12,6 +12,8 @@ public enum KernelPath {
     DNNL_I8,
     /** our native kernels (blip2kernels.c) at the dispatcher's instruction-set level, any storage type. */
     NATIVE,
+    /** our float32 GEMM (sgemm.c): packed panels and a register-blocked AVX-512 micro-kernel, any m, any transposes. */
+    NATIVE_GEMM,
     /** plain Java loops over any storage type: runs anywhere, slowly. */
     PORTABLE
 }

@@ -13,11 +13,11 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * Our own products ({@code compute/src/main/c/blip2kernels.c}, compiled by the module's build with the machine's
- * gcc and carried in the jar): one-row and small-m products over float32, bfloat16, float16 and int8 weights read
- * in place, each element decoded in registers and multiplied by x exactly, float32 sums, at one of three
- * instruction-set levels. Where the library was not built or does not load, {@link #loaded()} is false, the
- * dispatcher takes the other kernels, and the reason is logged once.
+ * Our own products ({@code compute/src/main/c/blip2kernels.c} and {@code sgemm.c}, compiled by the module's build
+ * with the machine's gcc and carried in the jar): one-row and small-m products over float32, bfloat16, float16 and
+ * int8 weights read in place, each element decoded in registers and multiplied by x exactly, float32 sums, at one
+ * of three instruction-set levels; and a float32 GEMM at any m for AVX-512 CPUs. Where the library was not built
+ * or does not load, {@link #loaded()} is false, the dispatcher takes the other kernels, and the reason is logged once.
  */
 final class NativeKernels {
     private static final String LIBRARY = "libblip2kernels.so";
@@ -54,6 +54,15 @@ final class NativeKernels {
         linear(isa.ordinal(), code(DType.F32), at(a), m, k, lda, at(b), ldb, 0, 0, at(c), n, ldc, accumulate);
     }
 
+    /**
+     * {@code c = alpha op(a) op(b) + beta c} in float32, row-major, each operand with its row stride, on the
+     * library's AVX-512 GEMM (sgemm.c): only where {@link #hardwareIsa()} is {@link Isa#AVX512} or more.
+     */
+    static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a, long lda,
+                     FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
+        gemm(transA, transB, m, n, k, alpha, at(a), lda, at(b), ldb, beta, at(c), ldc);
+    }
+
     /** Sums {@code count} floats at {@code address} with every thread: the read rate a product is held to. */
     static float read(Isa isa, Pointer data, long count) {
         return read(isa.ordinal(), at(data), count);
@@ -78,6 +87,9 @@ final class NativeKernels {
 
     private static native void linear(int isa, int dtype, long x, int m, int k, long xStride, long w, long wStride,
                                       long scales, int block, long y, int n, long yStride, boolean accumulate);
+
+    private static native void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a,
+                                    long lda, long b, long ldb, float beta, long c, long ldc);
 
     private static native float read(int isa, long address, long count);
 

@@ -44,6 +44,8 @@ public final class Products {
             case DNNL_BF16 -> Bf16Matmul.bf16(x, w, y, accumulate);
             case DNNL_I8 -> DnnlKernels.int8(x, w, y, accumulate);
             case NATIVE -> NativeKernels.linear(dispatcher.isa(), x, w, y, accumulate);
+            case NATIVE_GEMM -> NativeKernels.gemm(false, true, x.rows(), y.cols(), x.cols(), 1f, x.data(),
+                    x.rowStride(), floats(w), x.cols(), accumulate ? 1f : 0f, y.data(), y.rowStride());
             case PORTABLE -> PortableKernels.linear(x, w, y, accumulate);
         }
         if (bias != null) {
@@ -114,7 +116,9 @@ public final class Products {
 
     private static void sgemm(KernelPath path, boolean transA, boolean transB, int m, int n, int k, float alpha,
                               FloatPointer a, long lda, FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
-        if (path == KernelPath.DNNL_F32) {
+        if (path == KernelPath.NATIVE_GEMM) {
+            NativeKernels.gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else if (path == KernelPath.DNNL_F32) {
             DnnlKernels.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else {
             OpenBlasKernels.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -7,6 +7,8 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -21,17 +23,33 @@ import java.util.Locale;
  * through {@value #SPAN_BYTES} bytes, more than the last-level cache, so each product reads its weight from memory
  * as a decode step does. Lower instruction-set levels of ours are shown for one row (and AVX-512 without VNNI
  * for int8, the float path). Run with the test classpath and {@code OMP_NUM_THREADS}:
- * {@code java -cp ... dev.blip2dl4j.compute.ProductsBench [rows...]}.
+ * {@code java -cp ... dev.blip2dl4j.compute.ProductsBench [rows...]}. With {@code gemm [rounds]} instead: the
+ * float32 GEMMs of full-size blip2-opt-2.7b's stages (ViT-g, Q-Former, OPT prefill, the ViT's attention), ours
+ * against oneDNN's, interleaved call by call, medians in GFLOP/s ({@code bench/gemm.sh} runs it beside the
+ * PyTorch peer's {@code bench/gemm_peer.py}, which times the same list); {@code gemm ROUNDS cpu}, with
+ * {@code OMP_NUM_THREADS=1}, divides by the calling thread's CPU time instead of the wall clock: the kernels'
+ * own rate on a machine whose other loads take the cores away.
  */
 public final class ProductsBench {
     private static final long SPAN_BYTES = 1L << 30;
     private static final int[][] SHAPES = {{2560, 2560}, {10240, 2560}, {2560, 10240}, {50272, 2560}};
     private static final int REPEATS = 5;
+    /** m, n, k, transA, transB: the float32 products of blip2-opt-2.7b's stages, as in bench/gemm_peer.py. */
+    private static final int[][] GEMMS = {
+        {257, 4224, 1408, 0, 1}, {257, 1408, 1408, 0, 1}, {257, 6144, 1408, 0, 1}, {257, 1408, 6144, 0, 1},
+        {32, 768, 768, 0, 1}, {257, 768, 1408, 0, 1}, {32, 3072, 768, 0, 1}, {32, 768, 3072, 0, 1},
+        {40, 2560, 2560, 0, 1}, {40, 10240, 2560, 0, 1}, {40, 2560, 10240, 0, 1}, {40, 50272, 2560, 0, 1},
+        {257, 257, 88, 0, 1}, {257, 88, 257, 0, 0},
+    };
 
     private ProductsBench() {
     }
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("gemm")) {
+            gemms(args.length > 1 ? Integer.parseInt(args[1]) : 7, args.length > 2 && args[2].equals("cpu"));
+            return;
+        }
         int[] rows = args.length == 0 ? new int[] {1} : Arrays.stream(args).mapToInt(Integer::parseInt).toArray();
         BytePointer span = new BytePointer(SPAN_BYTES);
         // 0x3c in every byte: a normal number as float32, bfloat16 and float16, 60 as int8
@@ -55,6 +73,58 @@ public final class ProductsBench {
                 }
             }
         }
+    }
+
+    /** Each stage's GEMMs on ours and on oneDNN's, alternating call by call: medians of {@code rounds}. */
+    private static void gemms(int rounds, boolean cpuTime) {
+        ThreadMXBean clock = ManagementFactory.getThreadMXBean();
+        List<Dispatcher> families = List.of(new Dispatcher(CpuFeatures.detect(), "gemm"),
+                new Dispatcher(CpuFeatures.detect(), "dnnl"));
+        for (int[] shape : GEMMS) {
+            int m = shape[0];
+            int n = shape[1];
+            int k = shape[2];
+            boolean transA = shape[3] == 1;
+            boolean transB = shape[4] == 1;
+            FloatPointer a = filled((long) m * k);
+            FloatPointer b = filled((long) k * n);
+            FloatPointer c = filled((long) m * n);
+            double flops = 2.0 * m * n * k;
+            int calls = (int) Math.max(1, 2e9 / 100 / flops); // about 10 ms a sample at 100 GFLOP/s
+            double[][] rates = new double[families.size()][rounds];
+            for (int r = -1; r < rounds; r++) { // round -1 warms: packing buffers, oneDNN's kernels
+                for (int f = 0; f < families.size(); f++) {
+                    long start = cpuTime ? clock.getCurrentThreadCpuTime() : System.nanoTime();
+                    for (int i = 0; i < calls; i++) {
+                        Products.sgemm(families.get(f), transA, transB, m, n, k, 1f, a, transA ? m : k, b,
+                                transB ? k : n, 0f, c, n);
+                    }
+                    if (r >= 0) {
+                        long end = cpuTime ? clock.getCurrentThreadCpuTime() : System.nanoTime();
+                        rates[f][r] = flops * calls / (end - start);
+                    }
+                }
+            }
+            System.out.printf(Locale.ROOT, "%d x %d x %d%s: ours %.1f, oneDNN %.1f GFLOP/s%n", m, n, k,
+                    transB ? "" : " (a b)", median(rates[0]), median(rates[1]));
+            a.close();
+            b.close();
+            c.close();
+        }
+    }
+
+    private static FloatPointer filled(long count) {
+        FloatPointer p = new FloatPointer(count);
+        for (long i = 0; i < count; i++) {
+            p.put(i, (float) ((i * 2654435761L % 1000) / 1000.0 - 0.5));
+        }
+        return p;
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
     }
 
     private static double readRate(Isa isa, BytePointer span) {

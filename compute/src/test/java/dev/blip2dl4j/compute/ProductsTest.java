@@ -43,15 +43,14 @@ class ProductsTest {
         {1, 2, 15, 0}, {1, 4, 16, 16}, {1, 5, 17, 0}, {2, 9, 31, 31}, {1, 515, 130, 13}, {3, 263, 257, 0},
         {1, 131, 1024, 64}, {1, 67, 1000, 40}, {4, 130, 513, 0}, {1, 1031, 96, 32},
     };
-    private static final List<String> FORCED = List.of("auto", "portable", "openblas", "dnnl", "native");
+    private static final List<String> FORCED = List.of("auto", "portable", "openblas", "dnnl", "native", "gemm");
     private static final List<DType> TYPES = List.of(DType.F32, DType.BF16, DType.F16, DType.I8);
 
     @Test
     void everyProductOnEveryPathMatchesFloat64() {
         Set<KernelPath> ran = EnumSet.noneOf(KernelPath.class);
         Random random = new Random(11);
-        for (String forced : FORCED) {
-            Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), forced);
+        for (Dispatcher dispatcher : forcedDispatchers()) {
             for (DType type : TYPES) {
                 for (int[] shape : SHAPES) {
                     for (int variant = 0; variant < 4; variant++) {
@@ -74,6 +73,9 @@ class ProductsTest {
         if (NativeKernels.loaded()) {
             possible.add(KernelPath.NATIVE);
         }
+        if (oursGemmRuns()) {
+            possible.add(KernelPath.NATIVE_GEMM);
+        }
         assertEquals(possible, ran, "the paths this CPU can take, each run");
     }
 
@@ -88,8 +90,7 @@ class ProductsTest {
         Random random = new Random(12);
         int[][] shapes = Arrays.copyOf(SHAPES, SHAPES.length + 1);
         shapes[SHAPES.length] = new int[] {2, 4097, 256, 64};
-        for (String forced : FORCED) {
-            Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), forced);
+        for (Dispatcher dispatcher : forcedDispatchers()) {
             for (DType type : TYPES) {
                 for (int[] shape : shapes) {
                     for (boolean accumulate : new boolean[] {false, true}) {
@@ -102,7 +103,60 @@ class ProductsTest {
         if (CpuFeatures.detect().avx2()) {
             possible.add(KernelPath.DNNL_F32);
         }
+        if (oursGemmRuns()) {
+            possible.add(KernelPath.NATIVE_GEMM);
+        }
         assertEquals(possible, ran, "the float32 GEMMs this CPU has, and the decoded blocks");
+    }
+
+    /** Every family that can be forced here; {@code gemm} only where our GEMM runs (AVX-512 at the level in force). */
+    private static List<Dispatcher> forcedDispatchers() {
+        List<Dispatcher> dispatchers = new ArrayList<>();
+        for (String forced : FORCED) {
+            if (!forced.equals("gemm") || oursGemmRuns()) {
+                dispatchers.add(new Dispatcher(CpuFeatures.detect(), forced));
+            }
+        }
+        return dispatchers;
+    }
+
+    /** Whether this process's CPU (as the flags present it) runs our float32 GEMM: the native library at AVX-512. */
+    private static boolean oursGemmRuns() {
+        return NativeKernels.loaded() && Dispatcher.detect().isa().compareTo(Isa.AVX512) >= 0;
+    }
+
+    /**
+     * Our float32 GEMM on its edge shapes (1, odd, not a multiple of the micro-kernel's 14 x 32 tile or of 16
+     * lanes, deeper than a packed block of 512 or taller than one of 420 rows, enough work for two threads split
+     * either way: by panels of columns, or by rows where the columns are few),
+     * every transpose, alpha and beta, strided operands; with beta 0 it must not read C (NaN there). Where it
+     * cannot run (no AVX-512 at the level in force: the AVX2 surefire execution), nothing takes it.
+     */
+    @Test
+    void oursGemmMatchesFloat64OnEdgeShapes() {
+        Dispatcher auto = Dispatcher.detect();
+        if (!oursGemmRuns()) {
+            for (int rows : new int[] {1, 5, 40, 257}) {
+                assertTrue(auto.choose(DType.F32, rows) != KernelPath.NATIVE_GEMM, "no AVX-512: not ours");
+                assertTrue(auto.gemm(rows) != KernelPath.NATIVE_GEMM, "no AVX-512: not ours");
+            }
+            assertMessage(() -> new Dispatcher(CpuFeatures.detect(), "gemm"), "blip2.compute.path=gemm", "AVX-512");
+            return;
+        }
+        assertEquals(KernelPath.NATIVE_GEMM, auto.choose(DType.F32, 40));
+        Dispatcher gemm = new Dispatcher(CpuFeatures.detect(), "gemm");
+        assertEquals(KernelPath.NATIVE_GEMM, gemm.gemm(1));
+        Random random = new Random(14);
+        int[][] shapes = {{1, 1, 1}, {2, 3, 1}, {5, 33, 257}, {14, 32, 256}, {15, 31, 600}, {29, 65, 17},
+            {3, 1, 513}, {33, 100, 1}, {60, 200, 300}, {850, 40, 70}, {900, 300, 40}, {13, 47, 16}};
+        for (int[] shape : shapes) {
+            for (int transposes = 0; transposes < 4; transposes++) {
+                for (float[] alphaBeta : new float[][] {{1, 0}, {1, 1}, {0.75f, 0.5f}}) {
+                    sgemmMatches(gemm, transposes >= 2, transposes % 2 == 1, shape[0], shape[1], shape[2],
+                            alphaBeta[0], alphaBeta[1], true, random);
+                }
+            }
+        }
     }
 
     @Test
@@ -160,23 +214,34 @@ class ProductsTest {
         for (Dispatcher dispatcher : dispatchers) {
             for (int[] shape : new int[][] {{1, 1, 1}, {1, 7, 33}, {1, 261, 300}, {3, 5, 17}, {2, 70, 1030}}) {
                 for (float[] alphaBeta : new float[][] {{1, 0}, {1, 1}, {2, 0.5f}}) {
-                    sgemmMatches(dispatcher, shape[0], shape[1], shape[2], alphaBeta[0], alphaBeta[1], random);
+                    sgemmMatches(dispatcher, false, true, shape[0], shape[1], shape[2], alphaBeta[0], alphaBeta[1],
+                            false, random);
                 }
             }
         }
     }
 
-    private static void sgemmMatches(Dispatcher dispatcher, int m, int n, int k, float alpha, float beta, Random random) {
-        long lda = k + 2;
-        long ldb = k + 3; // W: some columns of a wider array
+    /**
+     * {@code c = alpha op(a) op(b) + beta c} against float64 sums, each operand some columns of a wider array;
+     * {@code nanWhereIgnored}: C holds NaN where beta is 0, which the kernels must not read.
+     */
+    private static void sgemmMatches(Dispatcher dispatcher, boolean transA, boolean transB, int m, int n, int k,
+                                     float alpha, float beta, boolean nanWhereIgnored, Random random) {
+        long lda = (transA ? m : k) + 2;
+        long ldb = (transB ? k : n) + 3; // W when transB: some columns of a wider array
         long ldc = n + 1;
-        float[] a = gaussian((int) (m * lda), random);
-        float[] b = gaussian((int) (n * ldb), random);
+        float[] a = gaussian((int) ((transA ? k : m) * lda), random);
+        float[] b = gaussian((int) ((transB ? n : k) * ldb), random);
         float[] c = gaussian((int) (m * ldc), random);
+        if (nanWhereIgnored && beta == 0) {
+            for (int i = 0; i < m; i++) {
+                Arrays.fill(c, (int) (i * ldc), (int) (i * ldc + n), Float.NaN);
+            }
+        }
         float[] before = c.clone();
         FloatPointer out = new FloatPointer(c);
-        Products.sgemm(dispatcher, false, true, m, n, k, alpha, new FloatPointer(a), lda, new FloatPointer(b), ldb, beta,
-                out, ldc);
+        Products.sgemm(dispatcher, transA, transB, m, n, k, alpha, new FloatPointer(a), lda, new FloatPointer(b), ldb,
+                beta, out, ldc);
         out.get(c);
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < (int) ldc; j++) {
@@ -185,14 +250,17 @@ class ProductsTest {
                     assertEquals(before[at], c[at], "wrote outside the view");
                     continue;
                 }
-                double exact = beta * before[at];
+                double exact = beta == 0 ? 0 : beta * before[at];
                 double magnitude = Math.abs(exact);
                 for (int t = 0; t < k; t++) {
-                    exact += alpha * (double) a[(int) (i * lda + t)] * b[(int) (j * ldb + t)];
-                    magnitude += Math.abs(alpha * (double) a[(int) (i * lda + t)] * b[(int) (j * ldb + t)]);
+                    double term = alpha * (double) a[(int) (transA ? t * lda + i : i * lda + t)]
+                            * b[(int) (transB ? j * ldb + t : t * ldb + j)];
+                    exact += term;
+                    magnitude += Math.abs(term);
                 }
-                assertEquals(exact, c[at], 1e-5 * magnitude + 1e-6, dispatcher.isa() + " " + m + "x" + n + "x" + k
-                        + " alpha " + alpha + " beta " + beta + " at [" + i + ", " + j + "]");
+                assertEquals(exact, c[at], 1e-5 * magnitude + 1e-6, dispatcher.isa() + " " + dispatcher.gemm(m)
+                        + " trans " + transA + "/" + transB + " " + m + "x" + n + "x" + k + " alpha " + alpha
+                        + " beta " + beta + " at [" + i + ", " + j + "]");
             }
         }
     }
@@ -227,7 +295,7 @@ class ProductsTest {
                 "scalar, avx2, avx512 or avx512_vnni");
         assertMessage(() -> new Dispatcher(avx2, "native", null, null), "blip2.compute.path=native",
                 "no native kernels");
-        assertMessage(() -> new Dispatcher(avx2, "fast", null, Isa.AVX512), "blip2.compute.path=fast", "native");
+        assertMessage(() -> new Dispatcher(avx2, "fast", null, Isa.AVX512), "blip2.compute.path=fast", "native or gemm");
     }
 
     /** Where the native library did not load, the choices of the other kernels. */
@@ -257,7 +325,14 @@ class ProductsTest {
         assertEquals(Isa.AVX512_VNNI, full.isa());
         assertEquals(KernelPath.NATIVE, full.choose(DType.F32, 1));
         assertEquals(KernelPath.NATIVE, full.choose(DType.F32, 4));
-        assertTrue(full.choose(DType.F32, 5) != KernelPath.NATIVE, "five rows: a GEMM's");
+        assertEquals(KernelPath.NATIVE_GEMM, full.choose(DType.F32, 5), "five rows: our GEMM's");
+        assertEquals(KernelPath.NATIVE_GEMM, full.gemm(40), "the attention's products too");
+        assertEquals(KernelPath.OPENBLAS_F32, full.gemm(1), "one row of another shape: OpenBLAS's GEMV");
+        assertEquals(KernelPath.NATIVE_GEMM, new Dispatcher(CpuFeatures.parse("avx avx2 fma f16c avx512f avx512bw avx512vl"), "gemm", null, Isa.AVX512).choose(DType.F32, 1),
+                "forced to our GEMM, at any size");
+        assertEquals(KernelPath.DNNL_F32, new Dispatcher(CpuFeatures.parse("avx avx2 fma f16c avx512f avx512bw avx512vl"), "dnnl", null, Isa.AVX512).choose(DType.F32, 40));
+        assertEquals(KernelPath.DNNL_F32, new Dispatcher(CpuFeatures.parse("avx avx2 fma f16c avx512f avx512bw avx512vl"), "auto", "avx2", Isa.AVX512).choose(DType.F32, 40),
+                "our GEMM is AVX-512 only");
         assertEquals(KernelPath.NATIVE, full.choose(DType.BF16, 8));
         assertTrue(full.choose(DType.BF16, 9) != KernelPath.NATIVE);
         assertEquals(KernelPath.NATIVE, full.choose(DType.I8, 8));
@@ -265,6 +340,9 @@ class ProductsTest {
         assertEquals(KernelPath.NATIVE, full.choose(DType.F16, 257), "nothing else reads float16 in hardware");
         Dispatcher avx2 = new Dispatcher(CpuFeatures.parse("sse4_2 avx avx2 fma f16c"), "auto", null, Isa.AVX512);
         assertEquals(Isa.AVX2, avx2.isa());
+        assertEquals(KernelPath.DNNL_F32, avx2.choose(DType.F32, 257), "no AVX-512: oneDNN's GEMM");
+        assertMessage(() -> new Dispatcher(CpuFeatures.parse("sse4_2 avx avx2 fma f16c"), "gemm", null, Isa.AVX512), "blip2.compute.path=gemm",
+                "needs AVX-512");
         assertEquals(KernelPath.NATIVE, avx2.choose(DType.BF16, 257), "no bf16 dot products: ours at any size");
         assertEquals(KernelPath.NATIVE, avx2.choose(DType.I8, 257), "no VNNI: ours at any size");
         assertEquals(KernelPath.DNNL_F32, new Dispatcher(CpuFeatures.parse("avx2 fma f16c"), "dnnl", null, Isa.AVX2)

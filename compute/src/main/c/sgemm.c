@@ -1,0 +1,270 @@
+/*
+ * Our float32 GEMM, C [m, n] = alpha op(A) [m, k] op(B) [k, n] + beta C, row-major, each operand with its row
+ * stride, for AVX-512 CPUs (the caller, NativeKernels, only calls it where the library's maxIsa() says AVX512
+ * or more). GotoBLAS / BLIS structure: a block of op(A) (MC x KC) is packed into MR-row tiles (kept in L2), a
+ * panel of op(B) (KC x NR) into one contiguous strip that every tile of the block runs the register-blocked
+ * micro-kernel over: MR x NR accumulators in zmm registers, each step one load per 16 columns of B and one
+ * broadcast of A per row. Exact float32 products and sums, as any sgemm. The threads split n by panels, so each
+ * streams its own part of B (the weight, for a linear layer x W^T); each packs its own copy of the A block, which
+ * is small next to its share of the work. Tails (m, n, k not multiples of a tile) are packed with zeros and
+ * stored through masks. Measured choices of MR, NR, KC: bench/README.md "Compute layer".
+ */
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma")
+#include <jni.h>
+#include <immintrin.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define MR 14          /* rows of a tile: 14 x 2 accumulators, 2 loads of B and 14 broadcasts per step */
+#define NV 2           /* zmm vectors across a panel */
+#define NR (16 * NV)   /* columns of a panel */
+#define KC 512         /* depth of a block: a packed panel, KC x NR floats, 64 KiB, streams from L2 at 2 lines per 28 FMAs */
+#define MC 420         /* rows of a packed A block (a multiple of MR): 840 KiB of the 2 MiB L2 */
+/* Below this many multiply-adds a second thread costs more than it saves. */
+#define PARALLEL_MIN (1L << 18)
+#define INLINE static inline __attribute__((always_inline))
+
+typedef struct {
+    int transA, transB;
+    long m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    long lda, ldb;
+    float *c;
+    long ldc;
+} Gemm;
+
+/* Per-thread packing buffers, kept between calls (grown, never shrunk): nothing is allocated per call. */
+static __thread float *packed_a;
+static __thread float *packed_b;
+
+/* The 16 x 16 transpose of r in place: r[q] becomes column q of the input rows. */
+INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {
+        __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    /* u[4g + q], lane L: rows 4g..4g+3 at column 4L + q; a 4 x 4 transpose of 128-bit lanes finishes it */
+    for (int q = 0; q < 4; q++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x44);
+        __m512 v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xee);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x44);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xee);
+        r[q] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + q] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+        r[8 + q] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + q] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+    }
+}
+
+INLINE __mmask16 lanes(long count) {
+    return count >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << count) - 1);
+}
+
+/*
+ * Packs rows [0, rows) x columns [0, cols) of a row-major matrix (row stride ld) transposed: out[c * width + r],
+ * for rows <= 16 per call; rows past `rows` are packed as zeros. The destination's lanes past `width` are left.
+ */
+static void pack_transposed(const float *src, long ld, long rows, long cols, float *out, long width) {
+    __mmask16 store = lanes(width < 16 ? width : 16);
+    for (long c = 0; c < cols; c += 16) {
+        __mmask16 load = lanes(cols - c);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) {
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(load, src + i * ld + c) : _mm512_setzero_ps();
+        }
+        transpose16(r);
+        long count = cols - c < 16 ? cols - c : 16;
+        for (int q = 0; q < count; q++) {
+            _mm512_mask_storeu_ps(out + (c + q) * width, store, r[q]);
+        }
+    }
+}
+
+/* Packs `cols` columns of `rows` <= 16 consecutive values each: out[c * width + r] = src[c * ld + r], zeros past rows. */
+static void pack_straight(const float *src, long ld, long rows, long cols, float *out, long width) {
+    __mmask16 load = lanes(rows);
+    __mmask16 store = lanes(width < 16 ? width : 16);
+    for (long c = 0; c < cols; c++) {
+        _mm512_mask_storeu_ps(out + c * width, store, _mm512_maskz_loadu_ps(load, src + c * ld));
+    }
+}
+
+/* op(A) rows [i0, i0 + rows) x columns [p0, p0 + kc) into tiles of MR rows: tile t at out + t * kc * MR, [kc][MR]. */
+static void pack_a(const Gemm *g, long i0, long rows, long p0, long kc, float *out) {
+    for (long t = 0; t * MR < rows; t++) {
+        long count = rows - t * MR < MR ? rows - t * MR : MR;
+        long i = i0 + t * MR;
+        float *tile = out + t * kc * MR;
+        if (g->transA) { /* A stored [k, m]: op(A)'s column p is a row of A */
+            pack_straight(g->a + p0 * g->lda + i, g->lda, count, kc, tile, MR);
+        } else {
+            pack_transposed(g->a + i * g->lda + p0, g->lda, count, kc, tile, MR);
+        }
+    }
+}
+
+/* op(B) rows [p0, p0 + kc) x columns [j0, j0 + cols) into a [kc][NR] strip, zeros past cols. */
+static void pack_b(const Gemm *g, long p0, long kc, long j0, long cols, float *out) {
+    for (int v = 0; v < NV; v++) {
+        long from = 16 * v;
+        long count = cols - from;
+        count = count < 0 ? 0 : count > 16 ? 16 : count;
+        if (g->transB) { /* B stored [n, k]: a weight W, op(B) = W^T */
+            pack_transposed(g->b + (j0 + from) * g->ldb + p0, g->ldb, count, kc, out + from, NR);
+        } else {
+            pack_straight(g->b + p0 * g->ldb + j0 + from, g->ldb, count, kc, out + from, NR);
+        }
+    }
+}
+
+/*
+ * C[0..rows) x [0..NR) (masked by the panel's columns) = alpha sum_p a[p][r] b[p][.] + (first ? beta C : C).
+ * Inlined with rows a constant, so that the accumulators live in registers.
+ */
+INLINE void tile(int rows, long kc, const float *a, const float *b, float *c, long ldc, float alpha, float beta,
+                 int first, const __mmask16 mask[NV]) {
+    __m512 acc[MR][NV];
+    #pragma GCC unroll 16
+    for (int r = 0; r < rows; r++) {
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            acc[r][v] = _mm512_setzero_ps();
+        }
+    }
+    for (long p = 0; p < kc; p++) {
+        __m512 bv[NV];
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            bv[v] = _mm512_load_ps(b + p * NR + 16 * v);
+        }
+        #pragma GCC unroll 16
+        for (int r = 0; r < rows; r++) {
+            __m512 av = _mm512_set1_ps(a[p * MR + r]);
+            #pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+            }
+        }
+    }
+    __m512 scale = _mm512_set1_ps(alpha);
+    __m512 keep = _mm512_set1_ps(first ? beta : 1.0f);
+    int read = !first || beta != 0.0f; /* beta 0: C is not read (it may hold NaN) */
+    #pragma GCC unroll 16
+    for (int r = 0; r < rows; r++) {
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            float *to = c + r * ldc + 16 * v;
+            __m512 sum = _mm512_mul_ps(acc[r][v], scale);
+            if (read) {
+                sum = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask[v], to), keep, sum);
+            }
+            _mm512_mask_storeu_ps(to, mask[v], sum);
+        }
+    }
+}
+
+/* One tile, dispatched to the instance for its row count. */
+static void tile_rows(int rows, long kc, const float *a, const float *b, float *c, long ldc, float alpha,
+                      float beta, int first, const __mmask16 mask[NV]) {
+    switch (rows) {
+#define ROWS_CASE(R) case R: tile(R, kc, a, b, c, ldc, alpha, beta, first, mask); break;
+    ROWS_CASE(1) ROWS_CASE(2) ROWS_CASE(3) ROWS_CASE(4) ROWS_CASE(5) ROWS_CASE(6) ROWS_CASE(7)
+    ROWS_CASE(8) ROWS_CASE(9) ROWS_CASE(10) ROWS_CASE(11) ROWS_CASE(12) ROWS_CASE(13) ROWS_CASE(14)
+#undef ROWS_CASE
+    default: break;
+    }
+}
+
+static float *grow(float **buffer, size_t floats) {
+    /* one buffer per thread, sized for the largest block: MC x KC for A, KC x NR for B */
+    if (*buffer == NULL) {
+        *buffer = aligned_alloc(64, floats * sizeof(float));
+    }
+    return *buffer;
+}
+
+/* This thread's part of C: rows [row0, row1), panels of columns [first, last) in units of NR. */
+static void run(const Gemm *g, long row0, long row1, long first, long last) {
+    float *a = grow(&packed_a, (size_t) MC * KC);
+    float *b = grow(&packed_b, (size_t) KC * NR);
+    if (a == NULL || b == NULL) {
+        abort(); /* a few hundred KiB per thread: no memory left for them is beyond recovery */
+    }
+    for (long i0 = row0; i0 < row1; i0 += MC) {
+        long rows = row1 - i0 < MC ? row1 - i0 : MC;
+        for (long p0 = 0; p0 < g->k; p0 += KC) {
+            long kc = g->k - p0 < KC ? g->k - p0 : KC;
+            pack_a(g, i0, rows, p0, kc, a);
+            for (long panel = first; panel < last; panel++) {
+                long j0 = panel * NR;
+                long cols = g->n - j0 < NR ? g->n - j0 : NR;
+                pack_b(g, p0, kc, j0, cols, b);
+                __mmask16 mask[NV];
+                for (int v = 0; v < NV; v++) {
+                    mask[v] = cols <= 16 * v ? 0 : lanes(cols - 16 * v);
+                }
+                for (long t = 0; t * MR < rows; t++) {
+                    long count = rows - t * MR < MR ? rows - t * MR : MR;
+                    tile_rows((int) count, kc, a + t * kc * MR, b, g->c + (i0 + t * MR) * g->ldc + j0, g->ldc,
+                              g->alpha, g->beta, p0 == 0, mask);
+                }
+            }
+        }
+    }
+}
+
+/* k = 0 is a scaling of C: no block runs. */
+static void scale_only(const Gemm *g) {
+    for (long i = 0; i < g->m; i++) {
+        for (long j = 0; j < g->n; j++) {
+            float *to = g->c + i * g->ldc + j;
+            *to = g->beta == 0.0f ? 0.0f : *to * g->beta;
+        }
+    }
+}
+
+/* The Java side (Products) has checked the shapes; the operands' addresses are those of their first elements. */
+JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_gemm(
+        JNIEnv *env, jclass cls, jboolean transA, jboolean transB, jint m, jint n, jint k, jfloat alpha, jlong a,
+        jlong lda, jlong b, jlong ldb, jfloat beta, jlong c, jlong ldc) {
+    Gemm g = {transA, transB, m, n, k, alpha, beta, (const float *) (intptr_t) a, (const float *) (intptr_t) b,
+              lda, ldb, (float *) (intptr_t) c, ldc};
+    if (m <= 0 || n <= 0) {
+        return;
+    }
+    if (k <= 0) {
+        scale_only(&g);
+        return;
+    }
+    long panels = (n + NR - 1) / NR, tiles = (m + MR - 1) / MR;
+    int threads = (long) m * n * k < PARALLEL_MIN ? 1 : omp_get_max_threads();
+    /* n split by panels where each thread gets a few (a weight: each streams its own rows); else m by tiles
+       (the attention's narrow products, n = a head's width: the threads share B, which is small) */
+    int by_rows = panels < 4L * threads && tiles > panels;
+    long parts = by_rows ? tiles : panels;
+    if (threads > parts) {
+        threads = (int) parts;
+    }
+    #pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        long t = omp_get_thread_num(), count = omp_get_num_threads();
+        long from = parts * t / count, to = parts * (t + 1) / count;
+        if (by_rows) {
+            long row1 = to * MR < m ? to * MR : m;
+            run(&g, from * MR, row1, 0, panels);
+        } else {
+            run(&g, 0, m, from, to);
+        }
+    }
+}
