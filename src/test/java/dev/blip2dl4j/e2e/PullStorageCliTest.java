@@ -79,6 +79,19 @@ class PullStorageCliTest {
     }
 
     @Test
+    void captionByNameTakesTheTypeAsPullDoesAndAFileRefusesIt() {
+        CliRun int8 = run("caption", "--model", "tiny-opt", "--dtype", "int8", "--max-new-tokens", "3",
+                Fixtures.root().resolve("common/merlion.png").toString());
+        assertEquals(0, int8.exitCode(), int8.toString());
+        assertTrue(Files.isRegularFile(cache.resolve("tiny-opt@int8.b2z")) && !Files.exists(cache.resolve("tiny-opt.b2z")),
+                "pulled as int8 only");
+        CliRun file = run("caption", "--model", cache.resolve("tiny-opt@int8.b2z").toString(), "--dtype", "bfloat16",
+                Fixtures.root().resolve("common/merlion.png").toString());
+        assertEquals(3, file.exitCode(), file.toString());
+        assertTrue(file.err().contains("is a file: its storage types are the ones it was converted to"), file.err());
+    }
+
+    @Test
     void aModelTooLargeInTheTypeAskedIsRefusedBeforeAnyDownloadNamingTheTypeThatFits() {
         CliRun float32 = run("pull", "big-opt", "--quiet");
         assertEquals(3, float32.exitCode(), float32.toString());

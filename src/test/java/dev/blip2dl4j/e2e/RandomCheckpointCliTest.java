@@ -51,6 +51,23 @@ class RandomCheckpointCliTest {
     }
 
     @Test
+    void writesHalfPrecisionShardsAndAnArtifactStraight() throws IOException {
+        String config = Fixtures.root().resolve("blip2-tiny-opt/config.json").toString();
+        CliRun half = CliRun.of("random-checkpoint", "--config", config, "--dtype", "float16", dir.resolve("half").toString());
+        assertEquals(0, half.exitCode(), half.toString());
+        assertTrue(half.out().contains(" of float16, SAVED layout\n"), half.out());
+        CliRun artifact = CliRun.of("random-checkpoint", "--config", config, "--dtype", "int8", "--vision-dtype", "bfloat16",
+                dir.resolve("direct.b2z").toString());
+        assertEquals(0, artifact.exitCode(), artifact.toString());
+        CliRun inspected = CliRun.of("inspect", dir.resolve("direct.b2z").toString());
+        assertEquals(0, inspected.exitCode(), inspected.toString());
+        assertTrue(inspected.out().contains("I8") && inspected.out().contains("BF16"), inspected.out());
+        CliRun int8Folder = CliRun.of("random-checkpoint", "--config", config, "--dtype", "int8", dir.resolve("i8").toString());
+        assertEquals(2, int8Folder.exitCode(), int8Folder.toString());
+        assertFalse(Files.exists(dir.resolve("i8")));
+    }
+
+    @Test
     void badRequestsAreRefused() {
         assertEquals(2, CliRun.of("random-checkpoint", "--dry-run").exitCode(), "--like or --config is needed");
         CliRun noArchitecture = CliRun.of("random-checkpoint", "--like", "tiny-opt", "--dry-run", "--catalogue",
@@ -59,7 +76,7 @@ class RandomCheckpointCliTest {
         assertTrue(noArchitecture.err().contains("gives only a parameter count"), noArchitecture.err());
         CliRun noOut = CliRun.of("random-checkpoint", "--like", "blip2-itm-vit-g");
         assertEquals(3, noOut.exitCode(), noOut.toString());
-        assertTrue(noOut.err().contains("give OUT_DIR"), noOut.err());
+        assertTrue(noOut.err().contains("give OUT,"), noOut.err());
         assertFalse(noOut.out().contains("wrote"));
     }
 }

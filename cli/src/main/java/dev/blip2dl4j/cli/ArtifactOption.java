@@ -28,7 +28,7 @@ final class ArtifactOption extends ModelSource {
     Path artifact() {
         if (isName()) {
             try (PullProgress progress = progress()) {
-                return hub().pull(model.toString(), progress);
+                return hub().pull(model.toString(), storage(), progress);
             }
         }
         if (!model.toString().endsWith(".b2z") || !Files.isRegularFile(model)) {

@@ -32,7 +32,7 @@ final class ModelOption extends ModelSource {
     Blip2 load() {
         if (isName()) {
             try (PullProgress progress = progress()) {
-                return Blip2.pretrained(model.get(0).toString(), hub(), memory(), progress);
+                return Blip2.pretrained(model.get(0).toString(), storage(), hub(), memory(), progress);
             }
         }
         return Blip2.load(model, Converter.Options.defaults().withConfig(config).withLavisType(lavisType), memory());

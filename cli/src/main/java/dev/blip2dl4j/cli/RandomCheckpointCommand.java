@@ -4,6 +4,8 @@ import dev.blip2dl4j.BadInputException;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.diagnostics.bench.RandomCheckpoint;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
+import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.zoo.hub.Catalogue;
 import dev.blip2dl4j.zoo.hub.CatalogueEntry;
 import picocli.CommandLine.ArgGroup;
@@ -11,6 +13,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
@@ -21,7 +24,8 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 
 @Command(name = "random-checkpoint", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Write a random checkpoint with a model's exact tensor names, shapes, dtype and sharding, in "
+        description = {"Write a random checkpoint with a model's exact tensor names, shapes and sharding, in float32 or half "
+                + "precision, in "
                 + "the Hugging Face layout (safetensors shards cut at 10 GB in state_dict order, their index, "
                 + "config.json, the tokenizer's files): full-size benchmarks without downloading the real weights.",
                 "",
@@ -32,6 +36,8 @@ import java.util.concurrent.Callable;
                 "",
                 "Examples:",
                 "  blip2 random-checkpoint --like blip2-opt-6.7b /data/random-opt-6.7b",
+                "  blip2 random-checkpoint --like blip2-opt-6.7b --dtype float16 /data/random-opt-6.7b-fp16",
+                "  blip2 random-checkpoint --like blip2-flan-t5-xxl --dtype int8 /data/random-flan-t5-xxl-int8.b2z",
                 "  blip2 random-checkpoint --like blip2-flan-t5-xxl --dry-run",
                 "  blip2 random-checkpoint --config my-config.json --max-shard-size 2000000000 out/"})
 final class RandomCheckpointCommand implements Callable<Integer> {
@@ -51,7 +57,9 @@ final class RandomCheckpointCommand implements Callable<Integer> {
     @ArgGroup(multiplicity = "1")
     Source source;
 
-    @Parameters(paramLabel = "OUT_DIR", arity = "0..1", description = "The folder to write (created if absent).")
+    @Parameters(paramLabel = "OUT", arity = "0..1", description = "The folder to write the checkpoint to (created if "
+            + "absent), or a .b2z file: the artifact converting that checkpoint with --dtype would give, written "
+            + "straight from the random values (no checkpoint on disk).")
     Path outDir;
 
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "The values' seed (default: ${DEFAULT-VALUE}).")
@@ -65,6 +73,14 @@ final class RandomCheckpointCommand implements Callable<Integer> {
             + "safetensors; FROM_BIN: as the hub's 2023 conversions from .bin files, cut counting the tied copies (and "
             + "holding OPT's output projection). Default: the one matching the catalogue's shards with --like, else SAVED.")
     RandomCheckpoint.Layout layout;
+
+    /**
+     * A checkpoint: --dtype float32, float16 or bfloat16, the type of every tensor (half precision as many uploads
+     * are: the float32 values rounded, the shards cut where float32's are, each half the size). An artifact: the
+     * storage types, as convert takes them.
+     */
+    @Mixin
+    StorageOptions storage;
 
     @Option(names = "--tokenizer", paramLabel = "DIR", description = "A folder of tokenizer files to copy beside the weights.")
     Path tokenizer;
@@ -105,18 +121,32 @@ final class RandomCheckpointCommand implements Callable<Integer> {
             out.printf("  %s  %d tensors  %d bytes (%s)%n", shard.file(), shard.tensors().size(), shard.bytes(),
                     ByteSizes.format(shard.bytes()));
         }
-        out.printf("%d tensors, %d bytes (%s) of float32, %s layout%n", plan.tensorCount(), plan.bytes(),
-                ByteSizes.format(plan.bytes()), plan.layout());
+        boolean artifact = outDir != null && outDir.toString().endsWith(".b2z");
+        StoragePolicy policy = storage.policy();
+        DType type = artifact ? null : checkpointType(policy);
+        if (!artifact) {
+            long bytes = plan.bytes() / Float.BYTES * type.size();
+            out.printf("%d tensors, %d bytes (%s) of %s, %s layout%n", plan.tensorCount(), bytes, ByteSizes.format(bytes),
+                    type.userName(), plan.layout());
+        }
         out.flush();
         if (dryRun) {
             return Blip2Exit.OK;
         }
         if (outDir == null) {
-            throw new BadInputException("give OUT_DIR, the folder to write the checkpoint to (or --dry-run)");
+            throw new BadInputException("give OUT, the folder to write the checkpoint to or a .b2z artifact (or --dry-run)");
         }
         Path tokenizerDir = tokenizer != null ? tokenizer : cloneTokenizer(plan.config(), err);
         long started = System.nanoTime();
-        RandomCheckpoint.Result result = RandomCheckpoint.write(plan, outDir, seed, tokenizerDir, overwrite, file -> {
+        if (artifact) {
+            RandomCheckpoint.Result result = RandomCheckpoint.writeArtifact(plan, outDir, seed, policy, tokenizerDir,
+                    overwrite);
+            double seconds = (System.nanoTime() - started) / 1e9;
+            out.printf("wrote %s: %s of tensors (%s) in %.0f s%n", result.dir(), ByteSizes.format(result.bytes()),
+                    policy.describe(), seconds);
+            return Blip2Exit.OK;
+        }
+        RandomCheckpoint.Result result = RandomCheckpoint.write(plan, outDir, seed, type, tokenizerDir, overwrite, file -> {
             out.printf("wrote %s (%.0f s)%n", file, (System.nanoTime() - started) / 1e9);
             out.flush();
         });
@@ -124,6 +154,16 @@ final class RandomCheckpointCommand implements Callable<Integer> {
         out.printf("wrote %s: %d files, %s in %.0f s (%.0f MB/s)%n", result.dir(), result.files().size(),
                 ByteSizes.format(result.bytes()), seconds, result.bytes() / 1e6 / Math.max(seconds, 1e-3));
         return Blip2Exit.OK;
+    }
+
+    /** A checkpoint has one type, a floating-point one: anything else is a usage error (exit 2). */
+    private DType checkpointType(StoragePolicy policy) {
+        DType type = policy.dtype();
+        if (type == DType.I8 || policy.vision() != type || policy.languageModel() != type) {
+            throw new ParameterException(spec.commandLine(), "a checkpoint's tensors all have one type, float32, "
+                    + "float16 or bfloat16 (--dtype); int8 and --vision-dtype, --lm-dtype are for a .b2z artifact");
+        }
+        return type;
     }
 
     /** The clone's tokenizer fixture of the model's family, or null (with a warning) where there is none. */

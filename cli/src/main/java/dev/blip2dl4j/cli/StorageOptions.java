@@ -7,7 +7,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-/** The storage types a conversion writes ({@link StoragePolicy}): shared by convert, pull and rm. */
+/** The storage types a conversion writes ({@link StoragePolicy}): shared by convert, pull, rm and every --model. */
 final class StorageOptions {
     @Spec(Spec.Target.MIXEE)
     CommandSpec spec;

@@ -40,14 +40,17 @@ public record ArtifactFiles(Map<String, byte[]> contents, List<Manifest.SourceFi
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public static ArtifactFiles collect(List<CheckpointSources.Found> found, Blip2Config config) {
+        Optional<Path> blip2Folder = folder(found, SourceRole.HUGGING_FACE);
+        Optional<Path> llmFolder = folder(found, SourceRole.OPT).or(() -> folder(found, SourceRole.T5));
+        return fromFolder(blip2Folder.or(() -> llmFolder), config);
+    }
+
+    /** The files for {@code config}, taken from {@code filesFolder} (a Hugging Face folder) where it has them. */
+    public static ArtifactFiles fromFolder(Optional<Path> filesFolder, Blip2Config config) {
         Map<String, byte[]> contents = new LinkedHashMap<>();
         List<Manifest.SourceFile> sourceFiles = new ArrayList<>();
         List<String> notes = new ArrayList<>();
         contents.put("config.json", config.json().getBytes(StandardCharsets.UTF_8));
-
-        Optional<Path> blip2Folder = folder(found, SourceRole.HUGGING_FACE);
-        Optional<Path> llmFolder = folder(found, SourceRole.OPT).or(() -> folder(found, SourceRole.T5));
-        Optional<Path> filesFolder = blip2Folder.or(() -> llmFolder);
         for (String name : MODEL_FILES) {
             filesFolder.map(f -> f.resolve(name)).filter(Files::isRegularFile)
                     .ifPresent(file -> add(contents, sourceFiles, name, file));

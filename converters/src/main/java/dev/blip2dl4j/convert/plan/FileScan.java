@@ -15,8 +15,6 @@ import java.security.MessageDigest;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadFactory;
 
@@ -24,12 +22,14 @@ import java.util.concurrent.ThreadFactory;
  * Reads one file front to back in blocks, on a background thread, and hashes every block on another,
  * while the caller works on the blocks in order. Three things matter at checkpoint sizes:
  * <ul>
- *   <li>reads bypass the page cache (O_DIRECT) where the file system allows: a 15 GB checkpoint and its
- *   15 GB artifact do not fit in the cache together, and evicting one for the other cost more kernel time
- *   than the copy itself (bench/README.md);</li>
- *   <li>SHA-256 (slower per core than the disk, bench/README.md) runs on its own thread, for the file and for the tensors the
- *   caller streams from it ({@link #hash}), while the caller's thread writes: writing through the page
- *   cache costs as much CPU here as hashing does;</li>
+ *   <li>a file that is not wholly in the page cache is read around it (O_DIRECT) where the file system allows:
+ *   a 15 GB checkpoint and its 15 GB artifact do not fit in the cache together, and evicting one for the other
+ *   cost more kernel time than the copy itself (bench/README.md); a file the cache holds whole (just downloaded
+ *   or written) is read from it, as {@code cp} would: reading it from the disk again cost the disk's time, which
+ *   the artifact's writing needs;</li>
+ *   <li>SHA-256 (slower per core than the disk, bench/README.md) runs on its own thread for the file, and on
+ *   another ({@link #hash}, the caller's {@link Hasher}) for the tensors the caller streams from it, while the
+ *   caller's thread writes: writing through the page cache costs as much CPU here as hashing does;</li>
  *   <li>reading runs ahead of the caller by a ring of a few blocks, so the disk is never idle.</li>
  * </ul>
  */
@@ -37,18 +37,20 @@ final class FileScan implements Closeable {
     /** Blocks in flight; memory is RING x block size, outside the Java heap. */
     private static final int RING = 4;
     private static final int ALIGNMENT = 4096;
+    private static final long RESIDENCY_SLICE = 1L << 30;
 
     /** One block of the file: its offset and its bytes (position 0, limit = length read). */
     static final class Block {
         private final long offset;
         private final ByteBuffer data;
-        /** The last hashing step that reads this block's bytes. */
-        private Future<?> hashed;
+        /** The file's hashing of this block, and the last tensor hashing step that reads its bytes. */
+        private final Future<?> fileHashed;
+        private Future<?> tensorHashed;
 
-        private Block(long offset, ByteBuffer data, Future<?> hashed) {
+        private Block(long offset, ByteBuffer data, Future<?> fileHashed) {
             this.offset = offset;
             this.data = data;
-            this.hashed = hashed;
+            this.fileHashed = fileHashed;
         }
 
         long offset() {
@@ -65,15 +67,20 @@ final class FileScan implements Closeable {
     private final int blockSize;
     private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(RING);
     private final BlockingQueue<Object> ready = new ArrayBlockingQueue<>(RING + 1);
-    private final ExecutorService hashThread = Executors.newSingleThreadExecutor(daemon("sha256"));
+    private final Hasher fileHasher = new Hasher("sha256-file");
+    private final Hasher tensorHasher;
     private final MessageDigest digest = Sha256.newDigest();
     private final Thread reader;
 
-    /** @param blockSize a multiple of 4096 */
-    FileScan(Path file, int blockSize) throws IOException {
+    /**
+     * @param blockSize    a multiple of 4096
+     * @param tensorHasher where {@link #hash} hashes the tensors' bytes
+     */
+    FileScan(Path file, int blockSize, Hasher tensorHasher) throws IOException {
         this.file = file;
         this.size = Files.size(file);
         this.blockSize = blockSize;
+        this.tensorHasher = tensorHasher;
         for (int i = 0; i < RING; i++) {
             free.add(ByteBuffer.allocateDirect(blockSize + ALIGNMENT).alignedSlice(ALIGNMENT));
         }
@@ -96,32 +103,31 @@ final class FileScan implements Closeable {
 
     /**
      * Hashes {@code length} bytes of a block from {@code from} into another digest (a tensor's), on the
-     * hashing thread, after everything submitted before: a tensor spanning blocks is hashed in order.
+     * tensor hasher, after everything submitted before: a tensor spanning blocks is hashed in order.
      */
     void hash(MessageDigest tensorDigest, Block block, int from, int length) {
         ByteBuffer slice = block.data.duplicate().position(from).limit(from + length);
-        block.hashed = hashThread.submit(() -> tensorDigest.update(slice));
-    }
-
-    /** The hex SHA-256 of a digest fed through {@link #hash}, once every step before is done. */
-    Future<String> hex(MessageDigest tensorDigest) {
-        return hashThread.submit(() -> Sha256.hex(tensorDigest));
+        block.tensorHashed = tensorHasher.update(tensorDigest, slice);
     }
 
     /** Returns a block's buffer for reuse, once every hash of its bytes is done. */
     void release(Block block) {
-        await(block.hashed);
+        await(block.fileHashed);
+        if (block.tensorHashed != null) {
+            await(block.tensorHashed);
+        }
         free.add(block.data.clear());
     }
 
     /** The file's SHA-256 in hex; call after {@link #next()} has returned null. */
     String sha256() {
+        String fileSha256;
         try {
-            hashThread.submit(() -> null).get(); // one thread, in order: every block before is done
+            fileSha256 = fileHasher.hex(digest).get(); // one thread, in order: every block before is done
         } catch (InterruptedException | ExecutionException e) {
             throw new IllegalStateException("hashing " + file + " failed", e);
         }
-        return Sha256.hex(digest);
+        return fileSha256;
     }
 
     private static final Object END = new Object();
@@ -139,7 +145,7 @@ final class FileScan implements Closeable {
                 int length = (int) Math.min(buffer.position(), size - offset);
                 ByteBuffer data = buffer.flip().limit(length);
                 ByteBuffer forDigest = data.duplicate();
-                Future<?> digested = hashThread.submit(() -> digest.update(forDigest));
+                Future<?> digested = fileHasher.update(digest, forDigest);
                 ready.put(new Block(offset, data, digested));
                 offset += length;
             }
@@ -153,13 +159,32 @@ final class FileScan implements Closeable {
         }
     }
 
-    /** O_DIRECT where the file system supports it (not tmpfs, for one); the page cache otherwise. */
+    /**
+     * Through the page cache where it holds the whole file; else O_DIRECT where the file system supports it (not
+     * tmpfs, for one); else the page cache.
+     */
     private FileChannel open() throws IOException {
-        try {
-            return FileChannel.open(file, StandardOpenOption.READ, ExtendedOpenOption.DIRECT);
-        } catch (IOException | UnsupportedOperationException e) {
-            return FileChannel.open(file, StandardOpenOption.READ);
+        FileChannel cached = FileChannel.open(file, StandardOpenOption.READ);
+        if (inPageCache(cached, size)) {
+            return cached;
         }
+        try {
+            FileChannel direct = FileChannel.open(file, StandardOpenOption.READ, ExtendedOpenOption.DIRECT);
+            cached.close();
+            return direct;
+        } catch (IOException | UnsupportedOperationException e) {
+            return cached;
+        }
+    }
+
+    /** Whether every page of the file is cached (mincore(2) over mappings that are never touched). */
+    private static boolean inPageCache(FileChannel channel, long size) throws IOException {
+        for (long at = 0; at < size; at += RESIDENCY_SLICE) {
+            if (!channel.map(FileChannel.MapMode.READ_ONLY, at, Math.min(RESIDENCY_SLICE, size - at)).isLoaded()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void putQuietly(Object item) {
@@ -173,7 +198,7 @@ final class FileScan implements Closeable {
     @Override
     public void close() {
         reader.interrupt();
-        hashThread.shutdownNow();
+        fileHasher.close();
     }
 
     private static <T> T take(BlockingQueue<T> queue) {

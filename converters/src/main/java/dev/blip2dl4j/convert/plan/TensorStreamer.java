@@ -19,7 +19,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -78,6 +77,8 @@ public final class TensorStreamer {
     private final Map<String, Supplier<String>> storedHashes = new HashMap<>();
     private final Map<TiedCopy, Supplier<String>> tiedHashes = new LinkedHashMap<>();
     private final byte[] staging = new byte[BLOCK];
+    /** The tensors' hashing, beside the file's (FileScan's own thread). */
+    private final Hasher tensorHasher = new Hasher("sha256-tensors");
 
     private TensorStreamer(ConversionPlan plan, ArtifactWriter writer, Progress progress) {
         this.plan = plan;
@@ -86,7 +87,12 @@ public final class TensorStreamer {
     }
 
     public static Result stream(ConversionPlan plan, ArtifactWriter writer, Progress progress) {
-        return new TensorStreamer(plan, writer, progress).run();
+        TensorStreamer streamer = new TensorStreamer(plan, writer, progress);
+        try {
+            return streamer.run();
+        } finally {
+            streamer.tensorHasher.close();
+        }
     }
 
     private Result run() {
@@ -144,7 +150,7 @@ public final class TensorStreamer {
                 end = region.end();
             }
         }
-        try (FileScan scan = new FileScan(file, BLOCK)) {
+        try (FileScan scan = new FileScan(file, BLOCK, tensorHasher)) {
             int next = 0;
             Sink open = null;
             for (FileScan.Block block; (block = scan.next()) != null; ) {
@@ -194,7 +200,8 @@ public final class TensorStreamer {
             // the sink widens to float32 without hashing; the rows are hashed as int8, as stored
             PlannedTensor t = region.target;
             int blockSize = plan.storage().blockSize(t.shape());
-            Int8Rows rows = new Int8Rows(t.name(), t.shape(), blockSize, writer.beginQuantized(t.name(), t.shape(), blockSize));
+            Int8Rows rows = new Int8Rows(t.name(), t.shape(), blockSize, writer.beginQuantized(t.name(), t.shape(), blockSize),
+                    tensorHasher);
             return new Sink(region.source.dtype(), DType.F32, roundThroughHalf, null, false, rows::accept,
                     ignored -> storedHashes.put(t.name(), rows.finish()));
         }
@@ -229,7 +236,7 @@ public final class TensorStreamer {
      * Blocks split the file at arbitrary offsets, so an element may straddle two calls: its first bytes
      * wait here.
      */
-    private static final class Sink {
+    private final class Sink {
         private final DType from;
         private final DType to;
         private final boolean roundThroughHalf;
@@ -301,23 +308,12 @@ public final class TensorStreamer {
                 throw new IllegalStateException("a tensor ended inside an element");
             }
             if (hashingScan != null) {
-                Future<String> hex = hashingScan.hex(digest);
-                onFinish.accept(() -> await(hex));
+                Future<String> hex = tensorHasher.hex(digest);
+                onFinish.accept(() -> Hasher.await(hex));
             } else {
                 String hex = Sha256.hex(digest);
                 onFinish.accept(() -> hex);
             }
-        }
-    }
-
-    private static String await(Future<String> hex) {
-        try {
-            return hex.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while hashing", e);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException("hashing failed", e.getCause());
         }
     }
 

@@ -10,6 +10,15 @@ import dev.blip2dl4j.config.Blip2Parameters;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.config.ParamSpec;
 import dev.blip2dl4j.config.ParameterLayout;
+import dev.blip2dl4j.Version;
+import dev.blip2dl4j.artifact.ArtifactWriter;
+import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.artifact.Sha256;
+import dev.blip2dl4j.convert.ArtifactFiles;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
+import dev.blip2dl4j.tensor.Int8Quantization;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.FloatConversion;
 import dev.blip2dl4j.zoo.hub.CatalogueEntry;
 import dev.blip2dl4j.zoo.hub.RemoteFile;
 
@@ -17,7 +26,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -35,10 +43,12 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import java.util.zip.CRC32;
+import java.security.MessageDigest;
 
 /**
- * A random checkpoint with a model's exact names, shapes, dtype (float32) and sharding, in the Hugging Face
- * layout: safetensors shards cut greedily in state_dict order as {@code save_pretrained} cuts them (10 GB by
+ * A random checkpoint with a model's exact names, shapes and sharding, in float32 or, as many uploads are, in
+ * float16 or bfloat16 (the float32 values rounded to nearest even; the shards cut where the float32 checkpoint's are,
+ * so each file is half its size), in the Hugging Face layout: safetensors shards cut greedily in state_dict order as {@code save_pretrained} cuts them (10 GB by
  * default), {@code model.safetensors.index.json}, {@code config.json} and, where given, the tokenizer's files.
  * Real weights cannot be downloaded everywhere; full-size benchmarks need only the sizes.
  *
@@ -230,9 +240,14 @@ public final class RandomCheckpoint {
      * over an existing file unless {@code overwrite}, renamed into place when complete), the shards, the index
      * when there are several, config.json, and the files of {@code tokenizer} (a folder) if given.
      *
+     * @param dtype   F32, F16 or BF16: the type of every tensor
      * @param onShard told each shard's file name as it is complete
      */
-    public static Result write(Plan plan, Path dir, long seed, Path tokenizer, boolean overwrite, Consumer<String> onShard) {
+    public static Result write(Plan plan, Path dir, long seed, DType dtype, Path tokenizer, boolean overwrite,
+                               Consumer<String> onShard) {
+        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
+            throw new BadInputException("a random checkpoint is float32, float16 or bfloat16, not " + dtype.userName());
+        }
         List<Path> tokenizerFiles = tokenizer == null ? List.of() : listFiles(tokenizer);
         try {
             Files.createDirectories(dir);
@@ -255,7 +270,7 @@ public final class RandomCheckpoint {
         Map<String, String> weightMap = new TreeMap<>();
         for (Shard shard : plan.shards()) {
             OutputFile out = outputs.get(dir.resolve(shard.file()));
-            writeFile(out, channel -> writeShard(channel, shard, seed, buffer));
+            writeFile(out, channel -> writeShard(channel, shard, seed, dtype, buffer));
             shard.stored().forEach(t -> weightMap.put(t.name(), shard.file()));
             written.add(out.path());
             onShard.accept(shard.file());
@@ -263,7 +278,7 @@ public final class RandomCheckpoint {
         ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         if (plan.shards().size() > 1) {
             ObjectNode index = json.createObjectNode();
-            index.putObject("metadata").put("total_size", plan.bytes());
+            index.putObject("metadata").put("total_size", plan.bytes() / Float.BYTES * dtype.size());
             ObjectNode map = index.putObject("weight_map");
             weightMap.forEach(map::put);
             written.add(writeBytes(outputs.get(dir.resolve(INDEX)), (index.toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8)));
@@ -272,7 +287,102 @@ public final class RandomCheckpoint {
         for (Path f : tokenizerFiles) {
             written.add(writeBytes(outputs.get(dir.resolve(f.getFileName())), read(f)));
         }
-        return new Result(dir, plan.bytes(), written);
+        return new Result(dir, plan.bytes() / Float.BYTES * dtype.size(), written);
+    }
+
+    /**
+     * Writes the plan's model straight into a {@code .b2z} artifact in the types {@code storage} gives each tensor,
+     * with no checkpoint at all: the tensors converting {@link #write}'s float32 checkpoint of the same seed with that
+     * policy stores, bit for bit (tested), where the checkpoint and the artifact would not fit on a disk together.
+     * The small files are those {@code blip2 convert} takes from a checkpoint folder holding {@code tokenizer}'s files;
+     * the manifest names no source files. Memory: one row of the widest matrix, a buffer and the scales.
+     */
+    public static Result writeArtifact(Plan plan, Path output, long seed, StoragePolicy storage, Path tokenizer,
+                                       boolean overwrite) {
+        OutputFile out = OutputFile.check(output, tokenizer == null ? List.of() : List.of(tokenizer), overwrite);
+        Blip2Config config = Blip2Config.parse(new String(huggingFaceConfig(plan.config()), StandardCharsets.UTF_8), output);
+        ArtifactFiles files = ArtifactFiles.fromFolder(Optional.ofNullable(tokenizer), config);
+        ByteBuffer buffer = ByteBuffer.allocate(BUFFER_FLOATS * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        long bytes = 0;
+        try (ArtifactWriter writer = ArtifactWriter.create(out)) {
+            files.contents().forEach(writer::addFile);
+            for (ParamSpec p : ParameterLayout.of(config).parameters()) {
+                DType type = storage.dtype(p);
+                bytes += storage.bytes(p);
+                if (type == DType.I8) {
+                    writeQuantized(writer, p, storage.blockSize(p.shape()), generator(seed, p.name()), buffer.array());
+                } else {
+                    writeFloats(writer, p, type, generator(seed, p.name()), buffer);
+                }
+            }
+            List<String> notes = new ArrayList<>();
+            notes.add("random values, N(0, " + STD + "), seed " + seed + ", written straight into the artifact "
+                    + "(blip2 random-checkpoint): no source checkpoint");
+            notes.add("stored: " + storage.describe());
+            notes.addAll(files.notes());
+            writer.commit(new Manifest(Manifest.FORMAT, Manifest.FORMAT_VERSION, config.kind().architecture(),
+                    config.kind() == ModelKind.CONDITIONAL_GENERATION ? config.text().modelType() : null, Version.TEXT,
+                    new Manifest.Source("random", files.sourceFiles()), storage.dtype().name(), List.of(), notes));
+        }
+        return new Result(output, bytes, List.of(output));
+    }
+
+    private static void writeFloats(ArtifactWriter writer, ParamSpec p, DType type, SplittableRandom random,
+                                    ByteBuffer buffer) {
+        ArtifactWriter.TensorOutput output = writer.beginTensor(p.name(), type, p.shape());
+        MessageDigest digest = Sha256.newDigest();
+        for (long left = p.numel(); left > 0; ) {
+            int n = (int) Math.min(left, BUFFER_FLOATS);
+            buffer.clear();
+            for (int i = 0; i < n; i++) {
+                put(buffer, type, (float) (random.nextGaussian() * STD));
+            }
+            output.write(buffer.array(), 0, buffer.position());
+            digest.update(buffer.array(), 0, buffer.position());
+            left -= n;
+        }
+        String hex = Sha256.hex(digest);
+        output.finish(() -> hex);
+    }
+
+    /** Row by row, as conversion quantizes a matrix (Int8Quantization per row or block), into {@code staging}. */
+    private static void writeQuantized(ArtifactWriter writer, ParamSpec p, int blockSize, SplittableRandom random,
+                                       byte[] staging) {
+        int rows = Math.toIntExact(p.shape()[0]);
+        int columns = Math.toIntExact(p.shape()[1]);
+        int block = blockSize == 0 ? columns : blockSize;
+        int blocks = columns / block;
+        ArtifactWriter.TensorOutput output = writer.beginQuantized(p.name(), p.shape(), blockSize);
+        MessageDigest digest = Sha256.newDigest();
+        float[] row = new float[columns];
+        float[] scales = new float[rows * blocks];
+        int staged = 0;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < columns; c++) {
+                row[c] = (float) (random.nextGaussian() * STD);
+            }
+            if (staged + columns > staging.length) {
+                output.write(staging, 0, staged);
+                digest.update(staging, 0, staged);
+                staged = 0;
+            }
+            for (int b = 0; b < blocks; b++) {
+                scales[r * blocks + b] = Int8Quantization.quantize(row, b * block, block, staging, staged + b * block);
+            }
+            staged += columns;
+        }
+        output.write(staging, 0, staged);
+        digest.update(staging, 0, staged);
+        String hex = Sha256.hex(digest);
+        output.finish(() -> hex, scales);
+    }
+
+    private static void put(ByteBuffer buffer, DType type, float value) {
+        switch (type) {
+            case F16 -> buffer.putShort(FloatConversion.floatToHalf(value));
+            case BF16 -> buffer.putShort(FloatConversion.floatToBfloat16(value));
+            default -> buffer.putFloat(value);
+        }
     }
 
     /**
@@ -292,7 +402,8 @@ public final class RandomCheckpoint {
     }
 
     /** Header (names sorted, as the safetensors library writes them) and then each tensor's bytes in that order. */
-    private static void writeShard(FileChannel channel, Shard shard, long seed, ByteBuffer buffer) throws IOException {
+    private static void writeShard(FileChannel channel, Shard shard, long seed, DType dtype, ByteBuffer buffer)
+            throws IOException {
         List<Tensor> sorted = shard.stored().sorted(Comparator.comparing(Tensor::name)).toList();
         ObjectMapper json = new ObjectMapper();
         ObjectNode header = json.createObjectNode();
@@ -300,13 +411,14 @@ public final class RandomCheckpoint {
         long offset = 0;
         for (Tensor t : sorted) {
             ObjectNode entry = header.putObject(t.name());
-            entry.put("dtype", "F32");
+            entry.put("dtype", dtype.name());
             var shape = entry.putArray("shape");
             for (long d : t.shape()) {
                 shape.add(d);
             }
-            entry.putArray("data_offsets").add(offset).add(offset + t.bytes());
-            offset += t.bytes();
+            long bytes = t.bytes() / Float.BYTES * dtype.size();
+            entry.putArray("data_offsets").add(offset).add(offset + bytes);
+            offset += bytes;
         }
         byte[] text = json.writeValueAsBytes(header);
         int padded = (text.length + 7) / 8 * 8;
@@ -322,11 +434,10 @@ public final class RandomCheckpoint {
             while (left > 0) {
                 int n = (int) Math.min(left, BUFFER_FLOATS);
                 buffer.clear();
-                FloatBuffer values = buffer.asFloatBuffer();
                 for (int i = 0; i < n; i++) {
-                    values.put((float) (random.nextGaussian() * STD));
+                    put(buffer, dtype, (float) (random.nextGaussian() * STD));
                 }
-                buffer.limit(n * Float.BYTES);
+                buffer.flip();
                 writeFully(channel, buffer);
                 left -= n;
             }

@@ -12,6 +12,11 @@ import dev.blip2dl4j.convert.tensor.SourceTensor;
 import dev.blip2dl4j.diagnostics.bench.RandomCheckpoint.Layout;
 import dev.blip2dl4j.diagnostics.bench.RandomCheckpoint.Plan;
 import dev.blip2dl4j.diagnostics.bench.RandomCheckpoint.Shard;
+import dev.blip2dl4j.artifact.Artifact;
+import dev.blip2dl4j.artifact.Manifest;
+import dev.blip2dl4j.convert.plan.StoragePolicy;
+import dev.blip2dl4j.tensor.DType;
+import dev.blip2dl4j.tensor.FloatConversion;
 import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.zoo.hub.Catalogue;
 import dev.blip2dl4j.zoo.hub.CatalogueEntry;
@@ -30,6 +35,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -83,7 +89,7 @@ class RandomCheckpointTest {
             }
         }
 
-        RandomCheckpoint.Result result = RandomCheckpoint.write(plan, dir.resolve("ckpt"), 7,
+        RandomCheckpoint.Result result = RandomCheckpoint.write(plan, dir.resolve("ckpt"), 7, DType.F32,
                 Fixtures.root().resolve("tokenizers/opt"), false, f -> { });
         Path ckpt = result.dir();
         Map<String, float[]> tensors = read(ckpt);
@@ -116,10 +122,10 @@ class RandomCheckpointTest {
 
     @Test
     void theSameSeedGivesTheSameValuesWhateverTheShardingAndAnotherSeedOthers() throws IOException {
-        RandomCheckpoint.write(RandomCheckpoint.plan(TINY_T5, Layout.SAVED, 300_000), dir.resolve("a"), 1, null, false, f -> { });
-        RandomCheckpoint.write(RandomCheckpoint.plan(TINY_T5, Layout.SAVED, Long.MAX_VALUE), dir.resolve("b"), 1, null,
+        RandomCheckpoint.write(RandomCheckpoint.plan(TINY_T5, Layout.SAVED, 300_000), dir.resolve("a"), 1, DType.F32, null, false, f -> { });
+        RandomCheckpoint.write(RandomCheckpoint.plan(TINY_T5, Layout.SAVED, Long.MAX_VALUE), dir.resolve("b"), 1, DType.F32, null,
                 false, f -> { });
-        RandomCheckpoint.write(RandomCheckpoint.plan(TINY_T5, Layout.SAVED, Long.MAX_VALUE), dir.resolve("c"), 2, null,
+        RandomCheckpoint.write(RandomCheckpoint.plan(TINY_T5, Layout.SAVED, Long.MAX_VALUE), dir.resolve("c"), 2, DType.F32, null,
                 false, f -> { });
         assertTrue(Files.isRegularFile(dir.resolve("b/model.safetensors")) && !Files.exists(dir.resolve("b/" + RandomCheckpoint.INDEX)),
                 "one shard: model.safetensors, no index");
@@ -133,13 +139,73 @@ class RandomCheckpointTest {
     }
 
     @Test
+    void aHalfPrecisionCheckpointHoldsTheFloat32ValuesRoundedInTheSameShardsAndConverts() throws IOException {
+        Plan plan = RandomCheckpoint.plan(TINY_T5, Layout.SAVED, 300_000);
+        RandomCheckpoint.write(plan, dir.resolve("f32"), 5, DType.F32, null, false, f -> { });
+        Map<String, float[]> f32 = read(dir.resolve("f32"));
+        for (DType half : List.of(DType.F16, DType.BF16)) {
+            Path ckpt = dir.resolve(half.userName());
+            RandomCheckpoint.Result result = RandomCheckpoint.write(plan, ckpt, 5, half, null, false, f -> { });
+            assertEquals(plan.bytes() / 2, result.bytes());
+            for (Shard shard : plan.shards()) {
+                assertEquals(shard.bytes() / 2, SafetensorsFile.open(ckpt.resolve(shard.file())).tensors().stream()
+                        .mapToLong(SourceTensor::byteSize).sum(), shard.file() + ": the same tensors, half the bytes");
+            }
+            Path artifact = dir.resolve(half.userName() + ".b2z");
+            Converter.convert(List.of(ckpt), artifact, Converter.Options.defaults(), ConversionProgress.NONE);
+            try (Artifact read = Artifact.open(artifact)) {
+                for (ParamSpec p : ParameterLayout.of(TINY_T5).parameters()) {
+                    float[] expected = f32.get(p.name()).clone();
+                    for (int i = 0; i < expected.length; i++) {
+                        expected[i] = half == DType.F16 ? FloatConversion.halfToFloat(FloatConversion.floatToHalf(expected[i]))
+                                : Float.intBitsToFloat(FloatConversion.floatToBfloat16(expected[i]) << 16);
+                    }
+                    float[] stored = new float[expected.length];
+                    read.map(p.name()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(stored);
+                    assertArrayEquals(expected, stored, half + " " + p.name());
+                }
+            }
+        }
+        assertThrows(BadInputException.class, () -> RandomCheckpoint.write(plan, dir.resolve("i8"), 5, DType.I8, null,
+                false, f -> { }));
+    }
+
+    @Test
+    void anArtifactWrittenStraightHoldsExactlyWhatConvertingTheCheckpointStores() throws IOException {
+        for (Blip2Config config : List.of(TINY_OPT, TINY_T5)) {
+            Plan plan = RandomCheckpoint.plan(config, Layout.SAVED, Long.MAX_VALUE);
+            Path ckpt = dir.resolve("ckpt-" + config.text().modelType());
+            Path tokenizer = Fixtures.root().resolve("tokenizers/" + (config == TINY_OPT ? "opt" : "t5"));
+            RandomCheckpoint.write(plan, ckpt, 11, DType.F32, tokenizer, false, f -> { });
+            for (StoragePolicy policy : List.of(StoragePolicy.of(DType.I8).withVision(DType.BF16),
+                    StoragePolicy.of(DType.F16), StoragePolicy.of(DType.I8).withBlockSize(4))) {
+                String name = config.text().modelType() + "-" + policy.describe().hashCode();
+                Manifest converted = Converter.convert(List.of(ckpt), dir.resolve(name + "-converted.b2z"),
+                        Converter.Options.defaults().withStorage(policy), ConversionProgress.NONE).manifest();
+                Path direct = dir.resolve(name + "-direct.b2z");
+                RandomCheckpoint.writeArtifact(plan, direct, 11, policy, tokenizer, false);
+                try (Artifact artifact = Artifact.open(direct)) {
+                    assertEquals(Set.copyOf(converted.tensors()), Set.copyOf(artifact.manifest().tensors()), name);
+                    artifact.checkTensors();
+                    assertEquals(converted.formatVersion(), artifact.manifest().formatVersion());
+                    assertTrue(artifact.manifest().tensors().stream().anyMatch(t -> t.quantization() != null)
+                            == (policy.languageModel() == DType.I8), name);
+                }
+            }
+        }
+        assertThrows(BadInputException.class, () -> RandomCheckpoint.writeArtifact(
+                RandomCheckpoint.plan(TINY_OPT, Layout.SAVED, Long.MAX_VALUE), dir.resolve(
+                        "ckpt-opt/config.json"), 1, StoragePolicy.FLOAT32, null, false), "never over an existing file");
+    }
+
+    @Test
     void anOptFromBinHoldsItsOutputProjectionEqualToItsTokenTableLastAndT5CountsItsStackTablesUnstored() throws IOException {
         Plan opt = RandomCheckpoint.plan(TINY_OPT, Layout.FROM_BIN, Long.MAX_VALUE);
         ParameterLayout layout = ParameterLayout.of(TINY_OPT);
         Map.Entry<String, String> tied = layout.tiedAliases().entrySet().iterator().next();
         List<RandomCheckpoint.Tensor> tensors = opt.shards().get(0).tensors();
         assertEquals(tied.getKey(), tensors.get(tensors.size() - 1).name(), "the output projection comes last");
-        RandomCheckpoint.write(opt, dir.resolve("opt"), 3, null, false, f -> { });
+        RandomCheckpoint.write(opt, dir.resolve("opt"), 3, DType.F32, null, false, f -> { });
         Map<String, float[]> values = read(dir.resolve("opt"));
         assertArrayEquals(values.get(tied.getValue()), values.get(tied.getKey()), "a tied copy equals its target");
         Converter.convert(List.of(dir.resolve("opt")), dir.resolve("opt.b2z"), Converter.Options.defaults(), ConversionProgress.NONE);
@@ -185,13 +251,13 @@ class RandomCheckpointTest {
         Files.writeString(ckpt.resolve("config.json"), "mine");
         Plan plan = RandomCheckpoint.plan(TINY_OPT, Layout.SAVED, 1_000_000);
         BadInputException e = assertThrows(BadInputException.class,
-                () -> RandomCheckpoint.write(plan, ckpt, 0, null, false, f -> { }));
+                () -> RandomCheckpoint.write(plan, ckpt, 0, DType.F32, null, false, f -> { }));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("already exists"), e.getMessage());
         try (var files = Files.list(ckpt)) {
             assertEquals(List.of(ckpt.resolve("config.json")), files.toList(), "no shard was written");
         }
         assertEquals("mine", Files.readString(ckpt.resolve("config.json")));
-        RandomCheckpoint.write(plan, ckpt, 0, null, true, f -> { });
+        RandomCheckpoint.write(plan, ckpt, 0, DType.F32, null, true, f -> { });
         assertNotEquals("mine", Files.readString(ckpt.resolve("config.json")));
     }
 }
