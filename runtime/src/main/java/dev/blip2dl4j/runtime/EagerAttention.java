@@ -90,8 +90,10 @@ final class EagerAttention implements AutoCloseable {
      * arrays). The probabilities are recomputed as apply computes them; then per head {@code dP = dOut v^T},
      * {@code dV = P^T dOut}, {@code dS = P (dP - rowsum(dP P))}, {@code dQ = scale dS k}, {@code dK = scale dS^T q}.
      *
-     * @param additiveMask null, or {@code [batch, 1, queryLength, keyLength]} added to every head's scores before the
-     *                     softmax (a causal or padding mask, as the forward pass that is differentiated added it)
+     * @param additiveMask null, or {@code [batch, heads, queryLength, keyLength]} added to the scores before the
+     *                     softmax, as the forward pass that is differentiated added it (a causal or padding mask, T5's
+     *                     relative position bias); a dimension of size 1 is the same for every batch row, head or
+     *                     query
      */
     void backward(INDArray queries, INDArray keys, INDArray values, double scale, INDArray dOut, INDArray dQueries,
                   INDArray dKeys, INDArray dValues, INDArray additiveMask) {
@@ -118,6 +120,10 @@ final class EagerAttention implements AutoCloseable {
         FloatBuffer dp = EagerLayers.floats(gradientScores);
         FloatBuffer mask = additiveMask == null ? null : EagerLayers.floats(additiveMask);
         int scoresPerHead = queryLength * keyLength;
+        int maskQueryStride = additiveMask == null || additiveMask.size(2) == 1 ? 0 : keyLength;
+        int maskHeadStride = additiveMask == null || additiveMask.size(1) == 1 ? 0 : scoresPerHead;
+        int maskBatchStride = additiveMask == null || additiveMask.size(0) == 1 ? 0
+                : (int) additiveMask.size(1) * (int) additiveMask.size(2) * keyLength;
         for (long b = 0; b < batch; b++) {
             FloatPointer q = at(Blas.pointer(queries), b * queryLength * ldq);
             FloatPointer k = at(Blas.pointer(keys), b * keyLength * ldk);
@@ -131,9 +137,14 @@ final class EagerAttention implements AutoCloseable {
                         at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
             }
             if (mask != null) {
-                int from = (int) b * scoresPerHead;
-                for (int i = 0; i < heads * scoresPerHead; i++) {
-                    p.put(i, p.get(i) + mask.get(from + i % scoresPerHead));
+                for (int h = 0; h < heads; h++) {
+                    for (int i = 0; i < queryLength; i++) {
+                        int from = (int) b * maskBatchStride + h * maskHeadStride + i * maskQueryStride;
+                        int to = h * scoresPerHead + i * keyLength;
+                        for (int j = 0; j < keyLength; j++) {
+                            p.put(to + j, p.get(to + j) + mask.get(from + j));
+                        }
+                    }
                 }
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
