@@ -226,36 +226,18 @@ public final class EagerT5 {
     INDArray encode(INDArray embeds, int batch, int seq, float[][] mask, T5Tape tape) {
         long rows = (long) batch * seq;
         int d = config.dModel();
-        int inner = config.innerDim();
         INDArray x = work.get("x", rows, d);
         x.assign(embeds);
         INDArray bias = encoderBias(mask);
         INDArray normed = work.get("normed", rows, d);
         INDArray attended = work.get("attended", rows, d);
-        INDArray q = work.get("q", rows, inner);
-        INDArray k = work.get("k", rows, inner);
-        INDArray v = work.get("v", rows, inner);
-        INDArray context = work.get("context", rows, inner);
         if (tape != null) {
             tape.encoderBias = bias;
         }
         for (int i = 0; i < encoder.length; i++) {
             EncoderBlock block = encoder[i];
             T5Tape.Block record = tape == null ? null : tape.encoder[i];
-            if (record != null) {
-                record.input = x.dup();
-            }
-            rmsNorm(x, block.attentionNorm(), normed);
-            block.attention().q().apply(normed, q);
-            block.attention().k().apply(normed, k);
-            block.attention().v().apply(normed, v);
-            if (record != null) {
-                record.projections(q, k, v);
-            }
-            EagerLayers.attention(q, seq, heads(k, batch, seq), heads(v, batch, seq), seq, bias, context);
-            block.attention().o().apply(context, attended);
-            EagerLayers.add(x, attended);
-
+            selfAttentionBlock(block.attentionNorm(), block.attention(), x, batch, seq, bias, record);
             feedForwardBlock(block.feedForwardNorm(), block.feedForward(), x, normed, attended, record);
         }
         if (tape != null) {
@@ -291,26 +273,11 @@ public final class EagerT5 {
         INDArray normed = work.get("normed", rows, d);
         INDArray attended = work.get("attended", rows, d);
         INDArray q = work.get("q", rows, inner);
-        INDArray k = work.get("k", rows, inner);
-        INDArray v = work.get("v", rows, inner);
         INDArray context = work.get("context", rows, inner);
         for (int i = 0; i < decoder.length; i++) {
             DecoderBlock block = decoder[i];
             T5Tape.Block record = tape == null ? null : tape.decoder[i];
-            if (record != null) {
-                record.input = x.dup();
-            }
-            rmsNorm(x, block.selfNorm(), normed);
-            block.self().q().apply(normed, q);
-            block.self().k().apply(normed, k);
-            block.self().v().apply(normed, v);
-            if (record != null) {
-                record.projections(q, k, v);
-            }
-            EagerLayers.attention(q, seq, heads(k, batch, seq), heads(v, batch, seq), seq, selfBias, context);
-            block.self().o().apply(context, attended);
-            EagerLayers.add(x, attended);
-
+            selfAttentionBlock(block.selfNorm(), block.self(), x, batch, seq, selfBias, record);
             if (record != null) {
                 record.crossInput = x.dup();
             }
@@ -341,6 +308,35 @@ public final class EagerT5 {
         }
         rmsNorm(x, decoderFinalNorm, normed);
         return normed;
+    }
+
+    /**
+     * {@code x += o(attention(rmsNorm(x)))} over {@code x [batch * seq, d_model]}, every row attending to its own
+     * sequence under the additive {@code bias}.
+     */
+    private void selfAttentionBlock(INDArray norm, Attention attention, INDArray x, int batch, int seq,
+                                    INDArray bias, T5Tape.Block record) {
+        long rows = x.size(0);
+        int inner = config.innerDim();
+        INDArray normed = work.get("normed", rows, config.dModel());
+        INDArray attended = work.get("attended", rows, config.dModel());
+        INDArray q = work.get("q", rows, inner);
+        INDArray k = work.get("k", rows, inner);
+        INDArray v = work.get("v", rows, inner);
+        INDArray context = work.get("context", rows, inner);
+        if (record != null) {
+            record.input = x.dup();
+        }
+        rmsNorm(x, norm, normed);
+        attention.q().apply(normed, q);
+        attention.k().apply(normed, k);
+        attention.v().apply(normed, v);
+        if (record != null) {
+            record.projections(q, k, v);
+        }
+        EagerLayers.attention(q, seq, heads(k, batch, seq), heads(v, batch, seq), seq, bias, context);
+        attention.o().apply(context, attended);
+        EagerLayers.add(x, attended);
     }
 
     /** {@code x += ff(rmsNorm(x))}, with the two buffers it needs. */
