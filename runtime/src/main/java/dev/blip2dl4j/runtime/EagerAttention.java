@@ -11,7 +11,7 @@ import java.nio.FloatBuffer;
 import java.util.Arrays;
 
 /**
- * Multi-head attention without a mask, {@code softmax(q k^T * scale) v} as the graphs' {@code Layers.attention} computes it,
+ * Multi-head attention, {@code softmax(q k^T * scale (+ additive)) v} as the graphs' {@code Layers.attention} computes it,
  * for sequences of {@code queryLength} queries each reading its own {@code keyLength} keys, with a scores buffer.
  *
  * <p>Queries, keys, values and the output are rows {@code [batch * length, heads * headDim]}, each head a block
@@ -45,6 +45,15 @@ final class EagerAttention implements AutoCloseable {
      * @param out     receives the heads' outputs side by side, rows {@code [batch * queryLength, heads * headDim]}
      */
     INDArray apply(INDArray queries, INDArray keys, INDArray values, double scale, INDArray out) {
+        return apply(queries, keys, values, scale, null, out);
+    }
+
+    /**
+     * The same with {@code additive} added to the scores before the softmax: null, {@code [batch, 1, queryLength,
+     * keyLength]} (the same for every head: a padding or causal mask) or {@code [batch, heads, queryLength,
+     * keyLength]} (a bias per head: T5's relative positions with its padding).
+     */
+    INDArray apply(INDArray queries, INDArray keys, INDArray values, double scale, INDArray additive, INDArray out) {
         long batch = queries.size(0) / queryLength;
         requireShape(queries, batch * queryLength);
         requireShape(keys, batch * keyLength);
@@ -60,6 +69,8 @@ final class EagerAttention implements AutoCloseable {
         FloatPointer firstOut = Blas.pointer(out);
         FloatPointer s = Blas.pointer(scores.reshape((long) heads * queryLength, keyLength));
         long scoresPerHead = (long) queryLength * keyLength;
+        FloatBuffer p = additive == null ? null : EagerLayers.floats(scores);
+        FloatBuffer mask = additive == null ? null : EagerLayers.floats(additive);
         for (long b = 0; b < batch; b++) {
             FloatPointer q = at(firstQuery, b * queryLength * ldq);
             FloatPointer k = at(firstKey, b * keyLength * ldk);
@@ -69,6 +80,9 @@ final class EagerAttention implements AutoCloseable {
                 // scores_h = q_h k_h^T * scale
                 Blas.gemm(false, true, queryLength, keyLength, headDim, scale, at(q, (long) h * headDim), ldq,
                         at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
+            }
+            if (mask != null) {
+                addMask(p, mask, additive, (int) b);
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
             for (int h = 0; h < heads; h++) {
@@ -120,10 +134,6 @@ final class EagerAttention implements AutoCloseable {
         FloatBuffer dp = EagerLayers.floats(gradientScores);
         FloatBuffer mask = additiveMask == null ? null : EagerLayers.floats(additiveMask);
         int scoresPerHead = queryLength * keyLength;
-        int maskQueryStride = additiveMask == null || additiveMask.size(2) == 1 ? 0 : keyLength;
-        int maskHeadStride = additiveMask == null || additiveMask.size(1) == 1 ? 0 : scoresPerHead;
-        int maskBatchStride = additiveMask == null || additiveMask.size(0) == 1 ? 0
-                : (int) additiveMask.size(1) * (int) additiveMask.size(2) * keyLength;
         for (long b = 0; b < batch; b++) {
             FloatPointer q = at(Blas.pointer(queries), b * queryLength * ldq);
             FloatPointer k = at(Blas.pointer(keys), b * keyLength * ldk);
@@ -137,15 +147,7 @@ final class EagerAttention implements AutoCloseable {
                         at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
             }
             if (mask != null) {
-                for (int h = 0; h < heads; h++) {
-                    for (int i = 0; i < queryLength; i++) {
-                        int from = (int) b * maskBatchStride + h * maskHeadStride + i * maskQueryStride;
-                        int to = h * scoresPerHead + i * keyLength;
-                        for (int j = 0; j < keyLength; j++) {
-                            p.put(to + j, p.get(to + j) + mask.get(from + j));
-                        }
-                    }
-                }
+                addMask(p, mask, additiveMask, (int) b);
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
             for (int h = 0; h < heads; h++) {
@@ -175,6 +177,26 @@ final class EagerAttention implements AutoCloseable {
         }
         for (INDArray kept : new INDArray[]{queries, keys, values, dOut, dQueries, dKeys, dValues}) {
             Reference.reachabilityFence(kept);
+        }
+    }
+
+    /**
+     * Adds example {@code b}'s mask to the scores of every head; a mask dimension of size 1 (batch, head or query)
+     * is the same for every example, head or query.
+     */
+    private void addMask(FloatBuffer scoresOfHeads, FloatBuffer mask, INDArray additive, int b) {
+        int scoresPerHead = queryLength * keyLength;
+        int queryStride = additive.size(2) == 1 ? 0 : keyLength;
+        int headStride = additive.size(1) == 1 ? 0 : (int) additive.size(2) * keyLength;
+        int batchStride = additive.size(0) == 1 ? 0 : (int) (additive.size(1) * additive.size(2)) * keyLength;
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < queryLength; i++) {
+                int from = b * batchStride + h * headStride + i * queryStride;
+                int to = h * scoresPerHead + i * keyLength;
+                for (int j = 0; j < keyLength; j++) {
+                    scoresOfHeads.put(to + j, scoresOfHeads.get(to + j) + mask.get(from + j));
+                }
+            }
         }
     }
 

@@ -229,17 +229,34 @@ final class EagerLayers {
 
     /** The second half of GELU: {@code x = 0.5 x (1 + erf)}, with erf = erf(x / sqrt 2) of the same shape. */
     static void geluFromErf(INDArray x, INDArray erf) {
+        geluFromErf(x, erf, null);
+    }
+
+    /**
+     * The same times {@code gate} of x's shape where not null, in the same pass: a gated feed-forward's
+     * {@code gelu(x) * gate}, rounded as the two separate steps are.
+     */
+    static void geluFromErf(INDArray x, INDArray erf, INDArray gate) {
         int width = (int) x.size(1);
         FloatBuffer data = floats(x);
         FloatBuffer from = floats(erf);
+        FloatBuffer gates = gate == null ? null : floats(gate);
         forRows(x, (first, until) -> {
             float[] row = new float[width];
             float[] e = new float[width];
+            float[] g = gates == null ? null : new float[width];
             for (int r = first; r < until; r++) {
                 data.get(r * width, row);
                 from.get(r * width, e);
-                for (int i = 0; i < width; i++) {
-                    row[i] = 0.5f * row[i] * (1f + e[i]);
+                if (g == null) {
+                    for (int i = 0; i < width; i++) {
+                        row[i] = 0.5f * row[i] * (1f + e[i]);
+                    }
+                } else {
+                    gates.get(r * width, g);
+                    for (int i = 0; i < width; i++) {
+                        row[i] = 0.5f * row[i] * (1f + e[i]) * g[i];
+                    }
                 }
                 data.put(r * width, row);
             }
@@ -278,11 +295,21 @@ final class EagerLayers {
      * gelu_new (tanh); the GELUs take a scratch buffer of x's shape from {@code work}.
      */
     static void activation(String name, INDArray x, Workspace work) {
+        activation(name, x, null, work);
+    }
+
+    /**
+     * The same times {@code gate} (of x's shape) where not null: T5's gated feed-forward {@code act(wi_0 x) *
+     * wi_1 x}, the product in the activation's own pass where it has one (relu, gelu).
+     */
+    static void activation(String name, INDArray x, INDArray gate, Workspace work) {
         switch (name) {
             case "relu" -> {
                 FloatBuffer o = floats(x);
+                FloatBuffer g = gate == null ? null : floats(gate);
                 for (int i = 0; i < x.length(); i++) {
-                    o.put(i, Math.max(o.get(i), 0f));
+                    float relu = Math.max(o.get(i), 0f);
+                    o.put(i, g == null ? relu : relu * g.get(i));
                 }
             }
             case "gelu" -> {
@@ -290,13 +317,16 @@ final class EagerLayers {
                 INDArray scratch = work.get("activation", x.shape());
                 biasAndScale(x, null, scratch);
                 Nd4j.exec(new Erf(scratch, scratch));
-                geluFromErf(x, scratch);
+                geluFromErf(x, scratch, gate);
             }
             case "gelu_new" -> {
                 INDArray scratch = work.get("activation", x.shape());
                 scratch.assign(x).muli(x).muli(x).muli(0.044715).addi(x).muli(Math.sqrt(2 / Math.PI));
                 Transforms.tanh(scratch, false);
                 x.muli(scratch.addi(1.0)).muli(0.5);
+                if (gate != null) {
+                    multiply(x, gate);
+                }
             }
             default -> throw new IllegalArgumentException("unsupported activation function \"" + name
                     + "\"; supported: relu, gelu, gelu_new");

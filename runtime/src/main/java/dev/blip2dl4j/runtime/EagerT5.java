@@ -234,11 +234,14 @@ public final class EagerT5 {
         if (tape != null) {
             tape.encoderBias = bias;
         }
-        for (int i = 0; i < encoder.length; i++) {
-            EncoderBlock block = encoder[i];
-            T5Tape.Block record = tape == null ? null : tape.encoder[i];
-            selfAttentionBlock(block.attentionNorm(), block.attention(), x, batch, seq, bias, record);
-            feedForwardBlock(block.feedForwardNorm(), block.feedForward(), x, normed, attended, record);
+        // each head's products on BLAS over the projections' column blocks: no head split or merge copies
+        try (EagerAttention attention = new EagerAttention(config.numHeads(), config.dKv(), seq, seq)) {
+            for (int i = 0; i < encoder.length; i++) {
+                EncoderBlock block = encoder[i];
+                T5Tape.Block record = tape == null ? null : tape.encoder[i];
+                selfAttentionBlock(block.attentionNorm(), block.attention(), x, attention, bias, record);
+                feedForwardBlock(block.feedForwardNorm(), block.feedForward(), x, normed, attended, record);
+            }
         }
         if (tape != null) {
             tape.encoderFinalInput = x.dup();
@@ -274,10 +277,11 @@ public final class EagerT5 {
         INDArray attended = work.get("attended", rows, d);
         INDArray q = work.get("q", rows, inner);
         INDArray context = work.get("context", rows, inner);
+        EagerAttention selfHeads = new EagerAttention(config.numHeads(), config.dKv(), seq, seq);
         for (int i = 0; i < decoder.length; i++) {
             DecoderBlock block = decoder[i];
             T5Tape.Block record = tape == null ? null : tape.decoder[i];
-            selfAttentionBlock(block.selfNorm(), block.self(), x, batch, seq, selfBias, record);
+            selfAttentionBlock(block.selfNorm(), block.self(), x, selfHeads, selfBias, record);
             if (record != null) {
                 record.crossInput = x.dup();
             }
@@ -300,6 +304,7 @@ public final class EagerT5 {
 
             feedForwardBlock(block.feedForwardNorm(), block.feedForward(), x, normed, attended, record);
         }
+        selfHeads.close();
         if (tape != null) {
             tape.decoderFinalInput = x.dup();
         } else {
@@ -312,9 +317,9 @@ public final class EagerT5 {
 
     /**
      * {@code x += o(attention(rmsNorm(x)))} over {@code x [batch * seq, d_model]}, every row attending to its own
-     * sequence under the additive {@code bias}.
+     * sequence under the additive {@code bias}, each head's products on BLAS over the projections' column blocks.
      */
-    private void selfAttentionBlock(INDArray norm, Attention attention, INDArray x, int batch, int seq,
+    private void selfAttentionBlock(INDArray norm, Attention attention, INDArray x, EagerAttention heads,
                                     INDArray bias, T5Tape.Block record) {
         long rows = x.size(0);
         int inner = config.innerDim();
@@ -334,7 +339,7 @@ public final class EagerT5 {
         if (record != null) {
             record.projections(q, k, v);
         }
-        EagerLayers.attention(q, seq, heads(k, batch, seq), heads(v, batch, seq), seq, bias, context);
+        heads.apply(q, k, v, 1.0, bias, context); // T5 does not scale its scores
         attention.o().apply(context, attended);
         EagerLayers.add(x, attended);
     }
@@ -356,15 +361,15 @@ public final class EagerT5 {
         if (record != null) {
             record.preActivation = hidden.dup();
         }
-        EagerLayers.activation(config.denseActFn(), hidden, work);
+        INDArray gate = null;
         if (ff.wi1() != null) {
-            INDArray gate = work.get("gate", x.size(0), config.dFf());
+            gate = work.get("gate", x.size(0), config.dFf());
             ff.wi1().apply(x, gate);
             if (record != null) {
                 record.gate = gate.dup();
             }
-            EagerLayers.multiply(hidden, gate);
         }
+        EagerLayers.activation(config.denseActFn(), hidden, gate, work);
         ff.wo().apply(hidden, out);
     }
 

@@ -17,6 +17,7 @@ import dev.blip2dl4j.graphs.QFormer;
 import dev.blip2dl4j.graphs.T5;
 import dev.blip2dl4j.graphs.VisionTransformer;
 import dev.blip2dl4j.zoo.Blip2;
+import dev.blip2dl4j.zoo.generate.Decoder;
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
 import dev.blip2dl4j.zoo.generate.ImageEncoder;
 import dev.blip2dl4j.zoo.generate.Generator;
@@ -282,7 +283,7 @@ public final class StageBenchmark {
                 feed.put(Blip2Graph.DECODER_INPUT_IDS, Nd4j.zeros(DataType.INT64, 1, 1));
             }
             List<Double> times = options.graph() ? time("lm_prefill", graphs.prefill, feed, "logits")
-                    : measure(() -> lm.prefill(queries));
+                    : time("lm_prefill", () -> lm.prefill(queries));
             emit("lm_prefill", times, Map.of("tokens", queries.size(1) + options.promptTokens(),
                     "execution", options.graph() ? "graph" : "eager"));
         }
@@ -318,6 +319,15 @@ public final class StageBenchmark {
             if (i >= options.warmup()) {
                 means.add(total / 1e9 / DECODE_STEPS);
             }
+        }
+        if (options.profile()) {
+            Decoder decoder = lm.prefill(queries).decoder();
+            EagerProfile.run("lm_decode_per_token (" + DECODE_STEPS + " steps)", () -> {
+                long token = 0;
+                for (int step = 0; step < DECODE_STEPS; step++) {
+                    token = Generator.argmax(decoder.step(new long[]{token})[0]);
+                }
+            }, System.err);
         }
         List<BigDecimal> medians = perStep.stream().map(times -> rounded(median(times), 4)).toList();
         double growth = median(perStep.get(DECODE_STEPS - 1)) / median(perStep.get(0));

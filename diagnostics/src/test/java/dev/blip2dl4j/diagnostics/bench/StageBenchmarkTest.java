@@ -13,8 +13,11 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -54,6 +57,26 @@ class StageBenchmarkTest {
             assertTrue(json.get("median_s").isNumber(), line);
         }
         assertEquals(List.of("load_weights", "qformer", "lm_decode_per_token"), names);
+    }
+
+    /** {@code --profile} says where the language model's prefill and decode steps spend their time, Flan-T5's too. */
+    @Test
+    void profilesTheLanguageModelStages() throws Exception {
+        Path artifact = dir.resolve("t5.b2z");
+        Converter.convert(List.of(Fixtures.model("t5")), artifact, Converter.Options.defaults(), ConversionProgress.NONE);
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream previous = System.err;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            StageBenchmark.run(artifact, new StageBenchmark.Options(1, 0, 4, 0, Set.of("lm_prefill", "lm_decode_per_token"),
+                    true, false, false, 1, null), new PrintWriter(new StringWriter()));
+        } finally {
+            System.setErr(previous);
+        }
+        String profile = err.toString(StandardCharsets.UTF_8);
+        assertTrue(profile.contains("lm_prefill, profiled (eager)"), profile);
+        assertTrue(profile.contains("lm_decode_per_token (20 steps), profiled (eager)"), profile);
+        assertTrue(profile.contains("sgemm gemv"), profile);
     }
 
     @Test
