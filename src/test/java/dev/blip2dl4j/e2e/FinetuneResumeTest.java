@@ -2,7 +2,8 @@ package dev.blip2dl4j.e2e;
 
 import dev.blip2dl4j.testing.Fixtures;
 import dev.blip2dl4j.cli.Blip2Command;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
@@ -21,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A fine-tuning process killed after a checkpoint and resumed ends with the same weights, bit for bit, as a
  * run never stopped: with augmentation on, so the random state is carried over too, and gradient
- * accumulation, warmup and a step limit inside the 20 steps the epochs would take.
+ * accumulation, warmup and a step limit inside the 20 steps the epochs would take; OPT and Flan-T5.
  */
 class FinetuneResumeTest {
     private static final int STEPS = 16;
@@ -36,10 +37,11 @@ class FinetuneResumeTest {
                 "--checkpoint-every", "3", "--seed", "7"));
     }
 
-    @Test
-    void aKilledRunResumedEndsWithTheWeightsOfARunNeverStopped() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"blip2-tiny-opt", "blip2-tiny-t5"})
+    void aKilledRunResumedEndsWithTheWeightsOfARunNeverStopped(String fixture) throws Exception {
         VqaShapes.jsonl(dir.resolve("train.jsonl"), VqaShapes.write(Files.createDirectories(dir.resolve("images")), "", 4, 3));
-        CliRun convert = CliRun.of("convert", Fixtures.root().resolve("blip2-tiny-opt").toString(), "-o",
+        CliRun convert = CliRun.of("convert", Fixtures.root().resolve(fixture).toString(), "-o",
                 dir.resolve("base.b2z").toString(), "--quiet");
         assertEquals(0, convert.exitCode(), convert.toString());
 

@@ -20,7 +20,9 @@ import java.util.Map;
 /**
  * Fine-tunes a model on a JSONL file of visual questions (stage two: only the Q-Former, query tokens and
  * projection learn) and writes the result as a new artifact, which {@code Blip2.load} and every command take.
- * LAVIS's stage-two settings, with 2 epochs and no warmup so that a small file shows something.
+ * LAVIS's stage-two settings, with 2 epochs and no warmup so that a small file shows something. Any generation
+ * model (OPT or Flan-T5) in any storage type trains: the frozen parts are read as stored, and the export keeps
+ * the base's types.
  *
  * <pre>examples/run FineTune tiny-opt.b2z train.jsonl tuned.b2z</pre>
  */

@@ -1,9 +1,5 @@
 package dev.blip2dl4j.finetune;
 
-import dev.blip2dl4j.BadInputException;
-import dev.blip2dl4j.config.ParamSpec;
-import dev.blip2dl4j.config.ParameterLayout;
-import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
 import dev.blip2dl4j.config.OptConfig;
@@ -29,8 +25,8 @@ import java.util.Map;
  * padding) and predicts them. Both take the mean cross-entropy over every label of the batch that is not
  * -100.
  *
- * <p>One implementation per backend, chosen by {@link #build} from the language model's family: OPT runs
- * eagerly ({@link EagerOptStageTwo}), T5 as a SameDiff graph ({@link T5GraphStageTwo}).
+ * <p>One implementation per language-model family, chosen by {@link #build}, both eager and reading the frozen
+ * weights in their storage type: OPT ({@link EagerOptStageTwo}), Flan-T5 ({@link EagerT5StageTwo}).
  */
 public interface StageTwoLoss {
 
@@ -44,17 +40,8 @@ public interface StageTwoLoss {
             throw new IllegalArgumentException("stage-two training needs a Blip2ForConditionalGeneration model, not "
                     + config.kind().architecture());
         }
-        if (config.text() instanceof OptConfig) {
-            return new EagerOptStageTwo(config, weights);
-        }
-        for (ParamSpec p : ParameterLayout.of(config).parameters()) {
-            if (p.product() && weights.contains(p.name()) && weights.stored(p.name()).dtype() == DType.I8) {
-                throw new BadInputException("Flan-T5 stage two trains on the graphs, which read float32 weights, and "
-                        + p.name() + " is stored as int8: convert the model with --dtype bfloat16 (or float32) to "
-                        + "fine-tune it");
-            }
-        }
-        return new T5GraphStageTwo(config, weights);
+        return config.text() instanceof OptConfig ? new EagerOptStageTwo(config, weights)
+                : new EagerT5StageTwo(config, weights);
     }
 
     /**

@@ -82,7 +82,7 @@ final class EagerAttention implements AutoCloseable {
                         at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
             }
             if (mask != null) {
-                addMask(p, mask, additive.size(1) != 1, (int) b);
+                addMask(p, mask, additive, (int) b);
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
             for (int h = 0; h < heads; h++) {
@@ -104,8 +104,10 @@ final class EagerAttention implements AutoCloseable {
      * arrays). The probabilities are recomputed as apply computes them; then per head {@code dP = dOut v^T},
      * {@code dV = P^T dOut}, {@code dS = P (dP - rowsum(dP P))}, {@code dQ = scale dS k}, {@code dK = scale dS^T q}.
      *
-     * @param additiveMask null, or {@code [batch, 1, queryLength, keyLength]} added to every head's scores before the
-     *                     softmax (a causal or padding mask, as the forward pass that is differentiated added it)
+     * @param additiveMask null, or {@code [batch, heads, queryLength, keyLength]} added to the scores before the
+     *                     softmax, as the forward pass that is differentiated added it (a causal or padding mask, T5's
+     *                     relative position bias); a dimension of size 1 is the same for every batch row, head or
+     *                     query
      */
     void backward(INDArray queries, INDArray keys, INDArray values, double scale, INDArray dOut, INDArray dQueries,
                   INDArray dKeys, INDArray dValues, INDArray additiveMask) {
@@ -145,7 +147,7 @@ final class EagerAttention implements AutoCloseable {
                         at(k, (long) h * headDim), ldk, 0.0, at(s, (long) h * scoresPerHead), keyLength);
             }
             if (mask != null) {
-                addMask(p, mask, false, (int) b);
+                addMask(p, mask, additiveMask, (int) b);
             }
             Nd4j.exec(new SoftMax(scores, scores, 2));
             for (int h = 0; h < heads; h++) {
@@ -178,13 +180,23 @@ final class EagerAttention implements AutoCloseable {
         }
     }
 
-    /** Adds example {@code b}'s mask to the scores of every head: its own block per head where {@code perHead}. */
-    private void addMask(FloatBuffer scoresOfHeads, FloatBuffer mask, boolean perHead, int b) {
+    /**
+     * Adds example {@code b}'s mask to the scores of every head; a mask dimension of size 1 (batch, head or query)
+     * is the same for every example, head or query.
+     */
+    private void addMask(FloatBuffer scoresOfHeads, FloatBuffer mask, INDArray additive, int b) {
         int scoresPerHead = queryLength * keyLength;
-        int all = heads * scoresPerHead;
-        int from = b * (perHead ? all : scoresPerHead);
-        for (int i = 0; i < all; i++) {
-            scoresOfHeads.put(i, scoresOfHeads.get(i) + mask.get(from + (perHead ? i : i % scoresPerHead)));
+        int queryStride = additive.size(2) == 1 ? 0 : keyLength;
+        int headStride = additive.size(1) == 1 ? 0 : (int) additive.size(2) * keyLength;
+        int batchStride = additive.size(0) == 1 ? 0 : (int) (additive.size(1) * additive.size(2)) * keyLength;
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < queryLength; i++) {
+                int from = b * batchStride + h * headStride + i * queryStride;
+                int to = h * scoresPerHead + i * keyLength;
+                for (int j = 0; j < keyLength; j++) {
+                    scoresOfHeads.put(to + j, scoresOfHeads.get(to + j) + mask.get(from + j));
+                }
+            }
         }
     }
 

@@ -150,6 +150,41 @@ final class EagerLayers {
         }
     }
 
+    /**
+     * The backward pass of {@link #rmsNorm}, added to {@code dx} (the residual stream's gradient, not {@code dOut}):
+     * with {@code g = dOut * weight} and {@code r = 1 / sqrt(mean(x^2) + eps)}, {@code dx += r g - x r^3 mean(g x)}.
+     * The weight is frozen (T5's): no gradient of it.
+     */
+    static void rmsNormBackward(INDArray x, INDArray weight, double eps, INDArray dOut, INDArray dx) {
+        int width = (int) x.size(1);
+        FloatBuffer in = floats(x);
+        FloatBuffer upstream = floats(dOut);
+        FloatBuffer to = floats(dx);
+        float[] gain = copy(weight);
+        forRows(x, (from, until) -> {
+            float[] row = new float[width];
+            float[] g = new float[width];
+            for (int r = from; r < until; r++) {
+                in.get(r * width, row);
+                upstream.get(r * width, g);
+                double squares = 0;
+                double gx = 0;
+                for (int i = 0; i < width; i++) {
+                    squares += row[i] * row[i];
+                    g[i] *= gain[i];
+                    gx += (double) g[i] * row[i];
+                }
+                double scale = 1 / Math.sqrt((float) (squares / width) + eps);
+                float a = (float) scale;
+                float b = (float) (scale * scale * scale * gx / width);
+                int at = r * width;
+                for (int i = 0; i < width; i++) {
+                    to.put(at + i, to.get(at + i) + a * g[i] - b * row[i]);
+                }
+            }
+        });
+    }
+
     /** {@code x [rows, width] += row [width]} on every row (a bias). */
     static void addToEveryRow(INDArray x, INDArray row) {
         int width = (int) x.size(1);
@@ -291,6 +326,49 @@ final class EagerLayers {
                 x.muli(scratch.addi(1.0)).muli(0.5);
                 if (gate != null) {
                     multiply(x, gate);
+                }
+            }
+            default -> throw new IllegalArgumentException("unsupported activation function \"" + name
+                    + "\"; supported: relu, gelu, gelu_new");
+        }
+    }
+
+    /**
+     * The backward pass of {@link #activation}: {@code d *= act'(x)} for the activation's argument {@code x}, as
+     * PyTorch differentiates it: relu {@code x > 0}; gelu (erf) {@code 0.5 (1 + erf(x / sqrt 2)) + x phi(x)};
+     * gelu_new (tanh) {@code 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 0.044715 x^2)}, {@code t = tanh(c (x +
+     * 0.044715 x^3))}, {@code c = sqrt(2 / pi)}. gelu takes a scratch buffer of x's shape from {@code work}.
+     */
+    static void activationBackward(String name, INDArray d, INDArray x, Workspace work) {
+        FloatBuffer g = floats(d);
+        FloatBuffer in = floats(x);
+        switch (name) {
+            case "relu" -> {
+                for (int i = 0; i < d.length(); i++) {
+                    if (in.get(i) <= 0) {
+                        g.put(i, 0f);
+                    }
+                }
+            }
+            case "gelu" -> {
+                INDArray erf = work.get("activation", x.shape());
+                biasAndScale(erf.assign(x), null, erf);
+                Nd4j.exec(new Erf(erf, erf));
+                FloatBuffer e = floats(erf);
+                float density = (float) (1 / Math.sqrt(2 * Math.PI));
+                for (int i = 0; i < d.length(); i++) {
+                    float v = in.get(i);
+                    float derivative = 0.5f * (1 + e.get(i)) + v * (float) Math.exp(-0.5 * v * v) * density;
+                    g.put(i, g.get(i) * derivative);
+                }
+            }
+            case "gelu_new" -> {
+                double c = Math.sqrt(2 / Math.PI);
+                for (int i = 0; i < d.length(); i++) {
+                    double v = in.get(i);
+                    double t = Math.tanh(c * (v + 0.044715 * v * v * v));
+                    double derivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v);
+                    g.put(i, (float) (g.get(i) * derivative));
                 }
             }
             default -> throw new IllegalArgumentException("unsupported activation function \"" + name

@@ -145,7 +145,7 @@ public final class EagerOptLoss {
      * The mean over rows of {@code -log softmax(logits)[target]}, accumulated in double; with {@code gradient},
      * {@code logits} is overwritten with the mean's gradient {@code (softmax - onehot(target)) / rows}.
      */
-    private static double crossEntropy(INDArray logits, long[] targets, boolean gradient) {
+    static double crossEntropy(INDArray logits, long[] targets, boolean gradient) {
         int rows = targets.length;
         int vocab = (int) logits.size(1);
         FloatBuffer z = EagerLayers.floats(logits);
@@ -218,7 +218,7 @@ public final class EagerOptLoss {
     }
 
     /** Row i of {@code from} into row {@code rows[i]} of {@code to}. */
-    private static void scatterRows(INDArray from, int[] rows, INDArray to) {
+    static void scatterRows(INDArray from, int[] rows, INDArray to) {
         FloatBuffer source = EagerLayers.floats(from);
         FloatBuffer target = EagerLayers.floats(to);
         int width = (int) from.size(1);

@@ -3,7 +3,6 @@ package dev.blip2dl4j.runtime;
 import dev.blip2dl4j.config.QFormerConfig;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.nio.FloatBuffer;
@@ -125,7 +124,7 @@ public final class EagerQFormerBackward {
         INDArray dInput = dSum.dup();
         INDArray dActivated = work.get("dActivated", dSum.size(0), config.intermediateSize());
         linearBackward(ffn.output(), record.activated(), dSum, dActivated, false, gradients);
-        geluBackward(dActivated, record.preActivation());
+        EagerLayers.activationBackward("gelu", dActivated, record.preActivation(), work);
         linearBackward(ffn.intermediate(), record.input(), dActivated, dInput, true, gradients);
         dSum.close();
         dOut.close();
@@ -195,25 +194,6 @@ public final class EagerQFormerBackward {
             for (int i = 0; i < width; i++) {
                 db.put(i, db.get(i) + (float) sums[i]);
             }
-        }
-    }
-
-    /**
-     * {@code d *= gelu'(x)} for GELU's exact form, as PyTorch differentiates it:
-     * {@code 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)}.
-     */
-    private void geluBackward(INDArray d, INDArray preActivation) {
-        INDArray erf = work.get("erf", preActivation.shape());
-        erf.assign(preActivation).muli(1 / Math.sqrt(2));
-        Nd4j.exec(new Erf(erf, erf));
-        FloatBuffer g = EagerLayers.floats(d);
-        FloatBuffer x = EagerLayers.floats(preActivation);
-        FloatBuffer e = EagerLayers.floats(erf);
-        float density = (float) (1 / Math.sqrt(2 * Math.PI));
-        for (int i = 0; i < d.length(); i++) {
-            float v = x.get(i);
-            float derivative = 0.5f * (1 + e.get(i)) + v * (float) Math.exp(-0.5 * v * v) * density;
-            g.put(i, g.get(i) * derivative);
         }
     }
 

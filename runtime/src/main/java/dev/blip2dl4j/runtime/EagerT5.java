@@ -2,6 +2,7 @@ package dev.blip2dl4j.runtime;
 
 import dev.blip2dl4j.config.T5Config;
 import dev.blip2dl4j.config.T5Parameters;
+import dev.blip2dl4j.model.AttentionMask;
 import dev.blip2dl4j.model.T5PositionBuckets;
 import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -16,7 +17,8 @@ import java.util.Arrays;
  * cross-attention keys and values of its output once, and runs the first decoder step from
  * decoder_start_token_id; {@link #step} then runs one decoder token per row against the
  * self-attention cache. Same weights by the same names, same math in the same order as the graph;
- * tests hold the two to 1e-5 of each other.
+ * tests hold the two to 1e-5 of each other. Training runs the encoder and then {@link #teacherForced} the decoder
+ * over whole label sequences, recording a {@link T5Tape} for {@link EagerT5Loss}'s backward pass.
  *
  * <p>The decoder's relative position bias for a step is the bucket of each cached key's distance back
  * to the new position (the step index), looked up in the first block's table as the graph does.
@@ -24,7 +26,7 @@ import java.util.Arrays;
  * <p>Work buffers are kept between calls: one thread at a time.
  */
 public final class EagerT5 {
-    private record Attention(Linear q, Linear k, Linear v, Linear o) {
+    record Attention(Linear q, Linear k, Linear v, Linear o) {
         static Attention of(Weights weights, T5Parameters.Attention names) {
             return new Attention(Linear.of(weights, names.q()), Linear.of(weights, names.k()),
                     Linear.of(weights, names.v()), Linear.of(weights, names.o()));
@@ -32,7 +34,7 @@ public final class EagerT5 {
     }
 
     /** {@code wo(act(wi_0 x) * wi_1 x)} when gated ({@code wi1} set), else {@code wo(act(wi x))} (in {@code wi0}). */
-    private record FeedForward(Linear wi0, Linear wi1, Linear wo) {
+    record FeedForward(Linear wi0, Linear wi1, Linear wo) {
         static FeedForward of(Weights weights, T5Parameters.FeedForward names, boolean gated) {
             return gated
                     ? new FeedForward(Linear.of(weights, names.wi0()), Linear.of(weights, names.wi1()), Linear.of(weights, names.wo()))
@@ -40,10 +42,10 @@ public final class EagerT5 {
         }
     }
 
-    private record EncoderBlock(INDArray attentionNorm, Attention attention, INDArray feedForwardNorm, FeedForward feedForward) {
+    record EncoderBlock(INDArray attentionNorm, Attention attention, INDArray feedForwardNorm, FeedForward feedForward) {
     }
 
-    private record DecoderBlock(INDArray selfNorm, Attention self, INDArray crossNorm, Attention cross,
+    record DecoderBlock(INDArray selfNorm, Attention self, INDArray crossNorm, Attention cross,
                                 INDArray feedForwardNorm, FeedForward feedForward) {
     }
 
@@ -90,6 +92,38 @@ public final class EagerT5 {
         return config;
     }
 
+    INDArray shared() {
+        return shared;
+    }
+
+    EncoderBlock encoderBlock(int index) {
+        return encoder[index];
+    }
+
+    INDArray encoderFinalNorm() {
+        return encoderFinalNorm;
+    }
+
+    DecoderBlock decoderBlock(int index) {
+        return decoder[index];
+    }
+
+    INDArray decoderFinalNorm() {
+        return decoderFinalNorm;
+    }
+
+    Linear head() {
+        return head;
+    }
+
+    /**
+     * What the lm_head's input is multiplied by: {@code d_model^-0.5} for a head tied to the embedding table, whose
+     * scale T5 sets for inputs, not outputs; else 1.
+     */
+    double headScale() {
+        return config.tieWordEmbeddings() ? Math.pow(config.dModel(), -0.5) : 1.0;
+    }
+
     /** An empty cache with room for {@code capacity} decoder positions; it grows past that. */
     public T5Cache newCache(int capacity) {
         return new T5Cache(new KvCache(config.numDecoderLayers(), config.numHeads(), config.dKv(), capacity));
@@ -113,7 +147,7 @@ public final class EagerT5 {
         int batch = (int) inputsEmbeds.size(0);
         int seq = (int) inputsEmbeds.size(1);
         float[][] mask = EagerLayers.maskRows(attentionMask, batch, seq);
-        INDArray encoded = encode(inputsEmbeds.reshape('c', (long) batch * seq, config.dModel()), batch, seq, mask);
+        INDArray encoded = encode(inputsEmbeds.reshape('c', (long) batch * seq, config.dModel()), batch, seq, mask, null);
 
         INDArray[] keys = new INDArray[decoder.length];
         INDArray[] values = new INDArray[decoder.length];
@@ -121,14 +155,7 @@ public final class EagerT5 {
             keys[i] = projectHeads(decoder[i].cross().k(), encoded, batch, seq);
             values[i] = projectHeads(decoder[i].cross().v(), encoded, batch, seq);
         }
-        float[] padding = new float[batch * seq];
-        for (int b = 0; b < batch; b++) {
-            for (int j = 0; j < seq; j++) {
-                padding[b * seq + j] = EagerLayers.padding(mask[b][j]);
-            }
-        }
-        cache.encoded(encoded.reshape(batch, seq, config.dModel()), keys, values,
-                Nd4j.create(padding, new long[]{batch, 1, 1, seq}, DataType.FLOAT));
+        cache.encoded(encoded.reshape(batch, seq, config.dModel()), keys, values, crossMask(mask));
 
         long[] start = new long[batch];
         Arrays.fill(start, decoderStart);
@@ -154,7 +181,7 @@ public final class EagerT5 {
 
         INDArray x = work.get("x", batch, d);
         EagerLayers.gatherRows(shared, ids, x, false);
-        INDArray selfBias = decoderBias(at);
+        INDArray selfBias = decoderBias(at, 1);
         INDArray normed = work.get("normed", batch, d);
         INDArray attended = work.get("attended", batch, d);
         INDArray q = work.get("q", batch, inner);
@@ -179,64 +206,168 @@ public final class EagerT5 {
             block.cross().o().apply(context, attended);
             EagerLayers.add(x, attended);
 
-            rmsNorm(x, block.feedForwardNorm(), normed);
-            feedForward(block.feedForward(), normed, attended);
-            EagerLayers.add(x, attended);
+            feedForwardBlock(block.feedForwardNorm(), block.feedForward(), x, normed, attended, null);
         }
         self.advance(1);
 
         rmsNorm(x, decoderFinalNorm, normed);
         if (config.tieWordEmbeddings()) {
-            // a tied head reads the embedding table, whose scale T5 sets for inputs, not outputs
-            EagerLayers.scale(normed, Math.pow(d, -0.5));
+            EagerLayers.scale(normed, headScale());
         }
         INDArray logits = Nd4j.createUninitialized(DataType.FLOAT, batch, config.vocabSize());
         head.apply(normed, logits);
         return logits;
     }
 
-    /** The encoder over {@code embeds [batch * seq, d_model]}: a new array {@code [batch * seq, d_model]}. */
-    private INDArray encode(INDArray embeds, int batch, int seq, float[][] mask) {
+    /**
+     * The encoder over {@code embeds [batch * seq, d_model]}: a new array {@code [batch * seq, d_model]}; records on
+     * {@code tape} when not null.
+     */
+    INDArray encode(INDArray embeds, int batch, int seq, float[][] mask, T5Tape tape) {
         long rows = (long) batch * seq;
         int d = config.dModel();
-        int inner = config.innerDim();
         INDArray x = work.get("x", rows, d);
         x.assign(embeds);
         INDArray bias = encoderBias(mask);
         INDArray normed = work.get("normed", rows, d);
         INDArray attended = work.get("attended", rows, d);
-        INDArray q = work.get("q", rows, inner);
-        INDArray k = work.get("k", rows, inner);
-        INDArray v = work.get("v", rows, inner);
-        INDArray context = work.get("context", rows, inner);
+        if (tape != null) {
+            tape.encoderBias = bias;
+        }
         // each head's products on BLAS over the projections' column blocks: no head split or merge copies
         try (EagerAttention attention = new EagerAttention(config.numHeads(), config.dKv(), seq, seq)) {
-            for (EncoderBlock block : encoder) {
-                rmsNorm(x, block.attentionNorm(), normed);
-                block.attention().q().apply(normed, q);
-                block.attention().k().apply(normed, k);
-                block.attention().v().apply(normed, v);
-                attention.apply(q, k, v, 1.0, bias, context); // T5 does not scale its scores
-                block.attention().o().apply(context, attended);
-                EagerLayers.add(x, attended);
-
-                rmsNorm(x, block.feedForwardNorm(), normed);
-                feedForward(block.feedForward(), normed, attended);
-                EagerLayers.add(x, attended);
+            for (int i = 0; i < encoder.length; i++) {
+                EncoderBlock block = encoder[i];
+                T5Tape.Block record = tape == null ? null : tape.encoder[i];
+                selfAttentionBlock(block.attentionNorm(), block.attention(), x, attention, bias, record);
+                feedForwardBlock(block.feedForwardNorm(), block.feedForward(), x, normed, attended, record);
             }
+        }
+        if (tape != null) {
+            tape.encoderFinalInput = x.dup();
         }
         INDArray out = Nd4j.create(DataType.FLOAT, rows, d);
         rmsNorm(x, encoderFinalNorm, out);
         return out;
     }
 
-    private void feedForward(FeedForward ff, INDArray x, INDArray out) {
+    /**
+     * Teacher forcing, training's decoder: every position of {@code decoderIds [batch][seq]} at once (causal), over
+     * {@code encoded [batch * encoderSeq, d_model]} ({@link #encode}) under the encoder's padding {@code mask}.
+     * Returns the decoder's last hidden state after its final norm, {@code [batch * seq, d_model]}, in a work buffer
+     * valid until the next call; records on {@code tape} when not null.
+     */
+    INDArray teacherForced(INDArray encoded, float[][] mask, long[][] decoderIds, T5Tape tape) {
+        int batch = mask.length;
+        int encoderSeq = mask[0].length;
+        int seq = decoderIds[0].length;
+        long rows = (long) batch * seq;
+        int d = config.dModel();
+        int inner = config.innerDim();
+        INDArray x = work.get("x", rows, d);
+        EagerLayers.gatherRows(shared, Arrays.stream(decoderIds).flatMapToLong(Arrays::stream)
+                .mapToInt(Math::toIntExact).toArray(), x, false);
+        INDArray selfBias = decoderBias(0, seq);
+        INDArray crossMask = crossMask(mask);
+        if (tape != null) {
+            tape.decoderBias = selfBias;
+            tape.crossMask = crossMask;
+        }
+        INDArray normed = work.get("normed", rows, d);
+        INDArray attended = work.get("attended", rows, d);
+        INDArray q = work.get("q", rows, inner);
+        INDArray context = work.get("context", rows, inner);
+        EagerAttention selfHeads = new EagerAttention(config.numHeads(), config.dKv(), seq, seq);
+        for (int i = 0; i < decoder.length; i++) {
+            DecoderBlock block = decoder[i];
+            T5Tape.Block record = tape == null ? null : tape.decoder[i];
+            selfAttentionBlock(block.selfNorm(), block.self(), x, selfHeads, selfBias, record);
+            if (record != null) {
+                record.crossInput = x.dup();
+            }
+            rmsNorm(x, block.crossNorm(), normed);
+            block.cross().q().apply(normed, q);
+            INDArray crossKeys = Nd4j.create(DataType.FLOAT, encoded.size(0), inner);
+            INDArray crossValues = Nd4j.create(DataType.FLOAT, encoded.size(0), inner);
+            block.cross().k().apply(encoded, crossKeys);
+            block.cross().v().apply(encoded, crossValues);
+            EagerLayers.attention(q, seq, heads(crossKeys, batch, encoderSeq), heads(crossValues, batch, encoderSeq),
+                    encoderSeq, crossMask, context);
+            if (record != null) {
+                record.crossProjections(q, crossKeys, crossValues);
+            } else {
+                crossKeys.close();
+                crossValues.close();
+            }
+            block.cross().o().apply(context, attended);
+            EagerLayers.add(x, attended);
+
+            feedForwardBlock(block.feedForwardNorm(), block.feedForward(), x, normed, attended, record);
+        }
+        selfHeads.close();
+        if (tape != null) {
+            tape.decoderFinalInput = x.dup();
+        } else {
+            selfBias.close();
+            crossMask.close();
+        }
+        rmsNorm(x, decoderFinalNorm, normed);
+        return normed;
+    }
+
+    /**
+     * {@code x += o(attention(rmsNorm(x)))} over {@code x [batch * seq, d_model]}, every row attending to its own
+     * sequence under the additive {@code bias}, each head's products on BLAS over the projections' column blocks.
+     */
+    private void selfAttentionBlock(INDArray norm, Attention attention, INDArray x, EagerAttention heads,
+                                    INDArray bias, T5Tape.Block record) {
+        long rows = x.size(0);
+        int inner = config.innerDim();
+        INDArray normed = work.get("normed", rows, config.dModel());
+        INDArray attended = work.get("attended", rows, config.dModel());
+        INDArray q = work.get("q", rows, inner);
+        INDArray k = work.get("k", rows, inner);
+        INDArray v = work.get("v", rows, inner);
+        INDArray context = work.get("context", rows, inner);
+        if (record != null) {
+            record.input = x.dup();
+        }
+        rmsNorm(x, norm, normed);
+        attention.q().apply(normed, q);
+        attention.k().apply(normed, k);
+        attention.v().apply(normed, v);
+        if (record != null) {
+            record.projections(q, k, v);
+        }
+        heads.apply(q, k, v, 1.0, bias, context); // T5 does not scale its scores
+        attention.o().apply(context, attended);
+        EagerLayers.add(x, attended);
+    }
+
+    /** {@code x += ff(rmsNorm(x))}, with the two buffers it needs. */
+    private void feedForwardBlock(INDArray norm, FeedForward ff, INDArray x, INDArray normed, INDArray out,
+                                  T5Tape.Block record) {
+        if (record != null) {
+            record.feedForwardInput = x.dup();
+        }
+        rmsNorm(x, norm, normed);
+        feedForward(ff, normed, out, record);
+        EagerLayers.add(x, out);
+    }
+
+    private void feedForward(FeedForward ff, INDArray x, INDArray out, T5Tape.Block record) {
         INDArray hidden = work.get("hidden", x.size(0), config.dFf());
         ff.wi0().apply(x, hidden);
+        if (record != null) {
+            record.preActivation = hidden.dup();
+        }
         INDArray gate = null;
         if (ff.wi1() != null) {
             gate = work.get("gate", x.size(0), config.dFf());
             ff.wi1().apply(x, gate);
+            if (record != null) {
+                record.gate = gate.dup();
+            }
         }
         EagerLayers.activation(config.denseActFn(), hidden, gate, work);
         ff.wo().apply(hidden, out);
@@ -279,17 +410,37 @@ public final class EagerT5 {
         return Nd4j.create(values, new long[]{batch, heads, seq, seq}, DataType.FLOAT);
     }
 
-    /** The decoder's relative position bias of the new position {@code at} over keys {@code 0..at}, {@code [1, heads, 1, at + 1]}. */
-    private INDArray decoderBias(int at) {
+    /**
+     * The decoder's relative position bias of positions {@code first .. first + queries - 1} over keys
+     * {@code 0 .. first + queries - 1}, plus the causal mask as the graph adds it, {@code [1, heads, queries, keys]}.
+     */
+    private INDArray decoderBias(int first, int queries) {
         int heads = config.numHeads();
-        float[] values = new float[heads * (at + 1)];
-        for (int j = 0; j <= at; j++) {
-            float[] byHead = decoderBiasTable[bucket(j - at, false)];
-            for (int h = 0; h < heads; h++) {
-                values[h * (at + 1) + j] = byHead[h];
+        int keys = first + queries;
+        float[] values = new float[heads * queries * keys];
+        for (int i = 0; i < queries; i++) {
+            for (int j = 0; j < keys; j++) {
+                float[] byHead = decoderBiasTable[bucket(j - (first + i), false)];
+                float causal = j > first + i ? (float) AttentionMask.MASKED : 0f;
+                for (int h = 0; h < heads; h++) {
+                    values[(h * queries + i) * keys + j] = byHead[h] + causal;
+                }
             }
         }
-        return Nd4j.create(values, new long[]{1, heads, 1, at + 1}, DataType.FLOAT);
+        return Nd4j.create(values, new long[]{1, heads, queries, keys}, DataType.FLOAT);
+    }
+
+    /** The encoder's padding as cross-attention adds it, {@code [batch, 1, 1, encoderSeq]}. */
+    private static INDArray crossMask(float[][] mask) {
+        int batch = mask.length;
+        int seq = mask[0].length;
+        float[] padding = new float[batch * seq];
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < seq; j++) {
+                padding[b * seq + j] = EagerLayers.padding(mask[b][j]);
+            }
+        }
+        return Nd4j.create(padding, new long[]{batch, 1, 1, seq}, DataType.FLOAT);
     }
 
     private int bucket(int distance, boolean bidirectional) {

@@ -36,6 +36,80 @@ class EagerLayersTest {
         assertTrue(worst < 1e-6, "GELU differs from 0.5 x (1 + erf(x / sqrt 2)) by " + worst);
     }
 
+    /**
+     * T5's backward pieces against central differences of their forward formulas in double: RMSNorm's input
+     * gradient (added to what the residual already holds) and each activation's derivative.
+     */
+    @Test
+    void rmsNormAndActivationBackwardsAreTheDerivatives() {
+        Nd4j.getRandom().setSeed(7);
+        int rows = 3;
+        int width = 8;
+        double eps = 1e-6;
+        double[][] x = Nd4j.randn(DataType.DOUBLE, rows, width).toDoubleMatrix();
+        double[] weight = Nd4j.rand(DataType.DOUBLE, width).addi(0.5).toDoubleVector();
+        double[][] upstream = Nd4j.randn(DataType.DOUBLE, rows, width).toDoubleMatrix();
+        INDArray dx = Nd4j.ones(DataType.FLOAT, rows, width);
+        EagerLayers.rmsNormBackward(Nd4j.createFromArray(x).castTo(DataType.FLOAT),
+                Nd4j.createFromArray(weight).castTo(DataType.FLOAT), eps,
+                Nd4j.createFromArray(upstream).castTo(DataType.FLOAT), dx);
+        double h = 1e-5;
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < width; i++) {
+                double[] plus = x[r].clone();
+                double[] minus = x[r].clone();
+                plus[i] += h;
+                minus[i] -= h;
+                double numeric = (dot(rmsNorm(plus, weight, eps), upstream[r])
+                        - dot(rmsNorm(minus, weight, eps), upstream[r])) / (2 * h);
+                assertEquals(1 + numeric, dx.getDouble(r, i), 1e-4, "rmsNorm row " + r + " column " + i);
+            }
+        }
+        int n = 2001;
+        double[] points = new double[n];
+        for (int i = 0; i < n; i++) {
+            points[i] = -8 + i * 0.008 + 1e-3; // no point on relu's kink
+        }
+        for (String name : new String[]{"relu", "gelu", "gelu_new"}) {
+            INDArray d = Nd4j.ones(DataType.FLOAT, 1, n);
+            EagerLayers.activationBackward(name, d, Nd4j.createFromArray(points).castTo(DataType.FLOAT).reshape(1, n),
+                    new Workspace());
+            for (int i = 0; i < n; i++) {
+                double numeric = (activation(name, points[i] + h) - activation(name, points[i] - h)) / (2 * h);
+                assertEquals(numeric, d.getDouble(0, i), 1e-5, name + "'(" + points[i] + ")");
+            }
+        }
+    }
+
+    private static double[] rmsNorm(double[] x, double[] weight, double eps) {
+        double squares = 0;
+        for (double v : x) {
+            squares += v * v;
+        }
+        double scale = 1 / Math.sqrt(squares / x.length + eps);
+        double[] y = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            y[i] = x[i] * scale * weight[i];
+        }
+        return y;
+    }
+
+    private static double dot(double[] a, double[] b) {
+        double sum = 0;
+        for (int i = 0; i < a.length; i++) {
+            sum += a[i] * b[i];
+        }
+        return sum;
+    }
+
+    private static double activation(String name, double x) {
+        return switch (name) {
+            case "relu" -> Math.max(x, 0);
+            case "gelu" -> 0.5 * x * (1 + Erf.erf(x / Math.sqrt(2)));
+            default -> 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+        };
+    }
+
     /** One row goes to the matrix-vector path, several to GEMM: both are x W^T + b. */
     @Test
     void linearOfOneRowAndOfManyRowsAgree() {
