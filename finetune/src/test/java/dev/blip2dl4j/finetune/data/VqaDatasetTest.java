@@ -121,6 +121,24 @@ class VqaDatasetTest {
     }
 
     @Test
+    void aCompleteSparkOutputFolderIsReadPartByPart() throws IOException {
+        Path a = image("a.png");
+        file("out.jsonl/part-00001-x-c000.json", "{\"image\": \"a.png\", \"question\": \"\", \"answer\": \"second\"}\n");
+        file("out.jsonl/part-00000-x-c000.json", "{\"image\": \"%s\", \"question\": \"\", \"answer\": \"first\"}\n".formatted(a));
+        file("out.jsonl/._SUCCESS.crc", "");
+        Path folder = dir.resolve("out.jsonl");
+        BadInputException incomplete = assertThrows(BadInputException.class,
+                () -> VqaDataset.read(VqaSource.of(folder), BadRowPolicy.FAIL));
+        assertTrue(incomplete.getMessage().contains("_SUCCESS"), incomplete.getMessage());
+
+        file("out.jsonl/_SUCCESS", "");
+        VqaDataset read = VqaDataset.read(VqaSource.of(folder), BadRowPolicy.FAIL);
+        assertEquals(List.of("first", "second"), read.examples().stream().map(VqaExample::answer).toList());
+        assertEquals(a, read.examples().get(1).image(), "relative to the folder's folder, as for a file");
+        assertEquals(2, read.files().size());
+    }
+
+    @Test
     void nothingUsableIsAnError() throws IOException {
         Path data = file("none.jsonl", "{\"image\": \"missing.png\", \"question\": \"q\", \"answer\": \"a\"}\n");
         BadInputException e = assertThrows(BadInputException.class,
