@@ -1,6 +1,7 @@
 package dev.blip2dl4j.cli;
 
 import dev.blip2dl4j.zoo.generate.GenerationConfig;
+import dev.blip2dl4j.zoo.generate.GenerationOverrides;
 import picocli.CommandLine.Option;
 
 /** transformers' generate() settings; what is not given comes from the model's generation_config.json. */
@@ -46,14 +47,8 @@ final class GenerationOptions {
 
     /** {@code c} with what was given, checked as a whole (each setting's bounds: {@link GenerationConfig}). */
     GenerationConfig apply(GenerationConfig c) {
-        return new GenerationConfig(maxNewTokens != null ? maxNewTokens : c.maxNewTokens(), c.maxLength(),
-                minNewTokens != null ? minNewTokens : c.minNewTokens(), numBeams != null ? numBeams : c.numBeams(),
-                lengthPenalty != null ? lengthPenalty : c.lengthPenalty(),
-                earlyStopping != null ? earlyStopping : c.earlyStopping(),
-                numReturnSequences != null ? numReturnSequences : c.numReturnSequences(), doSample || c.doSample(),
-                temperature != null ? temperature : c.temperature(), topK != null ? topK : c.topK(),
-                topP != null ? topP : c.topP(), seed != null ? seed : c.seed(),
-                repetitionPenalty != null ? repetitionPenalty : c.repetitionPenalty(),
-                noRepeatNgramSize != null ? noRepeatNgramSize : c.noRepeatNgramSize(), c.eosTokenIds(), c.padTokenId());
+        return new GenerationOverrides(maxNewTokens, minNewTokens, numBeams, numReturnSequences, lengthPenalty,
+                earlyStopping, doSample ? Boolean.TRUE : null, temperature, topK, topP, seed, repetitionPenalty,
+                noRepeatNgramSize).apply(c);
     }
 }
