@@ -1,6 +1,7 @@
 package dev.blip2dl4j.spark;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.Version;
 import dev.blip2dl4j.cli.Blip2Command;
 import dev.blip2dl4j.zoo.generate.GenerationOverrides;
 import dev.blip2dl4j.zoo.image.ImageLoader;
@@ -27,7 +28,7 @@ import static org.apache.spark.sql.functions.lit;
  * ({@code ./blip2 spark ...}) or under {@code spark-submit --class dev.blip2dl4j.spark.SparkJob blip2-spark.jar ...}.
  * Exit codes and errors as every blip2 command's (3: bad input, named).
  */
-@Command(name = "blip2 spark", mixinStandardHelpOptions = true,
+@Command(name = "blip2 spark", mixinStandardHelpOptions = true, version = Version.TEXT,
         description = {"Caption, answer, match, extract features of, or CapFilt whole image collections with Spark: "
                 + "the model loaded once per executor, a bad image fails its row, never the job; the output written "
                 + "through Spark's commit protocol.",
