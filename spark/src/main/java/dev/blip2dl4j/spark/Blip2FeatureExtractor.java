@@ -13,6 +13,8 @@ import org.apache.spark.sql.types.StructType;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import scala.collection.Seq;
+
 import java.util.ArrayList;
 import java.util.List;
 
@@ -60,15 +62,15 @@ public class Blip2FeatureExtractor extends Blip2Stage {
             INDArray features = model.imageFeatures(images).castTo(DataType.FLOAT);
             List<Object[]> out = new ArrayList<>();
             for (int b = 0; b < images.size(); b++) {
-                List<List<Float>> queries = new ArrayList<>();
+                List<Seq<Float>> queries = new ArrayList<>();
                 for (float[] query : features.slice(b).toFloatMatrix()) {
                     List<Float> values = new ArrayList<>(query.length);
                     for (float v : query) {
                         values.add(v);
                     }
-                    queries.add(values);
+                    queries.add(array(values));
                 }
-                out.add(new Object[]{queries});
+                out.add(new Object[]{array(queries)});
             }
             return out;
         }

@@ -18,6 +18,9 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
+import scala.collection.JavaConverters;
+import scala.collection.Seq;
+
 import java.util.Arrays;
 import java.util.List;
 
@@ -200,6 +203,11 @@ public abstract class Blip2Stage extends Transformer implements DefaultParamsWri
                     + ": it must be a string");
         }
         return schema.fieldIndex(column);
+    }
+
+    /** A list as an array column's value: Spark's row encoder takes Scala sequences, not Java lists. */
+    protected static <T> Seq<T> array(List<T> values) {
+        return JavaConverters.asScalaBuffer(values);
     }
 
     private static StructField requireNew(StructType schema, StructField f) {

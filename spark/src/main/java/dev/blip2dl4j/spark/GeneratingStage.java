@@ -17,9 +17,13 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
+import scala.collection.Seq;
+
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The stages that generate text (captions, answers): transformers' generate() settings as parameters, named as
@@ -151,17 +155,17 @@ public abstract class GeneratingStage extends Blip2Stage {
         Caption.Sequence best = caption.sequences().get(0);
         Object[] v = new Object[sequences ? 4 : 3];
         v[0] = best.text();
-        v[1] = boxed(best.ids());
+        v[1] = ids(best.ids());
         v[2] = best.score();
         if (sequences) {
-            v[3] = caption.sequences().stream().map(s -> RowFactory.create(s.text(), boxed(s.ids()),
-                    s.score())).toList();
+            v[3] = array(caption.sequences().stream().map(s -> RowFactory.create(s.text(), ids(s.ids()), s.score()))
+                    .toList());
         }
         return v;
     }
 
-    private static List<Long> boxed(long[] ids) {
-        return Arrays.stream(ids).boxed().toList();
+    private static Seq<Long> ids(long[] ids) {
+        return array(Arrays.stream(ids).boxed().toList());
     }
 
     /**
@@ -185,11 +189,25 @@ public abstract class GeneratingStage extends Blip2Stage {
                     prompts.add(question ? model.questionPrompt(row.getString(textColumn)) : row.getString(textColumn));
                 }
             }
-            List<Object[]> out = new ArrayList<>();
-            for (Caption caption : model.caption(images, prompts, generation.apply(model.generationDefaults()))) {
-                out.add(values(caption, sequences));
+            GenerationConfig config = generation.apply(model.generationDefaults());
+            if (config.maxNewTokens() != null) {
+                return model.caption(images, prompts, config).stream().map(c -> values(c, sequences)).toList();
             }
-            return out;
+            // transformers' max_length counts the padded prompt: rows of one prompt length go together, so that
+            // each row gets the tokens it would get alone, whatever the batch
+            Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                byLength.computeIfAbsent(model.tokenizer().encode(prompts.get(i)).length, k -> new ArrayList<>()).add(i);
+            }
+            Object[][] out = new Object[prompts.size()][];
+            for (List<Integer> rowsOfLength : byLength.values()) {
+                List<Caption> captions = model.caption(rowsOfLength.stream().map(images::get).toList(),
+                        rowsOfLength.stream().map(prompts::get).toList(), config);
+                for (int j = 0; j < rowsOfLength.size(); j++) {
+                    out[rowsOfLength.get(j)] = values(captions.get(j), sequences);
+                }
+            }
+            return Arrays.asList(out);
         }
     }
 
