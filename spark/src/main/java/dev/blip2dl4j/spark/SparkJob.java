@@ -110,6 +110,18 @@ public final class SparkJob {
         }
     }
 
+    /** A job of one stage, over one model. */
+    abstract static class ModelJob extends Job {
+        @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL",
+                description = "A catalogue name, or a .b2z artifact's path or URI (any Hadoop FileSystem: copied once per executor).")
+        String model;
+
+        /** The rows with a column {@code name} of {@code value} for each, where the value is given for every row. */
+        static Dataset<Row> constant(Dataset<Row> rows, String name, String value) {
+            return value == null ? rows : rows.withColumn(name, lit(value));
+        }
+    }
+
     /**
      * A task's failure arrives wrapped in Spark's exceptions (the job's, the stage's): when a bad input caused it (a
      * model that cannot be loaded, say), that is the error to report, as every command reports it.
@@ -142,11 +154,7 @@ public final class SparkJob {
     }
 
     @Command(name = "caption", mixinStandardHelpOptions = true, description = "Caption each image (or continue a prompt about it).")
-    static final class CaptionJob extends Job {
-        @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL",
-                description = "A catalogue name or a .b2z artifact's path or URI (any Hadoop FileSystem).")
-        String model;
-
+    static final class CaptionJob extends ModelJob {
         @Option(names = "--prompt", paramLabel = "TEXT", description = "Text every caption continues (default: none).")
         String prompt;
 
@@ -159,11 +167,8 @@ public final class SparkJob {
         @Override
         Dataset<Row> run(Dataset<Row> rows, SparkSession spark) {
             Blip2Captioner captioner = configure(new Blip2Captioner(), model);
-            String column = promptColumn;
-            if (prompt != null) {
-                column = "prompt";
-                rows = rows.withColumn(column, lit(prompt));
-            }
+            String column = prompt != null ? "prompt" : promptColumn;
+            rows = constant(rows, column, prompt);
             if (column != null) {
                 captioner.setPromptCol(column);
             }
@@ -173,11 +178,7 @@ public final class SparkJob {
     }
 
     @Command(name = "vqa", mixinStandardHelpOptions = true, description = "Answer a question about each image.")
-    static final class VqaJob extends Job {
-        @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL",
-                description = "A catalogue name or a .b2z artifact's path or URI (any Hadoop FileSystem).")
-        String model;
-
+    static final class VqaJob extends ModelJob {
         @Option(names = "--question", paramLabel = "TEXT", description = "The question asked of every image.")
         String question;
 
@@ -190,13 +191,10 @@ public final class SparkJob {
 
         @Override
         Dataset<Row> run(Dataset<Row> rows, SparkSession spark) {
-            String column = questionColumn;
-            if (question != null) {
-                column = "question";
-                rows = rows.withColumn(column, lit(question));
-            }
+            String column = question != null ? "question" : questionColumn;
             Blip2Answerer answerer = configure(new Blip2Answerer(), model);
             answerer.setQuestionCol(column);
+            rows = constant(rows, column, question);
             generation(answerer, generation.overrides());
             return answerer.transform(rows);
         }
@@ -204,11 +202,7 @@ public final class SparkJob {
 
     @Command(name = "match", mixinStandardHelpOptions = true,
             description = "Score how well a text describes each image: ITM probability and ITC similarity.")
-    static final class MatchJob extends Job {
-        @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL",
-                description = "A retrieval model: a catalogue name or a .b2z artifact's path or URI.")
-        String model;
-
+    static final class MatchJob extends ModelJob {
         @Option(names = "--text", paramLabel = "TEXT", description = "The text matched with every image.")
         String text;
 
@@ -218,24 +212,17 @@ public final class SparkJob {
 
         @Override
         Dataset<Row> run(Dataset<Row> rows, SparkSession spark) {
-            String column = textColumn;
-            if (text != null) {
-                column = "text";
-                rows = rows.withColumn(column, lit(text));
-            }
+            String column = text != null ? "text" : textColumn;
             Blip2Matcher matcher = configure(new Blip2Matcher(), model);
             matcher.setTextCol(column);
+            rows = constant(rows, column, text);
             return matcher.transform(rows);
         }
     }
 
     @Command(name = "features", mixinStandardHelpOptions = true,
             description = "Each image as the language model sees it: the Q-Former's query outputs.")
-    static final class FeaturesJob extends Job {
-        @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL",
-                description = "A catalogue name or a .b2z artifact's path or URI (any Hadoop FileSystem).")
-        String model;
-
+    static final class FeaturesJob extends ModelJob {
         @Override
         Dataset<Row> run(Dataset<Row> rows, SparkSession spark) {
             return configure(new Blip2FeatureExtractor(), model).transform(rows);
