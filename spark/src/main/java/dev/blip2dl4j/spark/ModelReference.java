@@ -52,17 +52,13 @@ public record ModelReference(String location, String dtype) implements Serializa
         if (isName()) {
             throw new IllegalStateException(location + " is a catalogue name");
         }
-        return SCHEME.matcher(location).matches() && !isWindowsDrive(location) ? URI.create(location)
+        return SCHEME.matcher(location).matches() ? URI.create(location)
                 : java.nio.file.Path.of(location).toAbsolutePath().toUri();
     }
 
     private static boolean isName(String location) {
         return !SCHEME.matcher(location).matches() && !location.contains("/") && !location.contains("\\")
                 && !location.endsWith(".b2z");
-    }
-
-    private static boolean isWindowsDrive(String location) {
-        return location.length() > 2 && location.charAt(1) == ':' && Character.isLetter(location.charAt(0));
     }
 
     @Override
