@@ -28,17 +28,25 @@ import java.util.Locale;
                 CommandLine.HelpCommand.class})
 public final class Blip2Command {
     /** Shared by every command: how much to say when something goes wrong. */
-    static final class Verbosity {
+    public static final class Verbosity {
         @Option(names = "--verbose", description = "Show stack traces with errors.")
         boolean verbose;
     }
 
     public static void main(String[] args) {
+        main(new Blip2Command(), args);
+    }
+
+    /**
+     * Runs {@code command}, a picocli command of a module above this one ({@code blip2 spark}), as blip2 runs its
+     * own: the same console, exit codes ({@link Blip2Exit}) and error messages; exits the JVM.
+     */
+    public static void main(Object command, String[] args) {
         System.setOut(Utf8Console.stream(FileDescriptor.out));
         System.setErr(Utf8Console.stream(FileDescriptor.err));
         PrintWriter out = Utf8Console.writer(System.out);
         PrintWriter err = Utf8Console.writer(System.err);
-        int code = run(out, err, Utf8Console.arguments(args));
+        int code = run(command, out, err, Utf8Console.arguments(args));
         out.flush();
         err.flush();
         System.exit(code);
@@ -46,21 +54,26 @@ public final class Blip2Command {
 
     /** Runs the command line and returns its exit code, for tests and embedding. */
     public static int run(String... args) {
-        return commandLine().execute(args);
+        return commandLine(new Blip2Command()).execute(args);
     }
 
     /** As {@link #run(String...)}, printing to the given writers. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
-        CommandLine cli = commandLine();
+        return run(new Blip2Command(), out, err, args);
+    }
+
+    /** As {@link #run(PrintWriter, PrintWriter, String...)}, for {@code command} (see {@link #main(Object, String[])}). */
+    public static int run(Object command, PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cli = commandLine(command);
         cli.setOut(out);
         cli.setErr(err);
         return cli.execute(args);
     }
 
-    private static CommandLine commandLine() {
+    private static CommandLine commandLine(Object command) {
         // numbers print the same under every locale (3.74B, never 3,74B): scripts read what we print
         Locale.setDefault(Locale.Category.FORMAT, Locale.ROOT);
-        CommandLine cli = new CommandLine(new Blip2Command());
+        CommandLine cli = new CommandLine(command);
         cli.registerConverter(Path.class, Blip2Command::path);
         cli.setExecutionExceptionHandler(Blip2Command::handle);
         CommandLine.IParameterExceptionHandler usage = cli.getParameterExceptionHandler();

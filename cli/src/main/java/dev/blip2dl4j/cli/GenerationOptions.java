@@ -5,7 +5,7 @@ import dev.blip2dl4j.zoo.generate.GenerationOverrides;
 import picocli.CommandLine.Option;
 
 /** transformers' generate() settings; what is not given comes from the model's generation_config.json. */
-final class GenerationOptions {
+public final class GenerationOptions {
     @Option(names = "--max-new-tokens", paramLabel = "N", description = "Tokens to generate at most.")
     Integer maxNewTokens;
 
@@ -47,8 +47,13 @@ final class GenerationOptions {
 
     /** {@code c} with what was given, checked as a whole (each setting's bounds: {@link GenerationConfig}). */
     GenerationConfig apply(GenerationConfig c) {
+        return overrides().apply(c);
+    }
+
+    /** What was given, each null where the model's own setting stands (blip2 spark hands it to its stages). */
+    public GenerationOverrides overrides() {
         return new GenerationOverrides(maxNewTokens, minNewTokens, numBeams, numReturnSequences, lengthPenalty,
                 earlyStopping, doSample ? Boolean.TRUE : null, temperature, topK, topP, seed, repetitionPenalty,
-                noRepeatNgramSize).apply(c);
+                noRepeatNgramSize);
     }
 }

@@ -21,7 +21,7 @@ import java.util.Locale;
 import java.util.stream.Stream;
 
 /** The images a command works on: files, folders (every image file in them) and glob patterns. */
-final class ImageArguments {
+public final class ImageArguments {
     /** Files and folders a glob may look at: a pattern that needs more names too broad a folder. */
     static final int MAX_VISITED = 100_000;
     private static final List<String> IMAGE_SUFFIXES = List.of(".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff");
@@ -42,6 +42,11 @@ final class ImageArguments {
         if (maxPixels < 1) {
             throw new BadInputException("--max-pixels must be at least 1, not " + maxPixels);
         }
+        return expand(images);
+    }
+
+    /** The image files that {@code names} (files, folders, glob patterns) name, in order; none is an error. */
+    public static List<Path> expand(List<String> images) {
         List<Path> files = new ArrayList<>();
         for (String name : images) {
             Path path = Path.of(name);

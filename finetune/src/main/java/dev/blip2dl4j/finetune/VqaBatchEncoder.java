@@ -92,9 +92,10 @@ public final class VqaBatchEncoder {
                 + opt.maxPositionEmbeddings() + " positions";
     }
 
-    /** What LAVIS trains OPT on: the prompt, a space, the answer and its end. */
+    /** What LAVIS trains OPT on: the prompt, a space, the answer and its end (a caption row: the caption and its end). */
     private long[] optText(VqaExample e) {
-        return tokenizer.encode(prompt.format(e.question()) + " " + e.answer() + VqaPrompt.OPT_ANSWER_END);
+        String question = prompt.format(e.question());
+        return tokenizer.encode((question.isEmpty() ? "" : question + " ") + e.answer() + VqaPrompt.OPT_ANSWER_END);
     }
 
     private static INDArray padded(List<long[]> rows, long value) {

@@ -19,7 +19,9 @@ final class RowChecks {
      */
     static Optional<VqaExample> example(BadRows bad, Path file, String position, Path image, String question,
                                         String answer, List<String> answers, String id) {
-        if (question == null || question.isBlank()) {
+        // "" (and only "") is a caption row: the answer is the image's caption, generated after no prompt, as
+        // LAVIS fine-tunes captioning; blip2 spark capfilt writes such rows
+        if (question == null || question.isBlank() && !question.isEmpty()) {
             bad.report(file, position, "no question");
             return Optional.empty();
         }

@@ -36,6 +36,9 @@ public record VqaDataset(List<VqaExample> examples, List<BadRow> skipped, List<M
     /** Reads the source in the given format ({@link VqaFormat#AUTO}: as its content says). */
     public static VqaDataset read(VqaSource source, VqaFormat format, BadRowPolicy policy) {
         BadRows bad = new BadRows(policy);
+        if (Files.isDirectory(source.file())) {
+            return readSparkOutput(source, format, bad);
+        }
         if (!Files.isRegularFile(source.file())) {
             throw new BadInputException(source.file(), Files.exists(source.file()) ? "is not a file" : "no such file");
         }
@@ -53,8 +56,40 @@ public record VqaDataset(List<VqaExample> examples, List<BadRow> skipped, List<M
             case LAVIS -> LavisJsonReader.read(source, bad);
             default -> JsonlReader.read(source, bad);
         };
+        return dataset(source, examples, bad, Stream.of(source.file(), source.annotations()).filter(f -> f != null).toList());
+    }
+
+    /**
+     * A folder of JSON Lines part files as Spark writes them ({@code blip2 spark capfilt}'s output): complete
+     * ({@code _SUCCESS}), its {@code part-*} files read in order as one JSONL file, relative image paths from the
+     * folder's own folder.
+     */
+    private static VqaDataset readSparkOutput(VqaSource source, VqaFormat format, BadRows bad) {
+        Path folder = source.file();
+        if (!Files.isRegularFile(folder.resolve("_SUCCESS"))) {
+            throw new BadInputException(folder, "is a folder, not a data file (nor a complete Spark output, which "
+                    + "has _SUCCESS)");
+        }
+        if (format != VqaFormat.AUTO && format != VqaFormat.JSONL || source.annotations() != null) {
+            throw new BadInputException(folder, "a Spark output folder is read as JSON Lines, without annotations");
+        }
+        List<Path> parts;
+        try (Stream<Path> listing = Files.list(folder)) {
+            parts = listing.filter(p -> p.getFileName().toString().startsWith("part-")).sorted().toList();
+        } catch (IOException e) {
+            throw new BadInputException(folder, "cannot list the folder (" + e.getMessage() + ")", e);
+        }
+        Path base = source.imageBase();
+        List<VqaExample> examples = new ArrayList<>();
+        for (Path part : parts) {
+            examples.addAll(JsonlReader.read(new VqaSource(part, null, base), bad));
+        }
+        return dataset(source, examples, bad, parts);
+    }
+
+    private static VqaDataset dataset(VqaSource source, List<VqaExample> examples, BadRows bad, List<Path> read) {
         List<Manifest.SourceFile> files = new ArrayList<>();
-        for (Path file : Stream.of(source.file(), source.annotations()).filter(f -> f != null).toList()) {
+        for (Path file : read) {
             try {
                 files.add(new Manifest.SourceFile(file.getFileName().toString(), Files.size(file), Sha256.ofFile(file)));
             } catch (IOException e) {

@@ -29,7 +29,8 @@ public record VqaPrompt(PromptTemplate template, QuestionCleaner cleaner) {
         return new VqaPrompt(t, new QuestionCleaner(maxQuestionWords));
     }
 
+    /** The prompt of a question; a caption row's empty question has none. */
     public String format(String question) {
-        return template.fill(cleaner.clean(question));
+        return question.isEmpty() ? "" : template.fill(cleaner.clean(question));
     }
 }

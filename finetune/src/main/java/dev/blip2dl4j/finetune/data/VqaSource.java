@@ -6,7 +6,8 @@ import java.nio.file.Path;
  * Where VQA data is: one of
  * <ul>
  * <li>our JSONL, one question a line: {@code {"image": "path", "question": "...", "answer": "..."}} or with
- *     {@code "answers": ["...", ...]} (the human answers, repeats included); optional {@code "question_id"};</li>
+ *     {@code "answers": ["...", ...]} (the human answers, repeats included); optional {@code "question_id"}; a
+ *     caption row has {@code "question": ""} and its caption as the answer (what {@code blip2 spark capfilt} writes);</li>
  * <li>LAVIS's VQA annotation JSON, a list of {@code {"image", "question", "answer": [...], "question_id"}}
  *     (vqav2/annotations/vqa_train.json and the like);</li>
  * <li>the official VQAv2 questions file with its annotations file ({@code annotations} set).</li>

@@ -1,6 +1,7 @@
 package dev.blip2dl4j.finetune.data;
 
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.zoo.text.PromptTemplate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -101,6 +102,40 @@ class VqaDatasetTest {
         assertTrue(skipped.get(4).endsWith("line 6: not a JSON object"), skipped.get(4));
         assertTrue(skipped.get(5).endsWith("line 7: no \"image\""), skipped.get(5));
         assertTrue(skipped.stream().allMatch(s -> s.startsWith(data.toString())), skipped.toString());
+    }
+
+    @Test
+    void anEmptyQuestionIsACaptionRowWithNoPrompt() throws IOException {
+        image("a.png");
+        Path data = file("captions.jsonl", """
+                {"image": "a.png", "question": "", "answer": "a dog on a beach"}
+                {"image": "a.png", "question": "   ", "answer": "a dog"}
+                """);
+        VqaDataset read = VqaDataset.read(VqaSource.of(data), BadRowPolicy.SKIP);
+        assertEquals(1, read.examples().size());
+        assertEquals("a dog on a beach", read.examples().get(0).answer());
+        assertTrue(read.skipped().get(0).toString().endsWith("line 2: no question"), "only \"\" is a caption row");
+        VqaPrompt prompt = new VqaPrompt(new PromptTemplate("Question: {} Answer:"), new QuestionCleaner(50));
+        assertEquals("", prompt.format(read.examples().get(0).question()));
+        assertEquals("Question: why? Answer:", prompt.format("why?"));
+    }
+
+    @Test
+    void aCompleteSparkOutputFolderIsReadPartByPart() throws IOException {
+        Path a = image("a.png");
+        file("out.jsonl/part-00001-x-c000.json", "{\"image\": \"a.png\", \"question\": \"\", \"answer\": \"second\"}\n");
+        file("out.jsonl/part-00000-x-c000.json", "{\"image\": \"%s\", \"question\": \"\", \"answer\": \"first\"}\n".formatted(a));
+        file("out.jsonl/._SUCCESS.crc", "");
+        Path folder = dir.resolve("out.jsonl");
+        BadInputException incomplete = assertThrows(BadInputException.class,
+                () -> VqaDataset.read(VqaSource.of(folder), BadRowPolicy.FAIL));
+        assertTrue(incomplete.getMessage().contains("_SUCCESS"), incomplete.getMessage());
+
+        file("out.jsonl/_SUCCESS", "");
+        VqaDataset read = VqaDataset.read(VqaSource.of(folder), BadRowPolicy.FAIL);
+        assertEquals(List.of("first", "second"), read.examples().stream().map(VqaExample::answer).toList());
+        assertEquals(a, read.examples().get(1).image(), "relative to the folder's folder, as for a file");
+        assertEquals(2, read.files().size());
     }
 
     @Test
