@@ -9,6 +9,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 /**
  * SHA-256 on a thread of its own, in the order asked: one digest may be fed from several blocks while the caller
@@ -47,8 +48,18 @@ final class Hasher implements Closeable {
         }
     }
 
+    /**
+     * Waits for what was submitted, then ends the thread: a digest's {@link #hex} may be awaited after the
+     * conversion's streaming is over (the artifact's manifest is written last), so queued work must not be dropped.
+     */
     @Override
     public void close() {
-        thread.shutdownNow();
+        thread.shutdown();
+        try {
+            thread.awaitTermination(Long.MAX_VALUE, TimeUnit.NANOSECONDS); // bounded by what was read
+        } catch (InterruptedException e) {
+            thread.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
     }
 }
