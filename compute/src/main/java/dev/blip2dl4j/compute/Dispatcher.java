@@ -73,7 +73,7 @@ final class Dispatcher {
             return KernelPath.PORTABLE;
         }
         boolean dnnlFamily = dnnlLoads && !forced.equals("openblas") && !forced.equals("native");
-        boolean nativeFamily = nativeLoads && (forced.equals("auto") || forced.equals("native"));
+        boolean nativeFamily = nativeFamily();
         return switch (dtype) {
             case F32 -> f32(rows, nativeFamily);
             // without hardware bf16 or exact int8 dot products oneDNN runs reference loops, slower than ours
@@ -98,6 +98,15 @@ final class Dispatcher {
             return KernelPath.NATIVE;
         }
         return gemm(rows);
+    }
+
+    /** Who decodes low-precision weights for training's backward: our native kernels where they run, else Java. */
+    KernelPath decoder() {
+        return nativeFamily() ? KernelPath.NATIVE : KernelPath.PORTABLE;
+    }
+
+    private boolean nativeFamily() {
+        return nativeLoads && (forced.equals("auto") || forced.equals("native"));
     }
 
     /**

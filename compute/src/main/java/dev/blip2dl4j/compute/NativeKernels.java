@@ -54,6 +54,17 @@ final class NativeKernels {
         linear(isa.ordinal(), code(DType.F32), at(a), m, k, lda, at(b), ldb, 0, 0, at(c), n, ldc, accumulate);
     }
 
+    /**
+     * Rows {@code [from, from + count)} of W (bfloat16, float16 or int8), each element times its scale, into
+     * {@code out [count, k]} float32: the blocks training's backward multiplies on the float32 GEMM.
+     */
+    static void decode(Isa isa, StoredTensor w, int from, int count, FloatPointer out) {
+        long weight = new Pointer(w.data().slice()).address();
+        long scales = w.scales() == null ? 0 : new Pointer(w.scales().slice()).address();
+        decode(isa.ordinal(), code(w.dtype()), weight, Math.toIntExact(w.shape()[1]), scales,
+                w.dtype() == DType.I8 ? w.blockSize() : 0, from, count, at(out));
+    }
+
     /** Sums {@code count} floats at {@code address} with every thread: the read rate a product is held to. */
     static float read(Isa isa, Pointer data, long count) {
         return read(isa.ordinal(), at(data), count);
@@ -78,6 +89,9 @@ final class NativeKernels {
 
     private static native void linear(int isa, int dtype, long x, int m, int k, long xStride, long w, long wStride,
                                       long scales, int block, long y, int n, long yStride, boolean accumulate);
+
+    private static native void decode(int isa, int dtype, long w, int k, long scales, int block, int from,
+                                      int count, long out);
 
     private static native float read(int isa, long address, long count);
 

@@ -77,6 +77,9 @@ class ProductsTest {
         assertEquals(possible, ran, "the paths this CPU can take, each run");
     }
 
+    /** The backward's shapes: the products', the native kernels' edges, one taller than a decoded block. */
+    private static final int[][] BACKWARD_SHAPES = backwardShapes();
+
     /**
      * The backward to the input, {@code dx = alpha dy W (+ dx)}, for every type on every path, on the same edge shapes
      * and on one taller than a decoded block (4096 rows of 256 columns), so that the blocks' sums meet; float32
@@ -86,8 +89,7 @@ class ProductsTest {
     void everyBackwardOnEveryPathMatchesFloat64() {
         Set<KernelPath> ran = EnumSet.noneOf(KernelPath.class);
         Random random = new Random(12);
-        int[][] shapes = Arrays.copyOf(SHAPES, SHAPES.length + 1);
-        shapes[SHAPES.length] = new int[] {2, 4097, 256, 64};
+        int[][] shapes = BACKWARD_SHAPES;
         for (String forced : FORCED) {
             Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), forced);
             for (DType type : TYPES) {
@@ -102,7 +104,42 @@ class ProductsTest {
         if (CpuFeatures.detect().avx2()) {
             possible.add(KernelPath.DNNL_F32);
         }
-        assertEquals(possible, ran, "the float32 GEMMs this CPU has, and the decoded blocks");
+        if (NativeKernels.loaded()) {
+            possible.add(KernelPath.NATIVE);
+        }
+        assertEquals(possible, ran, "the float32 GEMMs this CPU has, and the blocks decoded natively and in Java");
+    }
+
+    /** The backward's native decoding at each instruction-set level this CPU runs, forced, on every type and shape. */
+    @Test
+    void backwardDecodingAtEveryNativeLevelMatchesFloat64() {
+        if (!NativeKernels.loaded()) {
+            assertEquals(KernelPath.PORTABLE, Dispatcher.detect().decoder(), "Java decodes without the library");
+            return;
+        }
+        Random random = new Random(13);
+        Isa highest = Dispatcher.detect().isa();
+        for (Isa isa : Isa.values()) {
+            if (isa.compareTo(highest) > 0) {
+                continue;
+            }
+            Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), "native", isa.name(), NativeKernels.hardwareIsa());
+            for (DType type : List.of(DType.BF16, DType.F16, DType.I8)) {
+                for (int[] shape : BACKWARD_SHAPES) {
+                    for (boolean accumulate : new boolean[] {false, true}) {
+                        assertEquals(KernelPath.NATIVE, checkBackward(dispatcher, type, shape, accumulate, random),
+                                isa + " " + type);
+                    }
+                }
+            }
+        }
+    }
+
+    private static int[][] backwardShapes() {
+        int[][] shapes = Arrays.copyOf(SHAPES, SHAPES.length + NATIVE_SHAPES.length + 1);
+        System.arraycopy(NATIVE_SHAPES, 0, shapes, SHAPES.length, NATIVE_SHAPES.length);
+        shapes[shapes.length - 1] = new int[] {2, 4097, 256, 64};
+        return shapes;
     }
 
     @Test
