@@ -118,21 +118,29 @@ class ProductsTest {
             return;
         }
         Random random = new Random(13);
-        Isa highest = Dispatcher.detect().isa();
-        for (Isa isa : Isa.values()) {
-            if (isa.compareTo(highest) > 0) {
-                continue;
-            }
-            Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), "native", isa.name(), NativeKernels.hardwareIsa());
+        for (Dispatcher dispatcher : nativeLevels()) {
             for (DType type : List.of(DType.BF16, DType.F16, DType.I8)) {
                 for (int[] shape : BACKWARD_SHAPES) {
                     for (boolean accumulate : new boolean[] {false, true}) {
                         assertEquals(KernelPath.NATIVE, checkBackward(dispatcher, type, shape, accumulate, random),
-                                isa + " " + type);
+                                dispatcher.isa() + " " + type);
                     }
                 }
             }
         }
+    }
+
+    /** Our kernels forced, at each instruction-set level this CPU runs. */
+    private static List<Dispatcher> nativeLevels() {
+        List<Dispatcher> levels = new ArrayList<>();
+        Isa highest = Dispatcher.detect().isa();
+        for (Isa isa : Isa.values()) {
+            if (isa.compareTo(highest) <= 0) {
+                levels.add(new Dispatcher(CpuFeatures.detect(), "native", isa.name(), NativeKernels.hardwareIsa()));
+                assertEquals(isa, levels.get(levels.size() - 1).isa());
+            }
+        }
+        return levels;
     }
 
     private static int[][] backwardShapes() {
@@ -161,19 +169,13 @@ class ProductsTest {
             return;
         }
         Random random = new Random(12);
-        Isa highest = Dispatcher.detect().isa();
-        for (Isa isa : Isa.values()) {
-            if (isa.compareTo(highest) > 0) {
-                continue;
-            }
-            Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), "native", isa.name(), NativeKernels.hardwareIsa());
-            assertEquals(isa, dispatcher.isa());
+        for (Dispatcher dispatcher : nativeLevels()) {
             for (DType type : TYPES) {
                 for (int[][] shapes : new int[][][] {SHAPES, NATIVE_SHAPES}) {
                     for (int[] shape : shapes) {
                         for (int variant = 0; variant < 4; variant++) {
                             assertEquals(KernelPath.NATIVE, check(dispatcher, type, shape, variant % 2 == 1,
-                                    variant >= 2, random), isa + " " + type);
+                                    variant >= 2, random), dispatcher.isa() + " " + type);
                         }
                     }
                 }
