@@ -409,6 +409,89 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_linear(
     }
 }
 
+/*
+ * ---- Decoding rows of W to float32, for training's backward dx = alpha dy W: the caller multiplies the decoded
+ * block on the float32 GEMM (dy W is a GEMM over m = batch x sequence rows, which a tuned GEMM runs near the FMA
+ * peak; decoding is a few instructions per element, once per weight and step). Each element exactly: the
+ * stored value times its row's (or block's) scale, as the forward's float path multiplies them.
+ */
+
+INLINE void decode_scalar(int dtype, const Product *p, long row, float *out) {
+    for (long b = 0; b < p->blocks; b++) {
+        float s = scale(p, row, b);
+        for (long c = b * p->block; c < (b + 1) * p->block; c++) {
+            out[c] = element(dtype, p->w, row * p->wStride + c) * s;
+        }
+    }
+}
+
+AVX2_TARGET INLINE void decode_avx2(int dtype, const Product *p, long row, float *out) {
+    for (long b = 0; b < p->blocks; b++) {
+        float s = scale(p, row, b);
+        __m256 sv = _mm256_set1_ps(s);
+        long c = b * p->block, end = c + p->block;
+        for (; c + 8 <= end; c += 8) {
+            _mm256_storeu_ps(out + c, _mm256_mul_ps(load8(dtype, p->w, row * p->wStride + c), sv));
+        }
+        for (; c < end; c++) {
+            out[c] = element(dtype, p->w, row * p->wStride + c) * s;
+        }
+    }
+}
+
+AVX512_TARGET INLINE void decode_avx512(int dtype, const Product *p, long row, float *out) {
+    for (long b = 0; b < p->blocks; b++) {
+        __m512 sv = _mm512_set1_ps(scale(p, row, b));
+        long end = (b + 1) * p->block;
+        for (long c = b * p->block; c < end; c += 16) {
+            __mmask16 mask = end - c >= 16 ? 0xffff : (__mmask16) ((1u << (end - c)) - 1);
+            _mm512_mask_storeu_ps(out + c, mask, _mm512_mul_ps(load16(dtype, p->w, row * p->wStride + c, mask), sv));
+        }
+    }
+}
+
+/* One function per level and type, so that each loop is compiled for its type (as the products are). */
+#define DECODE_ROWS(level, target)                                                                        \
+    target static void decode_rows_##level(const Product *p, long from, long to, float *out) {           \
+        for (long j = from; j < to; j++) {                                                                \
+            float *row = out + (j - from) * p->k;                                                         \
+            switch (p->dtype) { /* float32 weights need no decoding: the GEMM reads them */               \
+            case BF16: decode_##level(BF16, p, j, row); break;                                            \
+            case F16: decode_##level(F16, p, j, row); break;                                              \
+            default: decode_##level(I8, p, j, row); break;                                                \
+            }                                                                                             \
+        }                                                                                                 \
+    }
+DECODE_ROWS(scalar, )
+DECODE_ROWS(avx2, AVX2_TARGET)
+DECODE_ROWS(avx512, AVX512_TARGET)
+
+/* Rows [from, from + count) of W [n, k] into out [count, k], float32; the Java side has checked W (Products.check). */
+JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_decode(
+        JNIEnv *env, jclass cls, jint isa, jint dtype, jlong w, jint k, jlong scales, jint block, jint from,
+        jint count, jlong out) {
+    Product p = {dtype, NULL, 0, k, 0, (const void *) (intptr_t) w, k, (const float *) (intptr_t) scales,
+                 block > 0 ? block : k, block > 0 ? k / block : 1, NULL, 0, 0};
+    float *into = (float *) (intptr_t) out;
+    int threads = (long) count * k < PARALLEL_MIN ? 1 : omp_get_max_threads();
+    if (threads > count) {
+        threads = count;
+    }
+    #pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        long t = omp_get_thread_num(), all = omp_get_num_threads();
+        long first = from + count * t / all, last = from + count * (t + 1) / all;
+        float *at = into + (first - from) * (long) k;
+        if (isa >= AVX512) {
+            decode_rows_avx512(&p, first, last, at);
+        } else if (isa == AVX2) {
+            decode_rows_avx2(&p, first, last, at);
+        } else {
+            decode_rows_scalar(&p, first, last, at);
+        }
+    }
+}
+
 /* Reads count floats with every thread, as a product reads its weight: the read rate the products are held to. */
 AVX512_TARGET static float read_avx512(const float *a, long from, long to) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;

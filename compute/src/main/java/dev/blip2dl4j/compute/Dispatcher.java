@@ -82,7 +82,7 @@ final class Dispatcher {
             return KernelPath.PORTABLE;
         }
         boolean dnnlFamily = dnnlLoads && !forced.equals("openblas") && !forced.equals("native");
-        boolean nativeFamily = nativeLoads && forced.matches("auto|native|gemm");
+        boolean nativeFamily = nativeFamily();
         return switch (dtype) {
             case F32 -> f32(rows, nativeFamily);
             // without hardware bf16 or exact int8 dot products oneDNN runs reference loops, slower than ours
@@ -110,6 +110,15 @@ final class Dispatcher {
             return KernelPath.NATIVE;
         }
         return gemm(rows);
+    }
+
+    /** Who decodes low-precision weights for training's backward: our native kernels where they run, else Java. */
+    KernelPath decoder() {
+        return nativeFamily() ? KernelPath.NATIVE : KernelPath.PORTABLE;
+    }
+
+    private boolean nativeFamily() {
+        return nativeLoads && forced.matches("auto|native|gemm");
     }
 
     /**

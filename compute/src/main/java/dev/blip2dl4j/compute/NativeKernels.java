@@ -63,6 +63,17 @@ final class NativeKernels {
         gemm(transA, transB, m, n, k, alpha, at(a), lda, at(b), ldb, beta, at(c), ldc);
     }
 
+    /**
+     * Rows {@code [from, from + count)} of W (bfloat16, float16 or int8), each element times its scale, into
+     * {@code out [count, k]} float32: the blocks training's backward multiplies on the float32 GEMM.
+     */
+    static void decode(Isa isa, StoredTensor w, int from, int count, FloatPointer out) {
+        long weight = new Pointer(w.data().slice()).address();
+        long scales = w.scales() == null ? 0 : new Pointer(w.scales().slice()).address();
+        decode(isa.ordinal(), code(w.dtype()), weight, Math.toIntExact(w.shape()[1]), scales,
+                w.dtype() == DType.I8 ? w.blockSize() : 0, from, count, at(out));
+    }
+
     /** Sums {@code count} floats at {@code address} with every thread: the read rate a product is held to. */
     static float read(Isa isa, Pointer data, long count) {
         return read(isa.ordinal(), at(data), count);
@@ -90,6 +101,9 @@ final class NativeKernels {
 
     private static native void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a,
                                     long lda, long b, long ldb, float beta, long c, long ldc);
+
+    private static native void decode(int isa, int dtype, long w, int k, long scales, int block, int from,
+                                      int count, long out);
 
     private static native float read(int isa, long address, long count);
 

@@ -57,10 +57,12 @@ public final class Products {
     /**
      * {@code dx = alpha dy W (+ dx)}, W {@code [n, k]} in its storage type, dy {@code [m, n]}, dx {@code [m, k]}: the
      * backward pass of {@link #linear} to its input, which training needs through frozen weights. float32 weights go
-     * to the float32 GEMM as they lie; the others are decoded a few rows at a time into a float32 block (never the
-     * whole matrix) that the same GEMM multiplies, so the sums are float32 over the exactly decoded weight.
+     * to the float32 GEMM as they lie; the others are decoded a block of rows at a time into a float32 buffer (never
+     * the whole matrix), by our native kernels where they load, else in Java, and the same GEMM multiplies each
+     * block, so the sums are float32 over the exactly decoded weight.
      *
-     * @return the kernels that ran: the float32 GEMM's, or {@link KernelPath#PORTABLE} where Java decoded the weight
+     * @return the kernels that decoded ({@link KernelPath#NATIVE} or {@link KernelPath#PORTABLE}), or the float32
+     * GEMM's for a float32 weight
      * @throws IllegalArgumentException as {@link #linear} does
      */
     public static KernelPath linearBackward(FloatMatrix dy, StoredTensor w, float alpha, FloatMatrix dx,
@@ -74,25 +76,28 @@ public final class Products {
         int m = dy.rows();
         int n = dy.cols();
         int k = dx.cols();
+        KernelPath gemm = dispatcher.gemm(m); // dy W: not the x W^T our kernels take
         if (w.dtype() == DType.F32) {
-            KernelPath path = dispatcher.gemm(m); // dy W: not the x W^T our kernels take
-            sgemm(path, false, false, m, k, n, alpha, dy.data(), dy.rowStride(), floats(w), k, accumulate ? 1f : 0f,
+            sgemm(gemm, false, false, m, k, n, alpha, dy.data(), dy.rowStride(), floats(w), k, accumulate ? 1f : 0f,
                     dx.data(), dx.rowStride());
-            return path;
+            return gemm;
         }
+        KernelPath decoder = dispatcher.decoder();
         // a few MiB of decoded rows: large enough for the GEMM to run at speed, small next to any weight
         int rows = Math.min(n, Math.max(16, (1 << 20) / k));
-        KernelPath path = dispatcher.gemm(m);
         try (FloatPointer block = new FloatPointer((long) rows * k)) {
-            FloatBuffer decoded = block.asBuffer();
             for (int from = 0; from < n; from += rows) {
                 int count = Math.min(rows, n - from);
-                PortableKernels.decodeRows(w, from, count, decoded);
-                sgemm(path, false, false, m, k, count, alpha, at(dy.data(), from), dy.rowStride(), block, k,
+                if (decoder == KernelPath.NATIVE) {
+                    NativeKernels.decode(dispatcher.isa(), w, from, count, block);
+                } else {
+                    PortableKernels.decodeRows(w, from, count, block.asBuffer());
+                }
+                sgemm(gemm, false, false, m, k, count, alpha, at(dy.data(), from), dy.rowStride(), block, k,
                         accumulate || from > 0 ? 1f : 0f, dx.data(), dx.rowStride());
             }
         }
-        return KernelPath.PORTABLE;
+        return decoder;
     }
 
     /**

@@ -29,6 +29,9 @@ import java.util.Locale;
  * PyTorch peer's {@code bench/gemm_peer.py}, which times the same list); {@code gemm ROUNDS cpu}, with
  * {@code OMP_NUM_THREADS=1}, divides by the calling thread's CPU time instead of the wall clock: the kernels'
  * own rate on a machine whose other loads take the cores away.
+ * With {@code backward [rows...]}: training's
+ * {@code dx = dy W} on the same shapes, milliseconds per product, each type's blocks decoded by our kernels and by
+ * Java, against float32 on the GEMM alone.
  */
 public final class ProductsBench {
     private static final long SPAN_BYTES = 1L << 30;
@@ -50,7 +53,13 @@ public final class ProductsBench {
             gemms(args.length > 1 ? Integer.parseInt(args[1]) : 7, args.length > 2 && args[2].equals("cpu"));
             return;
         }
-        int[] rows = args.length == 0 ? new int[] {1} : Arrays.stream(args).mapToInt(Integer::parseInt).toArray();
+        boolean backward = args.length > 0 && args[0].equals("backward");
+        int[] rows = args.length == (backward ? 1 : 0) ? new int[] {1}
+                : Arrays.stream(args).skip(backward ? 1 : 0).mapToInt(Integer::parseInt).toArray();
+        if (backward) {
+            backward(rows);
+            return;
+        }
         BytePointer span = new BytePointer(SPAN_BYTES);
         // 0x3c in every byte: a normal number as float32, bfloat16 and float16, 60 as int8
         Pointer.memset(span, 0x3c, SPAN_BYTES);
@@ -125,6 +134,41 @@ public final class ProductsBench {
         double[] sorted = values.clone();
         Arrays.sort(sorted);
         return sorted[sorted.length / 2];
+    }
+
+    private static void backward(int[] rows) {
+        Isa isa = Dispatcher.detect().isa();
+        for (int m : rows) {
+            for (int[] shape : SHAPES) {
+                int n = shape[0];
+                int k = shape[1];
+                FloatMatrix dy = new FloatMatrix(new FloatPointer((long) m * n).fill(0), m, n, n);
+                FloatMatrix dx = new FloatMatrix(new FloatPointer((long) m * k), m, k, k);
+                List<String> cells = new ArrayList<>();
+                for (DType dtype : List.of(DType.F32, DType.BF16, DType.I8)) {
+                    BytePointer data = new BytePointer((long) n * k * dtype.size());
+                    Pointer.memset(data, 0x3c, (long) n * k * dtype.size());
+                    FloatBuffer scales = dtype == DType.I8 ? ByteBuffer.allocateDirect(n * 4)
+                            .order(ByteOrder.nativeOrder()).asFloatBuffer() : null;
+                    StoredTensor w = new StoredTensor("w", dtype, new long[] {n, k}, data.asByteBuffer(), scales, 0);
+                    for (String family : dtype == DType.F32 ? List.of("auto") : List.of("native", "dnnl")) {
+                        Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), family, isa == null ? null
+                                : isa.name(), NativeKernels.hardwareIsa());
+                        Products.linearBackward(dispatcher, dy, w, 1f, dx, false); // warm
+                        double best = Double.MAX_VALUE;
+                        KernelPath path = null;
+                        for (int r = 0; r < REPEATS; r++) {
+                            long start = System.nanoTime();
+                            path = Products.linearBackward(dispatcher, dy, w, 1f, dx, false);
+                            best = Math.min(best, (System.nanoTime() - start) / 1e6);
+                        }
+                        cells.add(String.format(Locale.ROOT, "%s %s %.1f ms", dtype, path, best));
+                    }
+                    data.close();
+                }
+                System.out.printf(Locale.ROOT, "backward %d x %d x %d: %s%n", m, n, k, String.join(", ", cells));
+            }
+        }
     }
 
     private static double readRate(Isa isa, BytePointer span) {

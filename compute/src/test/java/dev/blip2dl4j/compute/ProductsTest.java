@@ -79,6 +79,9 @@ class ProductsTest {
         assertEquals(possible, ran, "the paths this CPU can take, each run");
     }
 
+    /** The backward's shapes: the products', the native kernels' edges, one taller than a decoded block. */
+    private static final int[][] BACKWARD_SHAPES = backwardShapes();
+
     /**
      * The backward to the input, {@code dx = alpha dy W (+ dx)}, for every type on every path, on the same edge shapes
      * and on one taller than a decoded block (4096 rows of 256 columns), so that the blocks' sums meet; float32
@@ -88,8 +91,7 @@ class ProductsTest {
     void everyBackwardOnEveryPathMatchesFloat64() {
         Set<KernelPath> ran = EnumSet.noneOf(KernelPath.class);
         Random random = new Random(12);
-        int[][] shapes = Arrays.copyOf(SHAPES, SHAPES.length + 1);
-        shapes[SHAPES.length] = new int[] {2, 4097, 256, 64};
+        int[][] shapes = BACKWARD_SHAPES;
         for (Dispatcher dispatcher : forcedDispatchers()) {
             for (DType type : TYPES) {
                 for (int[] shape : shapes) {
@@ -106,7 +108,50 @@ class ProductsTest {
         if (oursGemmRuns()) {
             possible.add(KernelPath.NATIVE_GEMM);
         }
-        assertEquals(possible, ran, "the float32 GEMMs this CPU has, and the decoded blocks");
+        if (NativeKernels.loaded()) {
+            possible.add(KernelPath.NATIVE);
+        }
+        assertEquals(possible, ran, "the float32 GEMMs this CPU has, and the blocks decoded natively and in Java");
+    }
+
+    /** The backward's native decoding at each instruction-set level this CPU runs, forced, on every type and shape. */
+    @Test
+    void backwardDecodingAtEveryNativeLevelMatchesFloat64() {
+        if (!NativeKernels.loaded()) {
+            assertEquals(KernelPath.PORTABLE, Dispatcher.detect().decoder(), "Java decodes without the library");
+            return;
+        }
+        Random random = new Random(13);
+        for (Dispatcher dispatcher : nativeLevels()) {
+            for (DType type : List.of(DType.BF16, DType.F16, DType.I8)) {
+                for (int[] shape : BACKWARD_SHAPES) {
+                    for (boolean accumulate : new boolean[] {false, true}) {
+                        assertEquals(KernelPath.NATIVE, checkBackward(dispatcher, type, shape, accumulate, random),
+                                dispatcher.isa() + " " + type);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Our kernels forced, at each instruction-set level this CPU runs. */
+    private static List<Dispatcher> nativeLevels() {
+        List<Dispatcher> levels = new ArrayList<>();
+        Isa highest = Dispatcher.detect().isa();
+        for (Isa isa : Isa.values()) {
+            if (isa.compareTo(highest) <= 0) {
+                levels.add(new Dispatcher(CpuFeatures.detect(), "native", isa.name(), NativeKernels.hardwareIsa()));
+                assertEquals(isa, levels.get(levels.size() - 1).isa());
+            }
+        }
+        return levels;
+    }
+
+    private static int[][] backwardShapes() {
+        int[][] shapes = Arrays.copyOf(SHAPES, SHAPES.length + NATIVE_SHAPES.length + 1);
+        System.arraycopy(NATIVE_SHAPES, 0, shapes, SHAPES.length, NATIVE_SHAPES.length);
+        shapes[shapes.length - 1] = new int[] {2, 4097, 256, 64};
+        return shapes;
     }
 
     /** Every family that can be forced here; {@code gemm} only where our GEMM runs (AVX-512 at the level in force). */
@@ -178,19 +223,13 @@ class ProductsTest {
             return;
         }
         Random random = new Random(12);
-        Isa highest = Dispatcher.detect().isa();
-        for (Isa isa : Isa.values()) {
-            if (isa.compareTo(highest) > 0) {
-                continue;
-            }
-            Dispatcher dispatcher = new Dispatcher(CpuFeatures.detect(), "native", isa.name(), NativeKernels.hardwareIsa());
-            assertEquals(isa, dispatcher.isa());
+        for (Dispatcher dispatcher : nativeLevels()) {
             for (DType type : TYPES) {
                 for (int[][] shapes : new int[][][] {SHAPES, NATIVE_SHAPES}) {
                     for (int[] shape : shapes) {
                         for (int variant = 0; variant < 4; variant++) {
                             assertEquals(KernelPath.NATIVE, check(dispatcher, type, shape, variant % 2 == 1,
-                                    variant >= 2, random), isa + " " + type);
+                                    variant >= 2, random), dispatcher.isa() + " " + type);
                         }
                     }
                 }
