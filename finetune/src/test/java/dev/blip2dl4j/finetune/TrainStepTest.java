@@ -5,6 +5,7 @@ import dev.blip2dl4j.convert.tensor.SourceTensor;
 import dev.blip2dl4j.testing.Closeness;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.ByteBuffer;
@@ -66,8 +67,8 @@ class TrainStepTest {
                 keyBiasDiff = Math.max(keyBiasDiff, Closeness.maxAbsDiff(name, reference.getValue(), ours));
                 assertTrue(keyBiasDiff <= 2 * LEARNING_RATE, name + " moved by more than one step");
             } else {
-                parameterDiff = Math.max(parameterDiff, Closeness.assertWithinReference("after AdamW " + name,
-                        reference.getValue(), ours));
+                parameterDiff = Math.max(parameterDiff, withinReferenceOrSignNoise("after AdamW " + name,
+                        reference.getValue(), ours, referenceGradients.get(name), result.gradients().get(name)));
             }
         }
         double lossAfter = stageTwo.loss(batch);
@@ -99,6 +100,36 @@ class TrainStepTest {
                     reference.getValue(), parameters.get(reference.getKey())));
         }
         System.out.printf("%s: AdamW from the reference gradients, max parameter diff %.2e%n", model, diff);
+    }
+
+    /**
+     * {@link Closeness#assertWithinReference}, except for the elements whose gradient has the other sign than the
+     * reference's while both are within the gradients' own tolerance of zero ({@code |g| <= 1e-5}): such a sign is
+     * the rounding of a sum that cancels, which a float32 GEMM summing in another order (ours, oneDNN's, torch's)
+     * may flip, and the first AdamW step, {@code lr g / (|g| + eps)}, then moves the element by nearly lr the other
+     * way. Those are held to the step's size (2 lr apart at most), every other element to the fixtures' tolerance;
+     * returns the largest difference of the others.
+     */
+    private static double withinReferenceOrSignNoise(String what, INDArray expected, INDArray actual,
+                                                     INDArray referenceGradient, INDArray gradient) {
+        double[] e = expected.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] a = actual.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] g = referenceGradient.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] ours = gradient.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        assertEquals(e.length, a.length, what + " size");
+        double worst = 0;
+        for (int i = 0; i < e.length; i++) {
+            double diff = Math.abs(e[i] - a[i]);
+            if (Math.signum(g[i]) != Math.signum(ours[i]) && Math.abs(g[i]) <= 1e-5 && Math.abs(ours[i]) <= 1e-5) {
+                assertTrue(diff <= 2 * LEARNING_RATE + 1e-5, what + "[" + i + "]: moved " + diff
+                        + " from the reference, more than one step of either sign (gradient " + ours[i] + ", reference " + g[i] + ")");
+            } else {
+                assertTrue(diff <= 1e-5 + 1e-3 * Math.abs(e[i]), what + "[" + i + "]: abs diff " + diff
+                        + " exceeds 1e-5 + 1e-3 |ref| (gradient " + g[i] + ")");
+                worst = Math.max(worst, diff);
+            }
+        }
+        return worst;
     }
 
     /**
