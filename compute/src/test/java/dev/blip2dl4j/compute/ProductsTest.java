@@ -366,6 +366,8 @@ class ProductsTest {
         assertEquals(KernelPath.NATIVE, full.choose(DType.F32, 4));
         assertEquals(KernelPath.NATIVE_GEMM, full.choose(DType.F32, 5), "five rows: our GEMM's");
         assertEquals(KernelPath.NATIVE_GEMM, full.gemm(40), "the attention's products too");
+        assertEquals(KernelPath.DNNL_F32, full.choose(DType.F32, 257), "the ViT's 257 rows: oneDNN's, faster there");
+        assertEquals(KernelPath.DNNL_F32, full.gemm(257), "the ViT's attention: oneDNN's");
         assertEquals(KernelPath.OPENBLAS_F32, full.gemm(1), "one row of another shape: OpenBLAS's GEMV");
         assertEquals(KernelPath.NATIVE_GEMM, new Dispatcher(CpuFeatures.parse("avx avx2 fma f16c avx512f avx512bw avx512vl"), "gemm", null, Isa.AVX512).choose(DType.F32, 1),
                 "forced to our GEMM, at any size");
