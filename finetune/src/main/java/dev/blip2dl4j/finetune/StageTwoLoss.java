@@ -2,7 +2,6 @@ package dev.blip2dl4j.finetune;
 
 import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.config.ModelKind;
-import dev.blip2dl4j.config.OptConfig;
 import dev.blip2dl4j.arrays.ResidentWeights;
 import dev.blip2dl4j.arrays.Weights;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -25,8 +24,8 @@ import java.util.Map;
  * padding) and predicts them. Both take the mean cross-entropy over every label of the batch that is not
  * -100.
  *
- * <p>One implementation per language-model family, chosen by {@link #build}, both eager and reading the frozen
- * weights in their storage type: OPT ({@link EagerOptStageTwo}), Flan-T5 ({@link EagerT5StageTwo}).
+ * <p>Run eagerly for both language-model families ({@link EagerStageTwo}), reading the frozen weights in their
+ * storage type.
  */
 public interface StageTwoLoss {
 
@@ -40,8 +39,7 @@ public interface StageTwoLoss {
             throw new IllegalArgumentException("stage-two training needs a Blip2ForConditionalGeneration model, not "
                     + config.kind().architecture());
         }
-        return config.text() instanceof OptConfig ? new EagerOptStageTwo(config, weights)
-                : new EagerT5StageTwo(config, weights);
+        return new EagerStageTwo(config, weights);
     }
 
     /**

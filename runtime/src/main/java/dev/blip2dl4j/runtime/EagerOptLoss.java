@@ -24,13 +24,6 @@ import java.util.stream.IntStream;
  * forward pass is {@link EagerOpt}'s, recording an {@link OptTape}; the lm_head runs on the scored positions only.
  */
 public final class EagerOptLoss {
-    /**
-     * @param loss     the mean cross-entropy over the scored labels
-     * @param gradient d loss / d prefix, {@code [batch, prefix, width]}; null when only the loss was asked for
-     */
-    public record Result(double loss, INDArray gradient) {
-    }
-
     private final EagerOpt model;
     private final OptConfig config;
     private final Workspace work = new Workspace();
@@ -60,11 +53,11 @@ public final class EagerOptLoss {
      * @param labels        {@code [batch, seq]}, integers aligned with the ids, {@link Labels#IGNORE_INDEX} where a token is
      *                      not learned (prompt, padding)
      */
-    public Result lossAndGradient(INDArray prefix, INDArray inputIds, INDArray attentionMask, INDArray labels) {
+    public PrefixLoss lossAndGradient(INDArray prefix, INDArray inputIds, INDArray attentionMask, INDArray labels) {
         return run(prefix, inputIds, attentionMask, labels, true);
     }
 
-    private Result run(INDArray prefix, INDArray inputIds, INDArray attentionMask, INDArray labels, boolean backward) {
+    private PrefixLoss run(INDArray prefix, INDArray inputIds, INDArray attentionMask, INDArray labels, boolean backward) {
         int width = config.hiddenSize();
         if (prefix.rank() != 3 || prefix.size(2) != width) {
             throw new IllegalArgumentException("prefix of shape " + Arrays.toString(prefix.shape())
@@ -113,7 +106,7 @@ public final class EagerOptLoss {
             long[] scoredTargets = Arrays.stream(scored).mapToLong(i -> targets[i]).toArray();
             double loss = crossEntropy(logits, scoredTargets, backward);
             if (!backward) {
-                return new Result(loss, null);
+                return new PrefixLoss(loss, null);
             }
             // logits now hold d loss / d logits; the head's input gradient goes back to the scored rows
             model.head().backwardToInput(logits, scoredHidden, 1.0, false);
@@ -134,7 +127,7 @@ public final class EagerOptLoss {
             INDArray prefixGradient = gradient.reshape(batch, seq, width)
                     .get(NDArrayIndex.all(), NDArrayIndex.interval(0, prefixLength), NDArrayIndex.all()).dup('c');
             gradient.close();
-            return new Result(loss, prefixGradient);
+            return new PrefixLoss(loss, prefixGradient);
         } finally {
             cache.close();
             embeds.close();

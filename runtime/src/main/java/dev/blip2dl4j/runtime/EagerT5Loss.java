@@ -25,13 +25,6 @@ import java.util.stream.IntStream;
  * {@link EagerAttention#backward} with scale 1 and the bias as its additive mask.
  */
 public final class EagerT5Loss {
-    /**
-     * @param loss     the mean cross-entropy over the scored labels
-     * @param gradient d loss / d prefix, {@code [batch, prefix, d_model]}; null when only the loss was asked for
-     */
-    public record Result(double loss, INDArray gradient) {
-    }
-
     private final EagerT5 model;
     private final T5Config config;
     private final Workspace work = new Workspace();
@@ -54,12 +47,12 @@ public final class EagerT5Loss {
      * @param decoderInputIds {@code [batch, target]}, integers: the labels shifted right, from decoder_start_token_id
      * @param labels          {@code [batch, target]}, integers, {@link Labels#IGNORE_INDEX} where nothing is learned
      */
-    public Result lossAndGradient(INDArray prefix, INDArray inputIds, INDArray attentionMask,
+    public PrefixLoss lossAndGradient(INDArray prefix, INDArray inputIds, INDArray attentionMask,
                                   INDArray decoderInputIds, INDArray labels) {
         return run(prefix, inputIds, attentionMask, decoderInputIds, labels, true);
     }
 
-    private Result run(INDArray prefix, INDArray inputIds, INDArray attentionMask, INDArray decoderInputIds,
+    private PrefixLoss run(INDArray prefix, INDArray inputIds, INDArray attentionMask, INDArray decoderInputIds,
                        INDArray labels, boolean backward) {
         int width = config.dModel();
         if (prefix.rank() != 3 || prefix.size(2) != width) {
@@ -103,9 +96,9 @@ public final class EagerT5Loss {
             long[] scoredTargets = Arrays.stream(scored).mapToLong(i -> targets[i]).toArray();
             double loss = EagerOptLoss.crossEntropy(logits, scoredTargets, backward);
             if (!backward) {
-                return new Result(loss, null);
+                return new PrefixLoss(loss, null);
             }
-            return new Result(loss, backward(tape, logits, scoredHidden, scored, batch, prefixLength, seq,
+            return new PrefixLoss(loss, backward(tape, logits, scoredHidden, scored, batch, prefixLength, seq,
                     decoderIds[0].length));
         } finally {
             embeds.close();
