@@ -91,10 +91,9 @@ class ProductsTest {
     void everyBackwardOnEveryPathMatchesFloat64() {
         Set<KernelPath> ran = EnumSet.noneOf(KernelPath.class);
         Random random = new Random(12);
-        int[][] shapes = BACKWARD_SHAPES;
         for (Dispatcher dispatcher : forcedDispatchers()) {
             for (DType type : TYPES) {
-                for (int[] shape : shapes) {
+                for (int[] shape : BACKWARD_SHAPES) {
                     for (boolean accumulate : new boolean[] {false, true}) {
                         ran.add(checkBackward(dispatcher, type, shape, accumulate, random));
                     }

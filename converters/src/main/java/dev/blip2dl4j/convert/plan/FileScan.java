@@ -121,13 +121,7 @@ final class FileScan implements Closeable {
 
     /** The file's SHA-256 in hex; call after {@link #next()} has returned null. */
     String sha256() {
-        String fileSha256;
-        try {
-            fileSha256 = fileHasher.hex(digest).get(); // one thread, in order: every block before is done
-        } catch (InterruptedException | ExecutionException e) {
-            throw new IllegalStateException("hashing " + file + " failed", e);
-        }
-        return fileSha256;
+        return await(fileHasher.hex(digest)); // one thread, in order: every block before is done
     }
 
     private static final Object END = new Object();
@@ -210,9 +204,9 @@ final class FileScan implements Closeable {
         }
     }
 
-    private void await(Future<?> f) {
+    private <T> T await(Future<T> f) {
         try {
-            f.get();
+            return f.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while hashing", e);
