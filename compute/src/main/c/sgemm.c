@@ -21,6 +21,10 @@
 #define NR (16 * NV)   /* columns of a panel */
 #define KC 512         /* depth of a block: a packed panel, KC x NR floats, 64 KiB, streams from L2 at 2 lines per 28 FMAs */
 #define MC 420         /* rows of a packed A block (a multiple of MR): 840 KiB of the 2 MiB L2 */
+/* Rows up to which op(B) stored [k, n] is read in place, not packed (direct_b). */
+#ifndef DIRECT_B_ROWS
+#define DIRECT_B_ROWS 64
+#endif
 /* Below this many multiply-adds a second thread costs more than it saves. */
 #define PARALLEL_MIN (1L << 18)
 #define INLINE static inline __attribute__((always_inline))
@@ -34,6 +38,30 @@ typedef struct {
     float *c;
     long ldc;
 } Gemm;
+
+/*
+ * The source lines of the next B panel to pack, fetched into L2 one per step of the micro-kernel: a weight streams
+ * from memory in short runs of each of NR rows (KC floats each), too short for the hardware prefetchers to get
+ * ahead of the packing, which then waited on memory (measured: bench/README.md "Our float32 GEMM").
+ */
+typedef struct {
+    const char *row;  /* the row being fetched */
+    long ld;          /* bytes between rows */
+    long col, bytes;  /* next byte offset in the row, bytes per row */
+    long rows;        /* rows left, the current one included */
+} Ahead;
+
+INLINE void fetch_ahead(Ahead *ahead) {
+    if (ahead->rows > 0) {
+        _mm_prefetch(ahead->row + ahead->col, _MM_HINT_T1);
+        ahead->col += 64;
+        if (ahead->col >= ahead->bytes) {
+            ahead->col = 0;
+            ahead->row += ahead->ld;
+            ahead->rows--;
+        }
+    }
+}
 
 /* Per-thread packing buffers, kept between calls (grown, never shrunk): nothing is allocated per call. */
 static __thread float *packed_a;
@@ -100,11 +128,23 @@ static void pack_straight(const float *src, long ld, long rows, long cols, float
     }
 }
 
-/* op(A) rows [i0, i0 + rows) x columns [p0, p0 + kc) into tiles of MR rows: tile t at out + t * kc * MR, [kc][MR]. */
+/*
+ * A block of `rows` rows runs as ceil(rows / MR) tiles of near-equal height (257 = 10 x 14 + 9 x 13, 32 = 11 + 11 +
+ * 10), not full tiles and a short last one: a tile of few rows has too few accumulators to hide the FMAs' latency.
+ */
+INLINE long tiles_of(long rows) {
+    return (rows + MR - 1) / MR;
+}
+
+INLINE long tile_start(long rows, long t) {
+    return rows * t / tiles_of(rows);
+}
+
+/* op(A) rows [i0, i0 + rows) x columns [p0, p0 + kc) into tiles: tile t at out + t * kc * MR, [kc][MR]. */
 static void pack_a(const Gemm *g, long i0, long rows, long p0, long kc, float *out) {
-    for (long t = 0; t * MR < rows; t++) {
-        long count = rows - t * MR < MR ? rows - t * MR : MR;
-        long i = i0 + t * MR;
+    for (long t = 0; t < tiles_of(rows); t++) {
+        long from = tile_start(rows, t), count = tile_start(rows, t + 1) - from;
+        long i = i0 + from;
         float *tile = out + t * kc * MR;
         if (g->transA) { /* A stored [k, m]: op(A)'s column p is a row of A */
             pack_straight(g->a + p0 * g->lda + i, g->lda, count, kc, tile, MR);
@@ -128,12 +168,22 @@ static void pack_b(const Gemm *g, long p0, long kc, long j0, long cols, float *o
     }
 }
 
+/* The cursor over op(B)'s source for the panel of rows [p0, p0 + kc) x columns [j0, j0 + cols), as pack_b reads it. */
+static Ahead ahead_of(const Gemm *g, long p0, long kc, long j0, long cols) {
+    const float *from = g->transB ? g->b + j0 * g->ldb + p0 : g->b + p0 * g->ldb + j0;
+    long skew = (long) ((uintptr_t) from & 63); /* whole lines: from the one holding the first element */
+    Ahead ahead = {(const char *) from - skew, g->ldb * (long) sizeof(float), 0,
+                   (g->transB ? kc : cols) * (long) sizeof(float) + skew, g->transB ? cols : kc};
+    return ahead;
+}
+
 /*
- * C[0..rows) x [0..NR) (masked by the panel's columns) = alpha sum_p a[p][r] b[p][.] + (first ? beta C : C).
- * Inlined with rows a constant, so that the accumulators live in registers.
+ * C[0..rows) x [0..NR) (masked by the panel's columns) = alpha sum_p a[p][r] b[p * ldb + .] + (first ? beta C :
+ * C); b a packed panel (ldb NR) or op(B) where it lies (direct_b). Inlined with rows a constant, so that the accumulators live in registers.
  */
-INLINE void tile(int rows, long kc, const float *a, const float *b, float *c, long ldc, float alpha, float beta,
-                 int first, const __mmask16 mask[NV]) {
+INLINE void tile(int rows, long kc, const float *a, const float *b, long ldb, float *c, long ldc, float alpha,
+                 float beta, int first, const __mmask16 mask[NV], Ahead *ahead) {
+    Ahead next = *ahead; /* a local copy stays in registers across the loop */
     __m512 acc[MR][NV];
     #pragma GCC unroll 16
     for (int r = 0; r < rows; r++) {
@@ -143,10 +193,11 @@ INLINE void tile(int rows, long kc, const float *a, const float *b, float *c, lo
         }
     }
     for (long p = 0; p < kc; p++) {
+        fetch_ahead(&next);
         __m512 bv[NV];
         #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
-            bv[v] = _mm512_load_ps(b + p * NR + 16 * v);
+            bv[v] = _mm512_maskz_loadu_ps(mask[v], b + p * ldb + 16 * v);
         }
         #pragma GCC unroll 16
         for (int r = 0; r < rows; r++) {
@@ -157,6 +208,7 @@ INLINE void tile(int rows, long kc, const float *a, const float *b, float *c, lo
             }
         }
     }
+    *ahead = next;
     __m512 scale = _mm512_set1_ps(alpha);
     __m512 keep = _mm512_set1_ps(first ? beta : 1.0f);
     int read = !first || beta != 0.0f; /* beta 0: C is not read (it may hold NaN) */
@@ -175,10 +227,10 @@ INLINE void tile(int rows, long kc, const float *a, const float *b, float *c, lo
 }
 
 /* One tile, dispatched to the instance for its row count. */
-static void tile_rows(int rows, long kc, const float *a, const float *b, float *c, long ldc, float alpha,
-                      float beta, int first, const __mmask16 mask[NV]) {
+static void tile_rows(int rows, long kc, const float *a, const float *b, long ldb, float *c, long ldc, float alpha,
+                      float beta, int first, const __mmask16 mask[NV], Ahead *ahead) {
     switch (rows) {
-#define ROWS_CASE(R) case R: tile(R, kc, a, b, c, ldc, alpha, beta, first, mask); break;
+#define ROWS_CASE(R) case R: tile(R, kc, a, b, ldb, c, ldc, alpha, beta, first, mask, ahead); break;
     ROWS_CASE(1) ROWS_CASE(2) ROWS_CASE(3) ROWS_CASE(4) ROWS_CASE(5) ROWS_CASE(6) ROWS_CASE(7)
     ROWS_CASE(8) ROWS_CASE(9) ROWS_CASE(10) ROWS_CASE(11) ROWS_CASE(12) ROWS_CASE(13) ROWS_CASE(14)
 #undef ROWS_CASE
@@ -194,6 +246,15 @@ static float *grow(float **buffer, size_t floats) {
     return *buffer;
 }
 
+/*
+ * Whether the micro-kernel reads op(B) where it lies instead of a packed panel: B stored [k, n] already holds each
+ * step's NR columns side by side, and for a few tiles of rows (the Q-Former's attention, 32 queries) the copy would
+ * cost more than it saves. Measured: bench/README.md "Our float32 GEMM".
+ */
+static int direct_b(const Gemm *g) {
+    return !g->transB && g->m <= DIRECT_B_ROWS;
+}
+
 /* This thread's part of C: rows [row0, row1), panels of columns [first, last) in units of NR. */
 static void run(const Gemm *g, long row0, long row1, long first, long last) {
     float *a = grow(&packed_a, (size_t) MC * KC);
@@ -201,6 +262,7 @@ static void run(const Gemm *g, long row0, long row1, long first, long last) {
     if (a == NULL || b == NULL) {
         abort(); /* a few hundred KiB per thread: no memory left for them is beyond recovery */
     }
+    int direct = direct_b(g);
     for (long i0 = row0; i0 < row1; i0 += MC) {
         long rows = row1 - i0 < MC ? row1 - i0 : MC;
         for (long p0 = 0; p0 < g->k; p0 += KC) {
@@ -209,15 +271,34 @@ static void run(const Gemm *g, long row0, long row1, long first, long last) {
             for (long panel = first; panel < last; panel++) {
                 long j0 = panel * NR;
                 long cols = g->n - j0 < NR ? g->n - j0 : NR;
-                pack_b(g, p0, kc, j0, cols, b);
+                const float *panel_b = b;
+                long ldb = NR;
+                if (direct) {
+                    panel_b = g->b + p0 * g->ldb + j0;
+                    ldb = g->ldb;
+                } else {
+                    pack_b(g, p0, kc, j0, cols, b);
+                }
+                /* while this panel runs: the next one's source, in this block of depth or the next */
+                Ahead ahead = {NULL, 0, 0, 0, 0};
+                if (direct) {
+                    /* nothing to pack next */
+                } else if (panel + 1 < last) {
+                    long next = j0 + NR;
+                    ahead = ahead_of(g, p0, kc, next, g->n - next < NR ? g->n - next : NR);
+                } else if (p0 + KC < g->k) {
+                    long next = first * NR;
+                    ahead = ahead_of(g, p0 + KC, g->k - p0 - KC < KC ? g->k - p0 - KC : KC, next,
+                                     g->n - next < NR ? g->n - next : NR);
+                }
                 __mmask16 mask[NV];
                 for (int v = 0; v < NV; v++) {
                     mask[v] = cols <= 16 * v ? 0 : lanes(cols - 16 * v);
                 }
-                for (long t = 0; t * MR < rows; t++) {
-                    long count = rows - t * MR < MR ? rows - t * MR : MR;
-                    tile_rows((int) count, kc, a + t * kc * MR, b, g->c + (i0 + t * MR) * g->ldc + j0, g->ldc,
-                              g->alpha, g->beta, p0 == 0, mask);
+                for (long t = 0; t < tiles_of(rows); t++) {
+                    long from = tile_start(rows, t), count = tile_start(rows, t + 1) - from;
+                    tile_rows((int) count, kc, a + t * kc * MR, panel_b, ldb, g->c + (i0 + from) * g->ldc + j0, g->ldc,
+                              g->alpha, g->beta, p0 == 0, mask, &ahead);
                 }
             }
         }
@@ -256,7 +337,11 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_gemm(
     if (threads > parts) {
         threads = (int) parts;
     }
-    #pragma omp parallel num_threads(threads) if (threads > 1)
+    if (threads == 1) { /* no team at all: a product of a few microseconds would feel its start */
+        run(&g, 0, m, 0, panels);
+        return;
+    }
+    #pragma omp parallel num_threads(threads)
     {
         long t = omp_get_thread_num(), count = omp_get_num_threads();
         long from = parts * t / count, to = parts * (t + 1) / count;

@@ -24,7 +24,7 @@ import java.util.Locale;
  * as a decode step does. Lower instruction-set levels of ours are shown for one row (and AVX-512 without VNNI
  * for int8, the float path). Run with the test classpath and {@code OMP_NUM_THREADS}:
  * {@code java -cp ... dev.blip2dl4j.compute.ProductsBench [rows...]}. With {@code gemm [rounds]} instead: the
- * float32 GEMMs of full-size blip2-opt-2.7b's stages (ViT-g, Q-Former, OPT prefill, the ViT's attention), ours
+ * float32 GEMMs of full-size blip2-opt-2.7b's stages (ViT-g, Q-Former, OPT prefill, the ViT's and the Q-Former's attention), ours
  * against oneDNN's, interleaved call by call, medians in GFLOP/s ({@code bench/gemm.sh} runs it beside the
  * PyTorch peer's {@code bench/gemm_peer.py}, which times the same list); {@code gemm ROUNDS cpu}, with
  * {@code OMP_NUM_THREADS=1}, divides by the calling thread's CPU time instead of the wall clock: the kernels'
@@ -42,7 +42,7 @@ public final class ProductsBench {
         {257, 4224, 1408, 0, 1}, {257, 1408, 1408, 0, 1}, {257, 6144, 1408, 0, 1}, {257, 1408, 6144, 0, 1},
         {32, 768, 768, 0, 1}, {257, 768, 1408, 0, 1}, {32, 3072, 768, 0, 1}, {32, 768, 3072, 0, 1},
         {40, 2560, 2560, 0, 1}, {40, 10240, 2560, 0, 1}, {40, 2560, 10240, 0, 1}, {40, 50272, 2560, 0, 1},
-        {257, 257, 88, 0, 1}, {257, 88, 257, 0, 0},
+        {257, 257, 88, 0, 1}, {257, 88, 257, 0, 0}, {32, 257, 64, 0, 1}, {32, 64, 257, 0, 0},
     };
 
     private ProductsBench() {

@@ -192,8 +192,15 @@ class ProductsTest {
         assertEquals(KernelPath.NATIVE_GEMM, gemm.gemm(1));
         Random random = new Random(14);
         int[][] shapes = {{1, 1, 1}, {2, 3, 1}, {5, 33, 257}, {14, 32, 256}, {15, 31, 600}, {29, 65, 17},
-            {3, 1, 513}, {33, 100, 1}, {60, 200, 300}, {850, 40, 70}, {900, 300, 40}, {13, 47, 16}};
-        for (int[] shape : shapes) {
+            {3, 1, 513}, {33, 100, 1}, {60, 200, 300}, {850, 40, 70}, {900, 300, 40}, {13, 47, 16},
+            // the Q-Former's attention (32 queries, B read in place up to 64 rows), the ViT's 257 rows in tiles of
+            // 14 and 13, the first rows past in-place B
+            {32, 64, 257}, {32, 257, 64}, {64, 45, 530}, {65, 33, 20}, {257, 88, 61}, {257, 70, 600}};
+        List<int[]> every = new ArrayList<>(Arrays.asList(shapes));
+        for (int m = 1; m <= 40; m++) { // each height of the tiles, their splits into near-equal ones
+            every.add(new int[] {m, 37 + m % 3, 19 + 2 * m});
+        }
+        for (int[] shape : every) {
             for (int transposes = 0; transposes < 4; transposes++) {
                 for (float[] alphaBeta : new float[][] {{1, 0}, {1, 1}, {0.75f, 0.5f}}) {
                     sgemmMatches(gemm, transposes >= 2, transposes % 2 == 1, shape[0], shape[1], shape[2],
