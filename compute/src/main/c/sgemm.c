@@ -21,6 +21,8 @@
 #define NR (16 * NV)   /* columns of a panel */
 #define KC 512         /* depth of a block: a packed panel, KC x NR floats, 64 KiB, streams from L2 at 2 lines per 28 FMAs */
 #define MC 420         /* rows of a packed A block (a multiple of MR): 840 KiB of the 2 MiB L2 */
+/* Steps of the micro-kernel between fetching a line of the B panel into L1 and reading it. */
+#define B_AHEAD 8
 /* Rows up to which op(B) stored [k, n] is read in place, not packed (direct_b). */
 #ifndef DIRECT_B_ROWS
 #define DIRECT_B_ROWS 64
@@ -194,6 +196,9 @@ INLINE void tile(int rows, long kc, const float *a, const float *b, long ldb, fl
     }
     for (long p = 0; p < kc; p++) {
         fetch_ahead(&next);
+        /* the panel's two lines B_AHEAD steps on into L1: it streams from L2 (measured: bench/README.md) */
+        _mm_prefetch((const char *) (b + (p + B_AHEAD) * ldb), _MM_HINT_T0);
+        _mm_prefetch((const char *) (b + (p + B_AHEAD) * ldb) + 64, _MM_HINT_T0);
         __m512 bv[NV];
         #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
