@@ -27,8 +27,11 @@
 #ifndef DIRECT_B_ROWS
 #define DIRECT_B_ROWS 64
 #endif
-/* Below this many multiply-adds a second thread costs more than it saves. */
-#define PARALLEL_MIN (1L << 18)
+/*
+ * Below this many multiply-adds (about 8 us on one thread) a second thread costs more than it saves: waking a
+ * sleeping OpenMP worker (OMP_WAIT_POLICY=PASSIVE, as the launcher sets) took 3-6 us, and it packs its own A.
+ */
+#define PARALLEL_MIN (1L << 20)
 #define INLINE static inline __attribute__((always_inline))
 
 typedef struct {
