@@ -6,8 +6,9 @@
  * micro-kernel over: MR x NR accumulators in zmm registers, each step one load per 16 columns of B and one
  * broadcast of A per row. Exact float32 products and sums, as any sgemm. The threads split n by panels, so each
  * streams its own part of B (the weight, for a linear layer x W^T); each packs its own copy of the A block, which
- * is small next to its share of the work. Tails (m, n, k not multiples of a tile) are packed with zeros and
- * stored through masks. Measured choices of MR, NR, KC: bench/README.md "Compute layer".
+ * is small next to its share of the work. Rows run as tiles of near-equal height (tiles_of); tails of n and k are
+ * packed with zeros and stored through masks; op(B) stored [k, n] is read in place for a few tiles of rows
+ * (direct_b). Measured choices of MR, NR, KC and the prefetches: bench/README.md "Compute layer".
  */
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma")
 #include <jni.h>
