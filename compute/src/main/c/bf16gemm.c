@@ -10,6 +10,7 @@
  * split n by panels of 32 weight rows; each packs its panel in the tiles' pair-interleaved layout (element pairs
  * k, k+1 of 16 weight rows side by side: a 16 x 16 transpose of 32-bit pairs), once for all of x's rows, and runs
  * blocks of 32 rows of x over it: 2 x 2 tiles of float32 sums (16 x 16 each), 2 A and 2 B tiles per step of 32.
+ * The depth is run in passes of KC, each panel's passes in order, so that x's rows of one pass stay in L2.
  * Tails (m not a multiple of 32, n of 32, k of 32) are zeros in the packed operands and stored through a scratch
  * block.
  *
@@ -80,18 +81,25 @@ static int amx_bf16(void) {
 }
 
 /* Per-thread buffers, kept between calls and grown as needed: nothing is allocated per call once warm. */
-static __thread uint16_t *rounded;
-static __thread size_t rounded_size;
-static __thread uint16_t *packed;
-static __thread size_t packed_size;
+typedef struct {
+    void *data;
+    size_t bytes;
+} Buffer;
 
-static uint16_t *grow(uint16_t **buffer, size_t *size, size_t elements) {
-    if (*size < elements) {
-        free(*buffer);
-        *buffer = aligned_alloc(64, (elements * sizeof(uint16_t) + 63) / 64 * 64);
-        *size = *buffer == NULL ? 0 : elements;
+static __thread Buffer rounded; /* x as bfloat16 */
+static __thread Buffer packed;  /* a panel of W */
+static __thread Buffer done;    /* per panel of a call: how many of its passes are summed into y */
+
+static void *grow(Buffer *buffer, size_t bytes) {
+    if (buffer->bytes < bytes) {
+        free(buffer->data);
+        buffer->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        buffer->bytes = buffer->data == NULL ? 0 : bytes;
     }
-    return *buffer;
+    if (buffer->data == NULL) {
+        abort(); /* a few MiB at most: no memory left for them is beyond recovery */
+    }
+    return buffer->data;
 }
 
 /* Rows [from, to) of x to bfloat16 in a, nearest even, zeros from k to lda; rows past m are all zeros. */
@@ -261,13 +269,12 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_bf16Gemm(
     /* the row stride in bytes off a multiple of 4 KiB: a tile's 16 rows would share L1 sets */
     long lda = kp % 2048 == 0 ? kp + STEP : kp;
     long mp = (m + 15) / 16 * 16;
-    uint16_t *a = grow(&rounded, &rounded_size, (size_t) mp * lda);
-    if (a == NULL) {
-        abort();
-    }
+    uint16_t *a = grow(&rounded, (size_t) mp * lda * sizeof(uint16_t));
     Gemm g = {m, n, k, kp, (const float *) (intptr_t) x, ldx, (const uint16_t *) (intptr_t) w,
               (float *) (intptr_t) y, ldy, accumulate, a, lda};
-    long panels = (n + PANEL - 1) / PANEL;
+    long panels = (n + PANEL - 1) / PANEL, passes = (kp + KC - 1) / KC;
+    long *passes_done = grow(&done, (size_t) panels * sizeof(long));
+    memset(passes_done, 0, (size_t) panels * sizeof(long));
     int threads = (long) m * n * k < PARALLEL_MIN ? 1 : omp_get_max_threads();
     if (threads > panels) {
         threads = (int) panels;
@@ -283,18 +290,20 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_bf16Gemm(
         long t = omp_get_thread_num(), count = omp_get_num_threads();
         round_rows(&g, mp * t / count, mp * (t + 1) / count);
         #pragma omp barrier
-        uint16_t *b = grow(&packed, &packed_size, (size_t) KC * PANEL);
-        if (b == NULL) {
-            abort(); /* under a MiB per thread: no memory left for it is beyond recovery */
-        }
+        uint16_t *b = grow(&packed, (size_t) KC * PANEL * sizeof(uint16_t));
         _tile_loadconfig(&config);
         /* panels handed out as the threads come free: a core another process takes does not hold the call up */
-        for (long p0 = 0; p0 < kp; p0 += KC) {
-            long kc = kp - p0 < KC ? kp - p0 : KC;
-            #pragma omp for schedule(dynamic)
-            for (long panel = 0; panel < panels; panel++) {
-                run(&g, panel, p0, kc, b);
+        /* (pass, panel) in pass order, each waiting only for its panel's previous pass, handed out before it: no
+           barrier between passes for a thread another process has taken off its core to hold the other one up */
+        #pragma omp for schedule(dynamic)
+        for (long item = 0; item < passes * panels; item++) {
+            long pass = item / panels, panel = item % panels;
+            while (__atomic_load_n(&passes_done[panel], __ATOMIC_ACQUIRE) < pass) {
+                _mm_pause();
             }
+            long p0 = pass * KC;
+            run(&g, panel, p0, kp - p0 < KC ? kp - p0 : KC, b);
+            __atomic_store_n(&passes_done[panel], pass + 1, __ATOMIC_RELEASE);
         }
         _tile_release();
     }
