@@ -11,12 +11,13 @@ import java.util.Objects;
 /**
  * Picks each product's kernels from the CPU's features, the weight's storage type and the product's rows, by
  * what was measured fastest (bench/README.md "Compute layer"): our native kernels for one row and a few, where
- * they stream the weight at memory speed; our AVX-512 float32 GEMM for more rows of float32; oneDNN's JIT GEMMs
- * (AMX, AVX512_BF16, VNNI, AVX-512, AVX2, whatever {@code OPENBLAS_CORETYPE} says) for more rows of the other
- * types, and of float32 on CPUs without AVX-512; OpenBLAS, which runs anywhere, for float32 where neither loads;
- * the portable Java loops last. {@code -Dblip2.compute.path=portable|openblas|dnnl|native|gemm} forces one family
- * ({@code gemm}: every float32 product on our GEMM) and
- * {@code -Dblip2.compute.isa=scalar|avx2|avx512|avx512_vnni} the native kernels' level, for tests and for comparing backends
+ * they stream the weight at memory speed; our AVX-512 float32 GEMM for more rows of float32, our AMX bfloat16
+ * GEMM for more rows of bfloat16; oneDNN's JIT GEMMs (AMX, AVX512_BF16, VNNI, AVX-512, AVX2, whatever
+ * {@code OPENBLAS_CORETYPE} says) for more rows of the other types, of bfloat16 without AMX, and of float32 on CPUs
+ * without AVX-512; OpenBLAS, which runs anywhere, for float32 where neither loads; the portable Java loops last.
+ * {@code -Dblip2.compute.path=portable|openblas|dnnl|native|gemm} forces one family ({@code gemm}: every float32
+ * product on our GEMM, every bfloat16 one on our AMX GEMM where it runs) and
+ * {@code -Dblip2.compute.isa=scalar|avx2|avx512|avx512_vnni|amx_bf16} the native kernels' level, for tests and for comparing backends
  * (docs/DESIGN.md "Compute layer").
  */
 final class Dispatcher {
@@ -91,12 +92,25 @@ final class Dispatcher {
         return switch (dtype) {
             case F32 -> f32(rows, nativeFamily);
             // without hardware bf16 or exact int8 dot products oneDNN runs reference loops, slower than ours
-            case BF16 -> pick(nativeFamily, rows <= BF16_NATIVE_ROWS, dnnlFamily && cpu.bf16(), KernelPath.DNNL_BF16);
+            case BF16 -> bf16(rows, nativeFamily, dnnlFamily);
             case I8 -> pick(nativeFamily, rows <= I8_NATIVE_ROWS, dnnlFamily && cpu.int8(), KernelPath.DNNL_I8);
             case F16 -> nativeFamily ? KernelPath.NATIVE : KernelPath.PORTABLE;
             default -> throw new IllegalArgumentException("no product reads weights stored as " + dtype
                     + ": float32, bfloat16, float16 and int8 are supported");
         };
+    }
+
+    /**
+     * bfloat16: a few rows on our one-row kernels, which stream the weight; more on our AMX GEMM where the level
+     * allows ({@code gemm} forces it at any size), measured faster than oneDNN's AMX matmul, which repacks the
+     * weight on every call; else oneDNN's where the CPU has bfloat16 dot products.
+     */
+    private KernelPath bf16(int rows, boolean nativeFamily, boolean dnnlFamily) {
+        boolean amx = nativeFamily && isa == Isa.AMX_BF16 && !forced.equals("native");
+        if (amx && (rows > BF16_NATIVE_ROWS || forced.equals("gemm"))) {
+            return KernelPath.NATIVE_BF16_GEMM;
+        }
+        return pick(nativeFamily, rows <= BF16_NATIVE_ROWS, dnnlFamily && cpu.bf16(), KernelPath.DNNL_BF16);
     }
 
     private KernelPath pick(boolean nativeFamily, boolean nativeFaster, boolean dnnlRuns, KernelPath dnnlPath) {
@@ -155,7 +169,7 @@ final class Dispatcher {
                 return level;
             }
         }
-        throw new IllegalArgumentException("-D" + ISA_PROPERTY + "=" + forced + ": use scalar, avx2, avx512 or avx512_vnni");
+        throw new IllegalArgumentException("-D" + ISA_PROPERTY + "=" + forced + ": use scalar, avx2, avx512, avx512_vnni or amx_bf16");
     }
 
     private static boolean loads() {

@@ -14,6 +14,8 @@ public enum KernelPath {
     NATIVE,
     /** our float32 GEMM (sgemm.c): packed panels and a register-blocked AVX-512 micro-kernel, any m, any transposes. */
     NATIVE_GEMM,
+    /** our bfloat16 GEMM on AMX tiles (bf16gemm.c): x rounded to bfloat16, the weight packed per call, float32 sums. */
+    NATIVE_BF16_GEMM,
     /** plain Java loops over any storage type: runs anywhere, slowly. */
     PORTABLE
 }

@@ -13,10 +13,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * Our own products ({@code compute/src/main/c/blip2kernels.c} and {@code sgemm.c}, compiled by the module's build
+ * Our own products ({@code compute/src/main/c/blip2kernels.c}, {@code sgemm.c} and {@code bf16gemm.c}, compiled by the module's build
  * with the machine's gcc and carried in the jar): one-row and small-m products over float32, bfloat16, float16 and
  * int8 weights read in place, each element decoded in registers and multiplied by x exactly, float32 sums, at one
- * of three instruction-set levels; and a float32 GEMM at any m for AVX-512 CPUs. Where the library was not built
+ * of three instruction-set levels; a float32 GEMM at any m for AVX-512 CPUs; and a bfloat16 GEMM on AMX tiles. Where the library was not built
  * or does not load, {@link #loaded()} is false, the dispatcher takes the other kernels, and the reason is logged once.
  */
 final class NativeKernels {
@@ -35,9 +35,13 @@ final class NativeKernels {
         return PROBLEM;
     }
 
-    /** The highest level this CPU runs the library's kernels at, by its own cpuid test; only once {@link #loaded()}. */
+    /**
+     * The highest level this CPU runs the library's kernels at, by its own cpuid tests (and, for AMX, the kernel's
+     * permission to use the tiles); only once {@link #loaded()}.
+     */
     static Isa hardwareIsa() {
-        return Isa.values()[maxIsa()];
+        Isa level = Isa.values()[maxIsa()];
+        return level == Isa.AVX512_VNNI && amxBf16() ? Isa.AMX_BF16 : level;
     }
 
     /** {@code y = x W^T (+ y)} at {@code isa}, which the caller has bounded by {@link #hardwareIsa()}. */
@@ -61,6 +65,15 @@ final class NativeKernels {
     static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a, long lda,
                      FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
         gemm(transA, transB, m, n, k, alpha, at(a), lda, at(b), ldb, beta, at(c), ldc);
+    }
+
+    /**
+     * {@code y = x W^T (+ y)} for a bfloat16 weight on the library's AMX GEMM (bf16gemm.c), x rounded to bfloat16:
+     * only where {@link #hardwareIsa()} is {@link Isa#AMX_BF16}.
+     */
+    static void bf16Gemm(FloatMatrix x, StoredTensor w, FloatMatrix y, boolean accumulate) {
+        bf16Gemm(x.rows(), y.cols(), x.cols(), at(x.data()), x.rowStride(), new Pointer(w.data().slice()).address(),
+                at(y.data()), y.rowStride(), accumulate);
     }
 
     /**
@@ -102,6 +115,11 @@ final class NativeKernels {
     private static native void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a,
                                     long lda, long b, long ldb, float beta, long c, long ldc);
 
+    private static native boolean amxBf16();
+
+    private static native void bf16Gemm(int m, int n, int k, long x, long ldx, long w, long y, long ldy,
+                                        boolean accumulate);
+
     private static native void decode(int isa, int dtype, long w, int k, long scales, int block, int from,
                                       int count, long out);
 
@@ -140,12 +158,20 @@ final class NativeKernels {
         /** AVX-512 F, BW and VL. */
         AVX512,
         /** AVX-512 with VNNI: int8 weights against x quantized per row and block, exact int32 sums; the rest as AVX512. */
-        AVX512_VNNI;
+        AVX512_VNNI,
+        /**
+         * AVX512_VNNI with AMX-BF16 (and AVX512_BF16 to round x): bfloat16 weights times more rows on the tiles
+         * (bf16gemm.c); the rest as AVX512_VNNI.
+         */
+        AMX_BF16;
 
         /** The highest level these flags allow, as the library's own cpuid test reads them. */
         static Isa of(CpuFeatures cpu) {
             if (cpu.avx2() && cpu.has("avx512f") && cpu.has("avx512bw") && cpu.has("avx512vl")) {
-                return cpu.has("avx512_vnni") ? AVX512_VNNI : AVX512;
+                if (!cpu.has("avx512_vnni")) {
+                    return AVX512;
+                }
+                return cpu.has("amx_tile") && cpu.has("amx_bf16") && cpu.has("avx512_bf16") ? AMX_BF16 : AVX512_VNNI;
             }
             return cpu.avx2() && cpu.has("f16c") ? AVX2 : SCALAR;
         }

@@ -46,6 +46,7 @@ public final class Products {
             case NATIVE -> NativeKernels.linear(dispatcher.isa(), x, w, y, accumulate);
             case NATIVE_GEMM -> NativeKernels.gemm(false, true, x.rows(), y.cols(), x.cols(), 1f, x.data(),
                     x.rowStride(), floats(w), x.cols(), accumulate ? 1f : 0f, y.data(), y.rowStride());
+            case NATIVE_BF16_GEMM -> NativeKernels.bf16Gemm(x, w, y, accumulate);
             case PORTABLE -> PortableKernels.linear(x, w, y, accumulate);
         }
         if (bias != null) {

@@ -25,7 +25,8 @@ import java.util.Locale;
  * for int8, the float path). Run with the test classpath and {@code OMP_NUM_THREADS}:
  * {@code java -cp ... dev.blip2dl4j.compute.ProductsBench [rows...]}. With {@code gemm [rounds]} instead: the
  * float32 GEMMs of full-size blip2-opt-2.7b's stages (ViT-g, Q-Former, OPT prefill, the ViT's and the Q-Former's attention), ours
- * against oneDNN's, interleaved call by call, medians in GFLOP/s ({@code bench/gemm.sh} runs it beside the
+ * against oneDNN's, and the linear layers' bfloat16 products (our AMX GEMM where it runs), interleaved call by
+ * call, medians in GFLOP/s ({@code bench/gemm.sh} runs it beside the
  * PyTorch peer's {@code bench/gemm_peer.py}, which times the same list); {@code gemm ROUNDS cpu}, with
  * {@code OMP_NUM_THREADS=1}, divides by the calling thread's CPU time instead of the wall clock: the kernels'
  * own rate on a machine whose other loads take the cores away.
@@ -86,7 +87,6 @@ public final class ProductsBench {
 
     /** Each stage's GEMMs on ours and on oneDNN's, alternating call by call: medians of {@code rounds}. */
     private static void gemms(int rounds, boolean cpuTime) {
-        ThreadMXBean clock = ManagementFactory.getThreadMXBean();
         List<Dispatcher> families = List.of(new Dispatcher(CpuFeatures.detect(), "gemm"),
                 new Dispatcher(CpuFeatures.detect(), "dnnl"));
         for (int[] shape : GEMMS) {
@@ -98,28 +98,50 @@ public final class ProductsBench {
             FloatPointer a = filled((long) m * k);
             FloatPointer b = filled((long) k * n);
             FloatPointer c = filled((long) m * n);
-            double flops = 2.0 * m * n * k;
-            int calls = (int) Math.max(1, 2e9 / 100 / flops); // about 10 ms a sample at 100 GFLOP/s
-            double[][] rates = new double[families.size()][rounds];
-            for (int r = -1; r < rounds; r++) { // round -1 warms: packing buffers, oneDNN's kernels
-                for (int f = 0; f < families.size(); f++) {
-                    long start = cpuTime ? clock.getCurrentThreadCpuTime() : System.nanoTime();
-                    for (int i = 0; i < calls; i++) {
-                        Products.sgemm(families.get(f), transA, transB, m, n, k, 1f, a, transA ? m : k, b,
-                                transB ? k : n, 0f, c, n);
-                    }
-                    if (r >= 0) {
-                        long end = cpuTime ? clock.getCurrentThreadCpuTime() : System.nanoTime();
-                        rates[f][r] = flops * calls / (end - start);
-                    }
-                }
+            double[] rates = interleaved(families.stream().<Runnable>map(family -> () -> Products.sgemm(family, transA,
+                    transB, m, n, k, 1f, a, transA ? m : k, b, transB ? k : n, 0f, c, n)).toList(), m, n, k, rounds,
+                    cpuTime);
+            System.out.printf(Locale.ROOT, "%d x %d x %d%s: ours %.1f, oneDNN %.1f GFLOP/s", m, n, k,
+                    transB ? "" : " (a b)", rates[0], rates[1]);
+            if (!transA && transB) { // a linear layer: its bfloat16 product too, x rounded to bfloat16
+                BytePointer data = new BytePointer((long) n * k * 2);
+                Pointer.memset(data, 0x3c, (long) n * k * 2);
+                StoredTensor w = new StoredTensor("w", DType.BF16, new long[] {n, k}, data.asByteBuffer(), null, 0);
+                FloatMatrix x = new FloatMatrix(a, m, k, k);
+                FloatMatrix y = new FloatMatrix(c, m, n, n);
+                String[] paths = new String[families.size()];
+                double[] bf16 = interleaved(families.stream().<Runnable>map(family -> () -> paths[families.indexOf(family)]
+                        = Products.linear(family, x, w, null, y, false).name()).toList(), m, n, k, rounds, cpuTime);
+                System.out.printf(Locale.ROOT, "; bfloat16 %s %.1f, %s %.1f GFLOP/s", paths[0], bf16[0], paths[1],
+                        bf16[1]);
+                data.close();
             }
-            System.out.printf(Locale.ROOT, "%d x %d x %d%s: ours %.1f, oneDNN %.1f GFLOP/s%n", m, n, k,
-                    transB ? "" : " (a b)", median(rates[0]), median(rates[1]));
+            System.out.println();
             a.close();
             b.close();
             c.close();
         }
+    }
+
+    /** The calls' median rates in GFLOP/s, timed call family by call family in turn, round after round. */
+    private static double[] interleaved(List<Runnable> families, int m, int n, int k, int rounds, boolean cpuTime) {
+        ThreadMXBean clock = ManagementFactory.getThreadMXBean();
+        double flops = 2.0 * m * n * k;
+        int calls = (int) Math.max(1, 2e9 / 100 / flops); // about 10 ms a sample at 100 GFLOP/s
+        double[][] rates = new double[families.size()][rounds];
+        for (int r = -1; r < rounds; r++) { // round -1 warms: packing buffers, oneDNN's kernels
+            for (int f = 0; f < families.size(); f++) {
+                long start = cpuTime ? clock.getCurrentThreadCpuTime() : System.nanoTime();
+                for (int i = 0; i < calls; i++) {
+                    families.get(f).run();
+                }
+                if (r >= 0) {
+                    long end = cpuTime ? clock.getCurrentThreadCpuTime() : System.nanoTime();
+                    rates[f][r] = flops * calls / (end - start);
+                }
+            }
+        }
+        return Arrays.stream(rates).mapToDouble(ProductsBench::median).toArray();
     }
 
     private static FloatPointer filled(long count) {
