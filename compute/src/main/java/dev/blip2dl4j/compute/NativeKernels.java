@@ -16,7 +16,8 @@ import java.nio.file.StandardCopyOption;
  * Our own products ({@code compute/src/main/c/blip2kernels.c} and {@code sgemm.c}, compiled by the module's build
  * with the machine's gcc and carried in the jar): one-row and small-m products over float32, bfloat16, float16 and
  * int8 weights read in place, each element decoded in registers and multiplied by x exactly, float32 sums, at one
- * of three instruction-set levels; and a float32 GEMM at any m for AVX-512 CPUs. Where the library was not built
+ * of three instruction-set levels; a float32 GEMM at any m for AVX-512 CPUs; and the row passes around them
+ * ({@code rowkernels.c}: norms, bias, GELU, softmax; {@link RowKernels}). Where the library was not built
  * or does not load, {@link #loaded()} is false, the dispatcher takes the other kernels, and the reason is logged once.
  */
 final class NativeKernels {
@@ -79,6 +80,31 @@ final class NativeKernels {
         return read(isa.ordinal(), at(data), count);
     }
 
+    /**
+     * LayerNorm ({@code shift} not null) or RMSNorm ({@code shift} null) of x's rows into out's (out may be x), with
+     * {@code gain} and {@code shift} {@code [x.cols()]}.
+     */
+    static void norm(Isa isa, FloatMatrix x, FloatPointer gain, FloatPointer shift, float eps, FloatMatrix out) {
+        norm(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride(), at(gain), shift == null ? 0 : at(shift),
+                eps, at(out.data()), out.rowStride());
+    }
+
+    /** {@code x += row} on every row. */
+    static void addRow(Isa isa, FloatMatrix x, FloatPointer row) {
+        addRow(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride(), at(row));
+    }
+
+    /** {@code x = gelu(x + bias)} (bias may be null), GELU's argument copied to {@code argument} unless null. */
+    static void gelu(Isa isa, FloatMatrix x, FloatPointer bias, FloatMatrix argument) {
+        gelu(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride(), bias == null ? 0 : at(bias),
+                argument == null ? 0 : at(argument.data()), argument == null ? 0 : argument.rowStride());
+    }
+
+    /** Each row of x replaced by its softmax. */
+    static void softmax(Isa isa, FloatMatrix x) {
+        softmax(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride());
+    }
+
     /** The address of the pointer's position, where JavaCPP's own calls start too. */
     private static long at(Pointer pointer) {
         return pointer.address() + pointer.position() * pointer.sizeof();
@@ -106,6 +132,16 @@ final class NativeKernels {
                                       int count, long out);
 
     private static native float read(int isa, long address, long count);
+
+    private static native void norm(int isa, long x, int rows, int cols, long xStride, long gain, long shift,
+                                    float eps, long out, long outStride);
+
+    private static native void addRow(int isa, long x, int rows, int cols, long xStride, long row);
+
+    private static native void gelu(int isa, long x, int rows, int cols, long xStride, long bias, long argument,
+                                    long argumentStride);
+
+    private static native void softmax(int isa, long x, int rows, int cols, long xStride);
 
     /** Loads the library from a temporary copy (a jar's entry cannot be mapped); returns why not, or null. */
     private static String load() {
