@@ -1,7 +1,7 @@
 /*
  * The per-row passes around the products, each one pass over a row-major float32 matrix with its row stride:
  * LayerNorm and RMSNorm (statistics, scale and shift), a bias added to every row, a bias and GELU (the exact erf
- * form) over a linear layer's output, a row softmax. Written in place or into an output the caller owns, nothing
+ * form, or the tanh form, times a gate where asked) over a linear layer's output, a row softmax. Written in place or into an output the caller owns, nothing
  * allocated. The same three instruction-set levels as the products (blip2kernels.c); rows are split across the
  * OpenMP threads where there are enough of them.
  *
@@ -9,7 +9,8 @@
  * z / 2) (Numerical Recipes' Chebyshev fit, relative error under 1.2e-7 for every z >= 0) and exp by range
  * reduction to [-ln 2 / 2, ln 2 / 2] and Cephes' degree-6 polynomial (about one float32 ulp). GELU goes through
  * erfc of |x| / sqrt 2 on both sides of zero, so its negative tail keeps float32's relative accuracy. The plain C
- * level calls libm's erfcf and expf.
+ * level calls libm's erfcf and expf. The tanh form is x / (1 + exp(-2u)), u = sqrt(2 / pi) (x + 0.044715 x^3):
+ * 0.5 x (1 + tanh u) without tanh's cancellation near -1.
  */
 #include <jni.h>
 #include <immintrin.h>
@@ -33,6 +34,9 @@ typedef struct {
     float eps;
     float *out; /* the norms' output, GELU's copy of its argument (NULL: none) */
     long outStride;
+    int tanh;          /* GELU's tanh form */
+    const float *gate; /* GELU's result times this (NULL: none) */
+    long gateStride;
 } Pass;
 
 #define EXP_LOW -87.33654f /* below, exp is under float32's smallest normal: 0 */
@@ -41,6 +45,8 @@ typedef struct {
 #define LN2_HIGH 0.693359375f
 #define LN2_LOW -2.12194440e-4f
 #define SQRT1_2 0.70710678118654752f
+#define SQRT2_PI 0.79788456080286536f
+#define GELU_CUBE 0.044715f
 
 /* Numerical Recipes' erfc fit: erfc(z) = t exp(-z^2 + ERFC_P(t)), t = 1 / (1 + z / 2), z >= 0. */
 #define ERFC_HORNER(fma, set, t)                                                                                     \
@@ -94,7 +100,9 @@ static void rows_scalar(const Pass *p, long from, long to) {
                 if (out) {
                     out[c] = v;
                 }
-                x[c] = 0.5f * v * erfcf(-v * SQRT1_2);
+                float g = p->tanh ? v / (1 + expf(-2 * SQRT2_PI * (v + GELU_CUBE * v * v * v)))
+                                  : 0.5f * v * erfcf(-v * SQRT1_2);
+                x[c] = p->gate ? g * p->gate[r * p->gateStride + c] : g;
             }
             break;
         default: {
@@ -155,6 +163,13 @@ AVX2_TARGET INLINE __m256 gelu8(__m256 v) {
     __m256 half = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), erfc);
     /* 0.5 v (1 + erf(v / sqrt 2)): v - half above zero, half below */
     return _mm256_blendv_ps(_mm256_sub_ps(v, half), half, v);
+}
+
+AVX2_TARGET INLINE __m256 gelu_tanh8(__m256 v) {
+    __m256 u = _mm256_mul_ps(_mm256_set1_ps(SQRT2_PI),
+                             _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(GELU_CUBE), v), _mm256_mul_ps(v, v), v));
+    __m256 e = exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), u));
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
 AVX2_TARGET static void rows_avx2(const Pass *p, long from, long to) {
@@ -223,7 +238,14 @@ AVX2_TARGET static void rows_avx2(const Pass *p, long from, long to) {
                     }
                     v = _mm256_loadu_ps(tail);
                 }
-                __m256 g = gelu8(v);
+                __m256 g = p->tanh ? gelu_tanh8(v) : gelu8(v);
+                if (p->gate) {
+                    const float *gate = p->gate + r * p->gateStride + c;
+                    for (long i = 0; i < 8; i++) {
+                        tail[i] = i < count ? gate[i] : 0;
+                    }
+                    g = _mm256_mul_ps(g, count == 8 ? _mm256_loadu_ps(gate) : _mm256_loadu_ps(tail));
+                }
                 if (count == 8) {
                     if (out) {
                         _mm256_storeu_ps(out + c, v);
@@ -308,6 +330,13 @@ AVX512_TARGET INLINE __m512 gelu16(__m512 v) {
     return _mm512_mask_blend_ps(negative, _mm512_sub_ps(v, half), half);
 }
 
+AVX512_TARGET INLINE __m512 gelu_tanh16(__m512 v) {
+    __m512 u = _mm512_mul_ps(_mm512_set1_ps(SQRT2_PI),
+                             _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(GELU_CUBE), v), _mm512_mul_ps(v, v), v));
+    __m512 e = exp16(_mm512_mul_ps(_mm512_set1_ps(-2.0f), u));
+    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
 AVX512_TARGET INLINE __mmask16 tail16(long cols, long c) {
     return cols - c >= 16 ? 0xffff : (__mmask16) ((1u << (cols - c)) - 1);
 }
@@ -363,7 +392,11 @@ AVX512_TARGET static void rows_avx512(const Pass *p, long from, long to) {
                 if (out) {
                     _mm512_mask_storeu_ps(out + c, m, v);
                 }
-                _mm512_mask_storeu_ps(x + c, m, gelu16(v));
+                __m512 g = p->tanh ? gelu_tanh16(v) : gelu16(v);
+                if (p->gate) {
+                    g = _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, p->gate + r * p->gateStride + c));
+                }
+                _mm512_mask_storeu_ps(x + c, m, g);
             }
             break;
         default: {
@@ -413,25 +446,26 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_norm(
         JNIEnv *env, jclass cls, jint isa, jlong x, jint rows, jint cols, jlong xStride, jlong gain, jlong shift,
         jfloat eps, jlong out, jlong outStride) {
     Pass p = {shift ? LAYER_NORM : RMS_NORM, ADDRESS(x), cols, xStride, ADDRESS(gain), ADDRESS(shift), eps,
-              ADDRESS(out), outStride};
+              ADDRESS(out), outStride, 0, NULL, 0};
     run(isa, &p, rows);
 }
 
 JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_addRow(
         JNIEnv *env, jclass cls, jint isa, jlong x, jint rows, jint cols, jlong xStride, jlong row) {
-    Pass p = {ADD_ROW, ADDRESS(x), cols, xStride, ADDRESS(row), NULL, 0, NULL, 0};
+    Pass p = {ADD_ROW, ADDRESS(x), cols, xStride, ADDRESS(row), NULL, 0, NULL, 0, 0, NULL, 0};
     run(isa, &p, rows);
 }
 
 JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_gelu(
-        JNIEnv *env, jclass cls, jint isa, jlong x, jint rows, jint cols, jlong xStride, jlong bias, jlong argument,
-        jlong argumentStride) {
-    Pass p = {GELU, ADDRESS(x), cols, xStride, ADDRESS(bias), NULL, 0, ADDRESS(argument), argumentStride};
+        JNIEnv *env, jclass cls, jint isa, jboolean tanh, jlong x, jint rows, jint cols, jlong xStride, jlong bias,
+        jlong argument, jlong argumentStride, jlong gate, jlong gateStride) {
+    Pass p = {GELU, ADDRESS(x), cols, xStride, ADDRESS(bias), NULL, 0, ADDRESS(argument), argumentStride, tanh,
+              ADDRESS(gate), gateStride};
     run(isa, &p, rows);
 }
 
 JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_softmax(
         JNIEnv *env, jclass cls, jint isa, jlong x, jint rows, jint cols, jlong xStride) {
-    Pass p = {SOFTMAX, ADDRESS(x), cols, xStride, NULL, NULL, 0, NULL, 0};
+    Pass p = {SOFTMAX, ADDRESS(x), cols, xStride, NULL, NULL, 0, NULL, 0, 0, NULL, 0};
     run(isa, &p, rows);
 }

@@ -94,10 +94,14 @@ final class NativeKernels {
         addRow(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride(), at(row));
     }
 
-    /** {@code x = gelu(x + bias)} (bias may be null), GELU's argument copied to {@code argument} unless null. */
-    static void gelu(Isa isa, FloatMatrix x, FloatPointer bias, FloatMatrix argument) {
-        gelu(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride(), bias == null ? 0 : at(bias),
-                argument == null ? 0 : at(argument.data()), argument == null ? 0 : argument.rowStride());
+    /**
+     * {@code x = gelu(x + bias) * gate} in the erf or ({@code tanh}) tanh form, bias and gate null where none, GELU's
+     * argument copied to {@code argument} unless null.
+     */
+    static void gelu(Isa isa, boolean tanh, FloatMatrix x, FloatPointer bias, FloatMatrix argument, FloatMatrix gate) {
+        gelu(isa.ordinal(), tanh, at(x.data()), x.rows(), x.cols(), x.rowStride(), bias == null ? 0 : at(bias),
+                argument == null ? 0 : at(argument.data()), argument == null ? 0 : argument.rowStride(),
+                gate == null ? 0 : at(gate.data()), gate == null ? 0 : gate.rowStride());
     }
 
     /** Each row of x replaced by its softmax. */
@@ -138,8 +142,8 @@ final class NativeKernels {
 
     private static native void addRow(int isa, long x, int rows, int cols, long xStride, long row);
 
-    private static native void gelu(int isa, long x, int rows, int cols, long xStride, long bias, long argument,
-                                    long argumentStride);
+    private static native void gelu(int isa, boolean tanh, long x, int rows, int cols, long xStride, long bias,
+                                    long argument, long argumentStride, long gate, long gateStride);
 
     private static native void softmax(int isa, long x, int rows, int cols, long xStride);
 

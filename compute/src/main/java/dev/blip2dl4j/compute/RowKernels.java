@@ -6,7 +6,8 @@ import org.bytedeco.javacpp.FloatPointer;
 /**
  * The per-row passes around a layer's products, each one native pass over a row-major float32 matrix in place
  * ({@code compute/src/main/c/rowkernels.c}): LayerNorm and RMSNorm, a bias added to every row, a bias with GELU's
- * exact erf form, a row softmax. They run at the native products' instruction-set level ({@link Dispatcher});
+ * exact erf form or its tanh form (times a gate where asked), a row softmax. They run at the native products'
+ * instruction-set level ({@link Dispatcher});
  * where the library did not load, {@link #available()} is false and the caller keeps its own loops. An eager model
  * pays one call per pass where an ND4J op chain paid a dispatch per op and a trip through memory per step
  * (docs/DESIGN.md "Compute layer").
@@ -58,20 +59,25 @@ public final class RowKernels {
     }
 
     /**
-     * {@code x = gelu(x + bias)} with {@code gelu(v) = 0.5 v (1 + erf(v / sqrt 2))}, erf to float32 accuracy.
+     * {@code x = gelu(x + bias) * gate}: {@link Gelu#ERF}'s {@code 0.5 v (1 + erf(v / sqrt 2))} (erf to float32
+     * accuracy) or {@link Gelu#TANH}'s {@code 0.5 v (1 + tanh(sqrt(2 / pi) (v + 0.044715 v^3)))}.
      *
      * @param bias     {@code [x.cols()]}, or null
      * @param argument receives {@code x + bias}, GELU's argument (a backward pass's input), or null
+     * @param gate     x's shape, or null: a gated feed-forward's second branch
      */
-    public static void gelu(FloatMatrix x, FloatPointer bias, FloatMatrix argument) {
-        gelu(level(), x, bias, argument);
+    public static void gelu(Gelu form, FloatMatrix x, FloatPointer bias, FloatMatrix argument, FloatMatrix gate) {
+        gelu(level(), form, x, bias, argument, gate);
     }
 
-    static void gelu(Isa isa, FloatMatrix x, FloatPointer bias, FloatMatrix argument) {
+    static void gelu(Isa isa, Gelu form, FloatMatrix x, FloatPointer bias, FloatMatrix argument, FloatMatrix gate) {
         if (argument != null) {
             sameShape(x, argument);
         }
-        NativeKernels.gelu(isa, x, bias, argument);
+        if (gate != null) {
+            sameShape(x, gate);
+        }
+        NativeKernels.gelu(isa, form == Gelu.TANH, x, bias, argument, gate);
     }
 
     /** Each row of x replaced by its softmax, {@code exp(x - max) / sum}. */
@@ -81,6 +87,14 @@ public final class RowKernels {
 
     static void softmax(Isa isa, FloatMatrix x) {
         NativeKernels.softmax(isa, x);
+    }
+
+    /** GELU's two forms, as transformers names them: {@code gelu} and {@code gelu_new}. */
+    public enum Gelu {
+        /** {@code 0.5 v (1 + erf(v / sqrt 2))}, the exact form. */
+        ERF,
+        /** {@code 0.5 v (1 + tanh(sqrt(2 / pi) (v + 0.044715 v^3)))}. */
+        TANH
     }
 
     private static Isa level() {

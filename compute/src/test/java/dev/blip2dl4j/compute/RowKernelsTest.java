@@ -97,13 +97,16 @@ class RowKernelsTest {
     }
 
     @Test
-    void geluMatchesTheExactErfForm() {
+    void geluMatchesBothFormsInFloat64() {
         Random random = new Random(7);
         float[] specials = {0f, -0f, 1e-30f, -1e-30f, 1e-4f, -1e-4f, 0.5f, -0.5f, 3f, -3f, 5.5f, -5.5f, 9f, -9f,
                             13.5f, -13.5f, 20f, -20f, 100f, -100f, 1e6f, -1e6f};
         for (Isa isa : levels()) {
             for (int[] shape : SHAPES) {
-                for (boolean withBias : new boolean[]{false, true}) {
+                for (int variant = 0; variant < 6; variant++) {
+                    RowKernels.Gelu form = variant < 3 ? RowKernels.Gelu.ERF : RowKernels.Gelu.TANH;
+                    boolean withBias = variant % 3 == 1;
+                    boolean gated = variant % 3 == 2;
                     int rows = shape[0], cols = shape[1];
                     long stride = shape[2];
                     float[] x = values(random, rows, cols, stride, 8f, 0f);
@@ -112,30 +115,40 @@ class RowKernelsTest {
                     }
                     guard(x, rows, cols, stride);
                     float[] bias = withBias ? values(random, 1, cols, cols, 0.25f, 0f) : null;
+                    float[] gate = gated ? values(random, rows, cols, stride, 1f, 0f) : null;
                     float[] argument = new float[x.length];
                     java.util.Arrays.fill(argument, GUARD);
                     FloatPointer xp = new FloatPointer(x), ap = new FloatPointer(argument);
-                    RowKernels.gelu(isa, matrix(xp, shape), bias == null ? null : new FloatPointer(bias),
-                            withBias ? matrix(ap, shape) : null);
+                    RowKernels.gelu(isa, form, matrix(xp, shape), bias == null ? null : new FloatPointer(bias),
+                            withBias ? matrix(ap, shape) : null, gated ? matrix(new FloatPointer(gate), shape) : null);
                     float[] out = new float[x.length];
                     xp.get(out);
                     ap.get(argument);
+                    String what = isa + " gelu " + form + (withBias ? " with bias" : "") + (gated ? " gated" : "");
                     for (int r = 0; r < rows; r++) {
                         for (int c = 0; c < cols; c++) {
                             int at = (int) (r * stride + c);
                             float v = bias == null ? x[at] : x[at] + bias[c];
-                            double expected = 0.5 * v * Erf.erfc(-v / Math.sqrt(2));
-                            // relative: the negative tail keeps float32's accuracy, less what rounding v / sqrt 2 to
-                            // float costs there (erfc's relative slope is 2z: z^2 float ulps); 1e-37: denormals
-                            close(expected, out[at], 1e-6 + 1.2e-7 * v * v, 1e-37, isa + " gelu(" + v + ")");
+                            double g = gated ? gate[at] : 1;
+                            if (form == RowKernels.Gelu.ERF) {
+                                // relative: the negative tail keeps float32's accuracy, less what rounding v / sqrt 2
+                                // to float costs there (erfc's relative slope is 2z: z^2 float ulps); 1e-37: denormals
+                                close(0.5 * v * Erf.erfc(-v / Math.sqrt(2)) * g, out[at], 1e-6 + 1.2e-7 * v * v,
+                                        1e-37, what + "(" + v + ")");
+                            } else {
+                                // 0.5 v (1 + tanh u) = v / (1 + exp(-2u)): float32's u is off by a few ulps of u
+                                double u = Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v);
+                                close(v / (1 + Math.exp(-2 * u)) * g, out[at], 1e-6 + 1e-6 * Math.abs(u), 1e-30,
+                                        what + "(" + v + ")");
+                            }
                             if (withBias) {
-                                assertEquals(v, argument[at], 0f, isa + " gelu's argument");
+                                assertEquals(v, argument[at], 0f, what + ": the argument");
                             }
                         }
                     }
-                    guarded(out, rows, cols, stride, isa + " gelu");
+                    guarded(out, rows, cols, stride, what);
                     if (withBias) {
-                        guarded(argument, rows, cols, stride, isa + " gelu's argument");
+                        guarded(argument, rows, cols, stride, what + ": the argument");
                     }
                 }
             }

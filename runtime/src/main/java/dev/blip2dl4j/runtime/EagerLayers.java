@@ -1,6 +1,7 @@
 package dev.blip2dl4j.runtime;
 
 import dev.blip2dl4j.compute.RowKernels;
+import dev.blip2dl4j.compute.RowKernels.Gelu;
 import dev.blip2dl4j.model.AttentionMask;
 import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -22,10 +23,11 @@ import java.util.stream.IntStream;
  *
  * <p>Two kinds of work. Products go to BLAS ({@link Linear}, {@link Blas}) and batched attention over a prompt
  * to ND4J. The
- * per-row work around them (norms, biases, residuals, ReLU, and the attention of one new position over a
- * cache) runs as plain loops over the arrays' native memory: an ND4J op costs a dispatch whatever its size,
- * many times what the loop costs on a row (bench/README.md), and a decode step of a 32-layer model would
- * otherwise pay it ~1500 times.
+ * per-row work around them runs without ND4J ops: norms, biases and GELU on the compute layer's native row kernels
+ * ({@link RowKernels}, with the loops here where the library did not load); residuals, ReLU and the attention of
+ * one new position over a cache as plain loops over the arrays' native memory. An ND4J op costs a dispatch
+ * whatever its size, many times what the loop costs on a row (bench/README.md), and a decode step of a 32-layer
+ * model would otherwise pay it ~1500 times.
  * The loops accumulate sums in double, so they differ from the graph only by float rounding. Matrix
  * products go straight to OpenBLAS ({@link Blas}, {@link Linear}).
  */
@@ -239,24 +241,33 @@ final class EagerLayers {
     }
 
     /**
-     * {@code x = gelu(x + bias)} with GELU's exact erf form {@code 0.5 v (1 + erf(v / sqrt 2))} (bias null: none),
-     * GELU's argument {@code x + bias} kept in {@code argument} unless null (for a backward pass): one native pass
-     * where the row kernels run, else these loops around ND4J's erf (exact to float precision) in {@code scratch},
-     * a buffer of x's shape (null where the native pass runs).
+     * {@code x = gelu(x + bias) * gate} in GELU's exact erf form {@code 0.5 v (1 + erf(v / sqrt 2))} or its tanh
+     * form (bias, gate null: none), GELU's argument {@code x + bias} kept in {@code argument} unless null (for a
+     * backward pass): one native pass where the row kernels run, else these loops around ND4J's erf (exact to
+     * float precision) or tanh in {@code scratch}, a buffer of x's shape (null where the native pass runs).
      */
-    static void gelu(INDArray x, INDArray bias, INDArray argument, INDArray scratch) {
+    static void gelu(Gelu form, INDArray x, INDArray bias, INDArray argument, INDArray gate, INDArray scratch) {
         long started = Blas.started();
         if (RowKernels.available()) {
-            RowKernels.gelu(Blas.matrix(x), bias == null ? null : vector(bias),
-                    argument == null ? null : Blas.matrix(argument));
-            keep(x, bias, argument);
+            RowKernels.gelu(form, Blas.matrix(x), bias == null ? null : vector(bias),
+                    argument == null ? null : Blas.matrix(argument), gate == null ? null : Blas.matrix(gate));
+            keep(x, bias, argument, gate);
         } else {
             biasAndScale(x, bias, scratch);
             if (argument != null) {
                 argument.assign(x);
             }
-            Nd4j.exec(new Erf(scratch, scratch));
-            geluFromErf(x, scratch);
+            if (form == Gelu.ERF) {
+                Nd4j.exec(new Erf(scratch, scratch));
+                geluFromErf(x, scratch);
+            } else {
+                scratch.assign(x).muli(x).muli(x).muli(0.044715).addi(x).muli(Math.sqrt(2 / Math.PI));
+                Transforms.tanh(scratch, false);
+                x.muli(scratch.addi(1.0)).muli(0.5);
+            }
+            if (gate != null) {
+                multiply(x, gate);
+            }
         }
         Blas.timed("gelu", x, started);
     }
@@ -342,7 +353,7 @@ final class EagerLayers {
 
     /**
      * The same times {@code gate} (of x's shape) where not null: T5's gated feed-forward {@code act(wi_0 x) *
-     * wi_1 x}, the product in the activation's own pass where it has one (relu, gelu).
+     * wi_1 x}, the product in the activation's own pass.
      */
     static void activation(String name, INDArray x, INDArray gate, Workspace work) {
         switch (name) {
@@ -354,21 +365,8 @@ final class EagerLayers {
                     o.put(i, g == null ? relu : relu * g.get(i));
                 }
             }
-            case "gelu" -> {
-                gelu(x, null, null, RowKernels.available() ? null : work.get("activation", x.shape()));
-                if (gate != null) {
-                    multiply(x, gate);
-                }
-            }
-            case "gelu_new" -> {
-                INDArray scratch = work.get("activation", x.shape());
-                scratch.assign(x).muli(x).muli(x).muli(0.044715).addi(x).muli(Math.sqrt(2 / Math.PI));
-                Transforms.tanh(scratch, false);
-                x.muli(scratch.addi(1.0)).muli(0.5);
-                if (gate != null) {
-                    multiply(x, gate);
-                }
-            }
+            case "gelu", "gelu_new" -> gelu(name.equals("gelu") ? Gelu.ERF : Gelu.TANH, x, null, null, gate,
+                    RowKernels.available() ? null : work.get("activation", x.shape()));
             default -> throw new IllegalArgumentException("unsupported activation function \"" + name
                     + "\"; supported: relu, gelu, gelu_new");
         }

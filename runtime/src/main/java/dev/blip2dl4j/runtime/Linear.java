@@ -2,6 +2,7 @@ package dev.blip2dl4j.runtime;
 
 import dev.blip2dl4j.arrays.NdArrays;
 import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.compute.RowKernels.Gelu;
 import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.tensor.StoredTensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -66,7 +67,7 @@ public record Linear(StoredTensor stored, INDArray weight, INDArray bias) {
     /** The same, keeping GELU's argument {@code x W^T + b} in {@code preActivation} (unless null) for a backward. */
     public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch, INDArray preActivation) {
         Blas.linear(x, stored, out, false);
-        EagerLayers.gelu(out, bias, preActivation, scratch);
+        EagerLayers.gelu(Gelu.ERF, out, bias, preActivation, null, scratch);
         return out;
     }
 
