@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blip2kernels.h"
+
 enum { F32 = 0, BF16 = 1, F16 = 2, I8 = 3 };
-enum { SCALAR = 0, AVX2 = 1, AVX512 = 2, AVX512_VNNI = 3 };
 
 /* Below this many weight elements a second thread costs more than it saves. */
 #define PARALLEL_MIN (1L << 16)
@@ -37,9 +38,6 @@ typedef struct {
     int accumulate;
 } Product;
 
-#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline))
 
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t) (h & 0x8000) << 16;

@@ -18,7 +18,7 @@ if ! command -v gcc >/dev/null 2>&1; then
     exit 0
 fi
 fresh=true
-for src in "$dir"/*.c "$0"; do
+for src in "$dir"/*.c "$dir"/*.h "$0"; do
     if [ ! -f "$lib" ] || [ ! "$lib" -nt "$src" ]; then
         fresh=false
     fi

@@ -16,7 +16,8 @@ import java.nio.file.StandardCopyOption;
  * Our own products ({@code compute/src/main/c/blip2kernels.c}, {@code sgemm.c} and {@code bf16gemm.c}, compiled by the module's build
  * with the machine's gcc and carried in the jar): one-row and small-m products over float32, bfloat16, float16 and
  * int8 weights read in place, each element decoded in registers and multiplied by x exactly, float32 sums, at one
- * of three instruction-set levels; a float32 GEMM at any m for AVX-512 CPUs; and a bfloat16 GEMM on AMX tiles. Where the library was not built
+ * of three instruction-set levels; a float32 GEMM at any m for AVX-512 CPUs; a bfloat16 GEMM on AMX tiles; and the
+ * row passes around them ({@code rowkernels.c}: norms, bias, GELU, softmax; {@link RowKernels}). Where the library was not built
  * or does not load, {@link #loaded()} is false, the dispatcher takes the other kernels, and the reason is logged once.
  */
 final class NativeKernels {
@@ -92,6 +93,35 @@ final class NativeKernels {
         return read(isa.ordinal(), at(data), count);
     }
 
+    /**
+     * LayerNorm ({@code shift} not null) or RMSNorm ({@code shift} null) of x's rows into out's (out may be x), with
+     * {@code gain} and {@code shift} {@code [x.cols()]}.
+     */
+    static void norm(Isa isa, FloatMatrix x, FloatPointer gain, FloatPointer shift, float eps, FloatMatrix out) {
+        norm(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride(), at(gain), shift == null ? 0 : at(shift),
+                eps, at(out.data()), out.rowStride());
+    }
+
+    /** {@code x += row} on every row. */
+    static void addRow(Isa isa, FloatMatrix x, FloatPointer row) {
+        addRow(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride(), at(row));
+    }
+
+    /**
+     * {@code x = gelu(x + bias) * gate} in the erf or ({@code tanh}) tanh form, bias and gate null where none, GELU's
+     * argument copied to {@code argument} unless null.
+     */
+    static void gelu(Isa isa, boolean tanh, FloatMatrix x, FloatPointer bias, FloatMatrix argument, FloatMatrix gate) {
+        gelu(isa.ordinal(), tanh, at(x.data()), x.rows(), x.cols(), x.rowStride(), bias == null ? 0 : at(bias),
+                argument == null ? 0 : at(argument.data()), argument == null ? 0 : argument.rowStride(),
+                gate == null ? 0 : at(gate.data()), gate == null ? 0 : gate.rowStride());
+    }
+
+    /** Each row of x replaced by its softmax. */
+    static void softmax(Isa isa, FloatMatrix x) {
+        softmax(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride());
+    }
+
     /** The address of the pointer's position, where JavaCPP's own calls start too. */
     private static long at(Pointer pointer) {
         return pointer.address() + pointer.position() * pointer.sizeof();
@@ -124,6 +154,16 @@ final class NativeKernels {
                                       int count, long out);
 
     private static native float read(int isa, long address, long count);
+
+    private static native void norm(int isa, long x, int rows, int cols, long xStride, long gain, long shift,
+                                    float eps, long out, long outStride);
+
+    private static native void addRow(int isa, long x, int rows, int cols, long xStride, long row);
+
+    private static native void gelu(int isa, boolean tanh, long x, int rows, int cols, long xStride, long bias,
+                                    long argument, long argumentStride, long gate, long gateStride);
+
+    private static native void softmax(int isa, long x, int rows, int cols, long xStride);
 
     /** Loads the library from a temporary copy (a jar's entry cannot be mapped); returns why not, or null. */
     private static String load() {

@@ -15,7 +15,8 @@ import java.util.Arrays;
  * kernels are chosen per call by {@link Dispatcher} from the CPU's features (docs/DESIGN.md "Compute layer").
  */
 public final class Products {
-    private static final Dispatcher DISPATCHER = Dispatcher.detect();
+    /** The CPU's features and the properties' choice, read once; the row kernels ({@link RowKernels}) run at its level too. */
+    static final Dispatcher DISPATCHER = Dispatcher.detect();
 
     private Products() {
     }

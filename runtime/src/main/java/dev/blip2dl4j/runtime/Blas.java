@@ -9,6 +9,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.lang.ref.Reference;
+import java.util.Arrays;
 import java.util.Locale;
 import java.util.function.ObjLongConsumer;
 
@@ -19,13 +20,16 @@ import java.util.function.ObjLongConsumer;
  * cannot read one head's columns of a wider array in place; BLAS takes any row stride.
  */
 public final class Blas {
-    /** While set, receives each product's shape ("m x n x k") and duration in nanoseconds: a profiler's hook. */
+    /**
+     * While set, receives each product's label ("sgemm m x n x k") and each row pass's ("rows layerNorm [rows,
+     * cols]", {@link EagerLayers}) with its duration in nanoseconds: a profiler's hook.
+     */
     private static volatile ObjLongConsumer<String> timer;
 
     private Blas() {
     }
 
-    /** Times every product from now on ({@code blip2 bench --profile}); null stops it. */
+    /** Times every product and row pass from now on ({@code blip2 bench --profile}); null stops it. */
     public static void setTimer(ObjLongConsumer<String> productTimer) {
         timer = productTimer;
     }
@@ -60,7 +64,7 @@ public final class Blas {
         long started = productTimer == null ? 0 : System.nanoTime();
         Products.sgemm(transA, transB, m, n, k, (float) alpha, a, lda, b, ldb, (float) beta, c, ldc);
         if (productTimer != null) {
-            productTimer.accept(m + " x " + n + " x " + k, System.nanoTime() - started);
+            productTimer.accept("sgemm " + m + " x " + n + " x " + k, System.nanoTime() - started);
         }
     }
 
@@ -74,7 +78,7 @@ public final class Blas {
         long started = productTimer == null ? 0 : System.nanoTime();
         Products.linear(matrix(x), w, null, matrix(y), accumulate);
         if (productTimer != null) {
-            productTimer.accept(shape(w, x.size(0)), System.nanoTime() - started);
+            productTimer.accept("sgemm " + shape(w, x.size(0)), System.nanoTime() - started);
         }
         Reference.reachabilityFence(x);
         Reference.reachabilityFence(y);
@@ -86,13 +90,26 @@ public final class Blas {
         long started = productTimer == null ? 0 : System.nanoTime();
         Products.linearBackward(matrix(dy), w, (float) alpha, matrix(dx), accumulate);
         if (productTimer != null) {
-            productTimer.accept("backward " + shape(w, dy.size(0)), System.nanoTime() - started);
+            productTimer.accept("sgemm backward " + shape(w, dy.size(0)), System.nanoTime() - started);
         }
         Reference.reachabilityFence(dy);
         Reference.reachabilityFence(dx);
     }
 
-    private static FloatMatrix matrix(INDArray a) {
+    /** When a profiler listens, now: the start of a row pass that {@link #timed} reports; else 0. */
+    static long started() {
+        return timer == null ? 0 : System.nanoTime();
+    }
+
+    /** Reports the row pass {@code what} over {@code rows} begun at {@code started} ({@link #started()}). */
+    static void timed(String what, INDArray rows, long started) {
+        ObjLongConsumer<String> rowTimer = timer;
+        if (rowTimer != null && started != 0) {
+            rowTimer.accept("rows " + what + " " + Arrays.toString(rows.shape()), System.nanoTime() - started);
+        }
+    }
+
+    static FloatMatrix matrix(INDArray a) {
         return new FloatMatrix(pointer(a), (int) a.size(0), (int) a.size(1), rowStride(a));
     }
 

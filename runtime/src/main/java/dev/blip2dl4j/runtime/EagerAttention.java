@@ -1,5 +1,6 @@
 package dev.blip2dl4j.runtime;
 
+import dev.blip2dl4j.compute.RowKernels;
 import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -84,7 +85,7 @@ final class EagerAttention implements AutoCloseable {
             if (mask != null) {
                 addMask(p, mask, additive, (int) b);
             }
-            Nd4j.exec(new SoftMax(scores, scores, 2));
+            softmax();
             for (int h = 0; h < heads; h++) {
                 // out_h = p_h v_h
                 Blas.gemm(false, false, queryLength, headDim, keyLength, 1.0, at(s, (long) h * scoresPerHead), keyLength,
@@ -149,7 +150,7 @@ final class EagerAttention implements AutoCloseable {
             if (mask != null) {
                 addMask(p, mask, additiveMask, (int) b);
             }
-            Nd4j.exec(new SoftMax(scores, scores, 2));
+            softmax();
             for (int h = 0; h < heads; h++) {
                 long column = (long) h * headDim;
                 Blas.gemm(false, true, queryLength, keyLength, headDim, 1.0, at(o, column), ldo, at(v, column), ldv,
@@ -178,6 +179,18 @@ final class EagerAttention implements AutoCloseable {
         for (INDArray kept : new INDArray[]{queries, keys, values, dOut, dQueries, dKeys, dValues}) {
             Reference.reachabilityFence(kept);
         }
+    }
+
+    /** Each row of the scores replaced by its softmax: one native pass where the row kernels run, else ND4J's op. */
+    private void softmax() {
+        long started = Blas.started();
+        INDArray rows = scores.reshape((long) heads * queryLength, keyLength);
+        if (RowKernels.available()) {
+            RowKernels.softmax(Blas.matrix(rows));
+        } else {
+            Nd4j.exec(new SoftMax(scores, scores, 2));
+        }
+        Blas.timed("softmax", rows, started);
     }
 
     /**

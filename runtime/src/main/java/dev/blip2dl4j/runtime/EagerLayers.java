@@ -1,6 +1,9 @@
 package dev.blip2dl4j.runtime;
 
+import dev.blip2dl4j.compute.RowKernels;
+import dev.blip2dl4j.compute.RowKernels.Gelu;
 import dev.blip2dl4j.model.AttentionMask;
+import org.bytedeco.javacpp.FloatPointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
@@ -9,6 +12,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
+import java.lang.ref.Reference;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.stream.IntStream;
@@ -19,10 +23,11 @@ import java.util.stream.IntStream;
  *
  * <p>Two kinds of work. Products go to BLAS ({@link Linear}, {@link Blas}) and batched attention over a prompt
  * to ND4J. The
- * per-row work around them (norms, biases, residuals, ReLU, and the attention of one new position over a
- * cache) runs as plain loops over the arrays' native memory: an ND4J op costs a dispatch whatever its size,
- * many times what the loop costs on a row (bench/README.md), and a decode step of a 32-layer model would
- * otherwise pay it ~1500 times.
+ * per-row work around them runs without ND4J ops: norms, biases and GELU on the compute layer's native row kernels
+ * ({@link RowKernels}, with the loops here where the library did not load); residuals, ReLU and the attention of
+ * one new position over a cache as plain loops over the arrays' native memory. An ND4J op costs a dispatch
+ * whatever its size, many times what the loop costs on a row (bench/README.md), and a decode step of a 32-layer
+ * model would otherwise pay it ~1500 times.
  * The loops accumulate sums in double, so they differ from the graph only by float rounding. Matrix
  * products go straight to OpenBLAS ({@link Blas}, {@link Linear}).
  */
@@ -35,6 +40,17 @@ final class EagerLayers {
 
     /** LayerNorm over the last axis of {@code x [rows, width]} (biased variance); {@code out} may be {@code x}. */
     static void layerNorm(INDArray x, INDArray weight, INDArray bias, double eps, INDArray out) {
+        long started = Blas.started();
+        if (RowKernels.available()) {
+            RowKernels.layerNorm(Blas.matrix(x), vector(weight), vector(bias), (float) eps, Blas.matrix(out));
+            keep(x, weight, bias, out);
+        } else {
+            layerNormLoop(x, weight, bias, eps, out);
+        }
+        Blas.timed("layerNorm", x, started);
+    }
+
+    private static void layerNormLoop(INDArray x, INDArray weight, INDArray bias, double eps, INDArray out) {
         int width = (int) x.size(1);
         FloatBuffer in = floats(x);
         FloatBuffer to = floats(out);
@@ -133,6 +149,17 @@ final class EagerLayers {
 
     /** T5's RMSNorm over the last axis: no mean subtraction, no bias; {@code out} may be {@code x}. */
     static void rmsNorm(INDArray x, INDArray weight, double eps, INDArray out) {
+        long started = Blas.started();
+        if (RowKernels.available()) {
+            RowKernels.rmsNorm(Blas.matrix(x), vector(weight), (float) eps, Blas.matrix(out));
+            keep(x, weight, out);
+        } else {
+            rmsNormLoop(x, weight, eps, out);
+        }
+        Blas.timed("rmsNorm", x, started);
+    }
+
+    private static void rmsNormLoop(INDArray x, INDArray weight, double eps, INDArray out) {
         FloatBuffer in = floats(x);
         FloatBuffer w = floats(weight);
         FloatBuffer o = floats(out);
@@ -187,6 +214,17 @@ final class EagerLayers {
 
     /** {@code x [rows, width] += row [width]} on every row (a bias). */
     static void addToEveryRow(INDArray x, INDArray row) {
+        long started = Blas.started();
+        if (RowKernels.available()) {
+            RowKernels.addRow(Blas.matrix(x), vector(row));
+            keep(x, row);
+        } else {
+            addToEveryRowLoop(x, row);
+        }
+        Blas.timed("bias", x, started);
+    }
+
+    private static void addToEveryRowLoop(INDArray x, INDArray row) {
         int width = (int) x.size(1);
         FloatBuffer data = floats(x);
         float[] add = copy(row);
@@ -200,6 +238,38 @@ final class EagerLayers {
                 data.put(r * width, values);
             }
         });
+    }
+
+    /**
+     * {@code x = gelu(x + bias) * gate} in GELU's exact erf form {@code 0.5 v (1 + erf(v / sqrt 2))} or its tanh
+     * form (bias, gate null: none), GELU's argument {@code x + bias} kept in {@code argument} unless null (for a
+     * backward pass): one native pass where the row kernels run, else these loops around ND4J's erf (exact to
+     * float precision) or tanh in {@code scratch}, a buffer of x's shape (null where the native pass runs).
+     */
+    static void gelu(Gelu form, INDArray x, INDArray bias, INDArray argument, INDArray gate, INDArray scratch) {
+        long started = Blas.started();
+        if (RowKernels.available()) {
+            RowKernels.gelu(form, Blas.matrix(x), bias == null ? null : vector(bias),
+                    argument == null ? null : Blas.matrix(argument), gate == null ? null : Blas.matrix(gate));
+            keep(x, bias, argument, gate);
+        } else {
+            biasAndScale(x, bias, scratch);
+            if (argument != null) {
+                argument.assign(x);
+            }
+            if (form == Gelu.ERF) {
+                Nd4j.exec(new Erf(scratch, scratch));
+                geluFromErf(x, scratch);
+            } else {
+                scratch.assign(x).muli(x).muli(x).muli(0.044715).addi(x).muli(Math.sqrt(2 / Math.PI));
+                Transforms.tanh(scratch, false);
+                x.muli(scratch.addi(1.0)).muli(0.5);
+            }
+            if (gate != null) {
+                multiply(x, gate);
+            }
+        }
+        Blas.timed("gelu", x, started);
     }
 
     /**
@@ -228,35 +298,18 @@ final class EagerLayers {
     }
 
     /** The second half of GELU: {@code x = 0.5 x (1 + erf)}, with erf = erf(x / sqrt 2) of the same shape. */
-    static void geluFromErf(INDArray x, INDArray erf) {
-        geluFromErf(x, erf, null);
-    }
-
-    /**
-     * The same times {@code gate} of x's shape where not null, in the same pass: a gated feed-forward's
-     * {@code gelu(x) * gate}, rounded as the two separate steps are.
-     */
-    static void geluFromErf(INDArray x, INDArray erf, INDArray gate) {
+    private static void geluFromErf(INDArray x, INDArray erf) {
         int width = (int) x.size(1);
         FloatBuffer data = floats(x);
         FloatBuffer from = floats(erf);
-        FloatBuffer gates = gate == null ? null : floats(gate);
         forRows(x, (first, until) -> {
             float[] row = new float[width];
             float[] e = new float[width];
-            float[] g = gates == null ? null : new float[width];
             for (int r = first; r < until; r++) {
                 data.get(r * width, row);
                 from.get(r * width, e);
-                if (g == null) {
-                    for (int i = 0; i < width; i++) {
-                        row[i] = 0.5f * row[i] * (1f + e[i]);
-                    }
-                } else {
-                    gates.get(r * width, g);
-                    for (int i = 0; i < width; i++) {
-                        row[i] = 0.5f * row[i] * (1f + e[i]) * g[i];
-                    }
+                for (int i = 0; i < width; i++) {
+                    row[i] = 0.5f * row[i] * (1f + e[i]);
                 }
                 data.put(r * width, row);
             }
@@ -300,7 +353,7 @@ final class EagerLayers {
 
     /**
      * The same times {@code gate} (of x's shape) where not null: T5's gated feed-forward {@code act(wi_0 x) *
-     * wi_1 x}, the product in the activation's own pass where it has one (relu, gelu).
+     * wi_1 x}, the product in the activation's own pass.
      */
     static void activation(String name, INDArray x, INDArray gate, Workspace work) {
         switch (name) {
@@ -312,22 +365,8 @@ final class EagerLayers {
                     o.put(i, g == null ? relu : relu * g.get(i));
                 }
             }
-            case "gelu" -> {
-                // 0.5 x (1 + erf(x / sqrt 2)); libnd4j's erf agrees with commons-math's to float rounding
-                INDArray scratch = work.get("activation", x.shape());
-                biasAndScale(x, null, scratch);
-                Nd4j.exec(new Erf(scratch, scratch));
-                geluFromErf(x, scratch, gate);
-            }
-            case "gelu_new" -> {
-                INDArray scratch = work.get("activation", x.shape());
-                scratch.assign(x).muli(x).muli(x).muli(0.044715).addi(x).muli(Math.sqrt(2 / Math.PI));
-                Transforms.tanh(scratch, false);
-                x.muli(scratch.addi(1.0)).muli(0.5);
-                if (gate != null) {
-                    multiply(x, gate);
-                }
-            }
+            case "gelu", "gelu_new" -> gelu(name.equals("gelu") ? Gelu.ERF : Gelu.TANH, x, null, null, gate,
+                    RowKernels.available() ? null : work.get("activation", x.shape()));
             default -> throw new IllegalArgumentException("unsupported activation function \"" + name
                     + "\"; supported: relu, gelu, gelu_new");
         }
@@ -502,6 +541,17 @@ final class EagerLayers {
         }
         // asNioFloat() starts at the buffer's origin, not at a view's offset (unlike addressPointer(), see Blas)
         return array.data().asNioFloat().position((int) array.offset()).slice();
+    }
+
+    /** A contiguous float vector's first element (a bias, a norm's weight), for the row kernels. */
+    private static FloatPointer vector(INDArray vector) {
+        floats(vector); // checks it is contiguous float32
+        return new FloatPointer(vector.data().addressPointer());
+    }
+
+    /** Keeps the arrays whose memory a native call read or wrote reachable until it returned. */
+    private static void keep(INDArray... arrays) {
+        Reference.reachabilityFence(arrays);
     }
 
     /** A parameter vector (a bias, a LayerNorm weight) read into the loop's own array: small, and read once per call. */

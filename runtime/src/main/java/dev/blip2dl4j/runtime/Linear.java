@@ -2,11 +2,10 @@ package dev.blip2dl4j.runtime;
 
 import dev.blip2dl4j.arrays.NdArrays;
 import dev.blip2dl4j.arrays.Weights;
+import dev.blip2dl4j.compute.RowKernels.Gelu;
 import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.tensor.StoredTensor;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Erf;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A linear layer {@code y = x W^T + b} over its weight in its storage type ({@code [out, in]}: float32, bfloat16,
@@ -57,9 +56,9 @@ public record Linear(StoredTensor stored, INDArray weight, INDArray bias) {
     }
 
     /**
-     * {@code out = gelu(x W^T + b)} with GELU's exact erf form {@code 0.5 v (1 + erf(v / sqrt 2))} as
-     * the graphs' {@code Layers.gelu} has it: ND4J's erf (exact to float precision), the rest in two passes that also add
-     * the bias. {@code scratch} is a buffer of out's shape.
+     * {@code out = gelu(x W^T + b)} with GELU's exact erf form {@code 0.5 v (1 + erf(v / sqrt 2))} as the graphs'
+     * {@code Layers.gelu} has it, the bias and GELU in one pass over the product ({@link EagerLayers#gelu});
+     * {@code scratch} is a buffer of out's shape, used only where the native row kernels do not run.
      */
     public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch) {
         return applyGelu(x, out, scratch, null);
@@ -68,12 +67,7 @@ public record Linear(StoredTensor stored, INDArray weight, INDArray bias) {
     /** The same, keeping GELU's argument {@code x W^T + b} in {@code preActivation} (unless null) for a backward. */
     public INDArray applyGelu(INDArray x, INDArray out, INDArray scratch, INDArray preActivation) {
         Blas.linear(x, stored, out, false);
-        EagerLayers.biasAndScale(out, bias, scratch);
-        if (preActivation != null) {
-            preActivation.assign(out);
-        }
-        Nd4j.exec(new Erf(scratch, scratch));
-        EagerLayers.geluFromErf(out, scratch);
+        EagerLayers.gelu(Gelu.ERF, out, bias, preActivation, null, scratch);
         return out;
     }
 

@@ -18,7 +18,8 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
- * Where an eager stage's time goes, op by op: the eager code's BLAS products report their times ({@link Blas}),
+ * Where an eager stage's time goes, op by op: the eager code's BLAS products and native row passes (norms, bias,
+ * GELU, softmax) report their times ({@link Blas}),
  * ND4J's own profiler times every op it executes (with its elapsed-time check on), and this collects both by op
  * and shape. ND4J 1.0.0-M2.1 times custom, transform and scalar ops but not broadcasts or reductions; what is
  * left of the wall time (those, the Java row kernels, dispatch) is printed as one line.
@@ -33,7 +34,7 @@ final class EagerProfile extends StringAggregator {
         StringAggregator previous = profiler.getClassAggergator();
         profiler.setClassAggergator(profile);
         Nd4j.getExecutioner().setProfilingConfig(ProfilerConfig.builder().checkElapsedTime(true).build());
-        Blas.setTimer((shape, nanos) -> profile.add("sgemm " + shape, nanos));
+        Blas.setTimer(profile::add);
         long started = System.nanoTime();
         try {
             stageRun.run();
