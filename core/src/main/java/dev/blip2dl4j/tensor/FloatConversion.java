@@ -2,6 +2,8 @@ package dev.blip2dl4j.tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.IntBuffer;
+import java.nio.ShortBuffer;
 
 /**
  * Converts little-endian floating-point data between F64, F32, F16 and BF16, rounding to nearest-even
@@ -10,6 +12,12 @@ import java.nio.ByteOrder;
 public final class FloatConversion {
     private FloatConversion() {
     }
+
+    /**
+     * Elements per step of the bulk paths: their int and short arrays stay in the first-level cache, and the
+     * loops over them are what the JIT vectorises.
+     */
+    private static final int CHUNK = 2048;
 
     /**
      * Converts {@code count} elements.
@@ -24,16 +32,80 @@ public final class FloatConversion {
             System.arraycopy(src, srcOffset, dst, dstOffset, count * from.size()); // bit for bit, NaNs included
             return;
         }
-        ByteBuffer in = ByteBuffer.wrap(src).order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer out = ByteBuffer.wrap(dst).order(ByteOrder.LITTLE_ENDIAN);
+        convert(ByteBuffer.wrap(src, srcOffset, count * from.size()), from, dst, dstOffset, to, count, roundThroughHalf);
+    }
+
+    /**
+     * As {@link #convert(byte[], int, DType, byte[], int, DType, int, boolean)}, reading from {@code src}'s position
+     * (a heap or direct buffer, whose position it advances past the elements read). Between float32 and the 16-bit
+     * types, elements go through int and short arrays in chunks, bit for bit what the element-wise path gives
+     * (a conversion checkpoint-sized: bench/README.md).
+     */
+    public static void convert(ByteBuffer src, DType from, byte[] dst, int dstOffset, DType to, int count,
+                               boolean roundThroughHalf) {
+        ByteBuffer in = src.slice(src.position(), count * from.size()).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out = ByteBuffer.wrap(dst, dstOffset, count * to.size()).slice().order(ByteOrder.LITTLE_ENDIAN);
+        src.position(src.position() + count * from.size());
+        if (!roundThroughHalf && from == DType.F32 && (to == DType.BF16 || to == DType.F16)) {
+            narrow(in.asIntBuffer(), out.asShortBuffer(), to, count);
+            return;
+        }
+        if (!roundThroughHalf && to == DType.F32 && (from == DType.BF16 || from == DType.F16)) {
+            widen(in.asShortBuffer(), out.asIntBuffer(), from, count);
+            return;
+        }
         int fromSize = from.size();
         int toSize = to.size();
         for (int i = 0; i < count; i++) {
-            float value = read(in, srcOffset + i * fromSize, from);
+            float value = read(in, i * fromSize, from);
             if (roundThroughHalf) {
                 value = halfToFloat(floatToHalf(value));
             }
-            write(out, dstOffset + i * toSize, to, value);
+            write(out, i * toSize, to, value);
+        }
+    }
+
+    private static void narrow(IntBuffer in, ShortBuffer out, DType to, int count) {
+        int[] bits = new int[Math.min(CHUNK, count)];
+        short[] narrow = new short[bits.length];
+        for (int done = 0; done < count; ) {
+            int n = Math.min(bits.length, count - done);
+            in.get(bits, 0, n);
+            if (to == DType.BF16) {
+                // two loops: the JIT vectorises each, but not one that both shifts ints and stores shorts
+                for (int i = 0; i < n; i++) {
+                    bits[i] = bfloat16Bits(bits[i]);
+                }
+                for (int i = 0; i < n; i++) {
+                    narrow[i] = (short) bits[i];
+                }
+            } else {
+                for (int i = 0; i < n; i++) {
+                    narrow[i] = floatToHalf(Float.intBitsToFloat(bits[i]));
+                }
+            }
+            out.put(narrow, 0, n);
+            done += n;
+        }
+    }
+
+    private static void widen(ShortBuffer in, IntBuffer out, DType from, int count) {
+        short[] narrow = new short[Math.min(CHUNK, count)];
+        int[] bits = new int[narrow.length];
+        for (int done = 0; done < count; ) {
+            int n = Math.min(narrow.length, count - done);
+            in.get(narrow, 0, n);
+            if (from == DType.BF16) {
+                for (int i = 0; i < n; i++) {
+                    bits[i] = narrow[i] << 16;
+                }
+            } else {
+                for (int i = 0; i < n; i++) {
+                    bits[i] = Float.floatToRawIntBits(halfToFloat(narrow[i]));
+                }
+            }
+            out.put(bits, 0, n);
+            done += n;
         }
     }
 
@@ -110,11 +182,18 @@ public final class FloatConversion {
     }
 
     public static short floatToBfloat16(float value) {
-        int bits = Float.floatToRawIntBits(value);
-        if (Float.isNaN(value)) {
-            return (short) ((bits >>> 16) | 0x40);
-        }
-        int roundingBias = 0x7fff + ((bits >>> 16) & 1);
-        return (short) ((bits + roundingBias) >>> 16);
+        return (short) bfloat16Bits(Float.floatToRawIntBits(value));
+    }
+
+    /**
+     * The bfloat16 bits (in the low 16) of float32 bits: rounds to nearest-even; a NaN keeps its sign and top payload
+     * bits and is made quiet. Without branches, so that a loop over many is vectorised: {@code nan} is all ones where
+     * the magnitude is above infinity's.
+     */
+    private static int bfloat16Bits(int bits) {
+        int nan = (0x7f800000 - (bits & 0x7fffffff)) >> 31;
+        int rounded = (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+        int quiet = (bits >>> 16) | 0x40;
+        return (rounded & ~nan) | (quiet & nan);
     }
 }

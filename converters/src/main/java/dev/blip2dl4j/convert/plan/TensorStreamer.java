@@ -33,6 +33,11 @@ import java.util.function.Supplier;
 public final class TensorStreamer {
     /** A multiple of the 4096-byte alignment direct I/O needs. */
     private static final int BLOCK = 8 << 20;
+    /**
+     * Bytes handed to the artifact per write: the copy out of the block, the zip's CRC and the channel's copy into
+     * its own direct buffer then work within the core's second-level cache (bench/README.md).
+     */
+    private static final int STEP = 1 << 20;
 
     /** Told how many more source bytes have been processed. */
     @FunctionalInterface
@@ -76,18 +81,29 @@ public final class TensorStreamer {
     private final Progress progress;
     private final Map<String, Supplier<String>> storedHashes = new HashMap<>();
     private final Map<TiedCopy, Supplier<String>> tiedHashes = new LinkedHashMap<>();
-    private final byte[] staging = new byte[BLOCK];
+    private final int blockSize;
+    private final int step;
+    /** What one sink at a time copies out of a block, or converts it into. */
+    private final byte[] staging;
     /** The tensors' hashing, beside the file's (FileScan's own thread). */
     private final Hasher tensorHasher = new Hasher("sha256-tensors");
 
-    private TensorStreamer(ConversionPlan plan, ArtifactWriter writer, Progress progress) {
+    private TensorStreamer(ConversionPlan plan, ArtifactWriter writer, Progress progress, int blockSize, int step) {
         this.plan = plan;
         this.writer = writer;
         this.progress = progress;
+        this.blockSize = blockSize;
+        this.step = step;
+        this.staging = new byte[step];
     }
 
     public static Result stream(ConversionPlan plan, ArtifactWriter writer, Progress progress) {
-        TensorStreamer streamer = new TensorStreamer(plan, writer, progress);
+        return stream(plan, writer, progress, BLOCK, STEP);
+    }
+
+    /** With other sizes: tests split elements across blocks and steps. A step holds at least one element of any type. */
+    static Result stream(ConversionPlan plan, ArtifactWriter writer, Progress progress, int blockSize, int step) {
+        TensorStreamer streamer = new TensorStreamer(plan, writer, progress, blockSize, step);
         try {
             return streamer.run();
         } finally {
@@ -114,8 +130,7 @@ public final class TensorStreamer {
         sequential.forEach((file, regions) -> fileHashes.put(file, scan(file, regions, later)));
         for (Region region : later) {
             Sink sink = sink(region, null);
-            byte[] bytes = toArray(region.source.readFully());
-            sink.accept(bytes, 0, bytes.length);
+            sink.accept(region.source.readFully());
             sink.finish();
         }
         for (PlannedTensor t : fused) {
@@ -150,7 +165,7 @@ public final class TensorStreamer {
                 end = region.end();
             }
         }
-        try (FileScan scan = new FileScan(file, BLOCK, tensorHasher)) {
+        try (FileScan scan = new FileScan(file, blockSize, tensorHasher)) {
             int next = 0;
             Sink open = null;
             for (FileScan.Block block; (block = scan.next()) != null; ) {
@@ -167,8 +182,7 @@ public final class TensorStreamer {
                     if (open.hashedByScan()) {
                         scan.hash(open.digest, block, (int) (from - blockStart), length);
                     }
-                    block.data().get((int) (from - blockStart), staging, 0, length);
-                    open.accept(staging, 0, length);
+                    open.accept(block.data().slice((int) (from - blockStart), length));
                     if (to < region.end()) {
                         break; // the region goes on in the next block
                     }
@@ -249,7 +263,6 @@ public final class TensorStreamer {
         private final MessageDigest digest = Sha256.newDigest();
         private final byte[] pending;
         private int pendingBytes;
-        private byte[] converted = new byte[0];
 
         Sink(DType from, DType to, boolean roundThroughHalf, FileScan hashingScan, boolean hashes, ByteConsumer out,
              Consumer<Supplier<String>> onFinish) {
@@ -268,38 +281,41 @@ public final class TensorStreamer {
             return hashingScan != null;
         }
 
-        void accept(byte[] bytes, int offset, int length) {
+        /** Takes the buffer's remaining bytes, in steps of at most {@link #step}. */
+        void accept(ByteBuffer bytes) {
             if (from == to && !roundThroughHalf) {
-                out.accept(bytes, offset, length);
-                if (hashingScan == null && hashes) {
-                    digest.update(bytes, offset, length);
+                while (bytes.hasRemaining()) {
+                    int length = Math.min(bytes.remaining(), step);
+                    bytes.get(staging, 0, length);
+                    out.accept(staging, 0, length);
+                    if (hashingScan == null && hashes) {
+                        digest.update(staging, 0, length);
+                    }
                 }
                 return;
             }
-            while (pendingBytes > 0 && length > 0) {
-                pending[pendingBytes++] = bytes[offset++];
-                length--;
+            while (pendingBytes > 0 && bytes.hasRemaining()) {
+                pending[pendingBytes++] = bytes.get();
                 if (pendingBytes == pending.length) {
-                    convert(pending, 0, 1);
+                    convert(ByteBuffer.wrap(pending), 1);
                     pendingBytes = 0;
                 }
             }
-            int whole = length / from.size();
-            convert(bytes, offset, whole);
-            int rest = length - whole * from.size();
-            System.arraycopy(bytes, offset + whole * from.size(), pending, 0, rest);
-            pendingBytes = rest;
+            int perStep = step / Math.max(from.size(), to.size());
+            for (int whole; (whole = bytes.remaining() / from.size()) > 0; ) {
+                convert(bytes, Math.min(whole, perStep));
+            }
+            pendingBytes = bytes.remaining();
+            bytes.get(pending, 0, pendingBytes);
         }
 
-        private void convert(byte[] bytes, int offset, int count) {
+        /** Converts {@code count} elements from the buffer's position, advancing it. */
+        private void convert(ByteBuffer bytes, int count) {
             int outBytes = count * to.size();
-            if (converted.length < outBytes) {
-                converted = new byte[outBytes];
-            }
-            FloatConversion.convert(bytes, offset, from, converted, 0, to, count, roundThroughHalf);
-            out.accept(converted, 0, outBytes);
+            FloatConversion.convert(bytes, from, staging, 0, to, count, roundThroughHalf);
+            out.accept(staging, 0, outBytes);
             if (hashes) {
-                digest.update(converted, 0, outBytes);
+                digest.update(staging, 0, outBytes);
             }
         }
 
@@ -337,11 +353,5 @@ public final class TensorStreamer {
             }
         });
         return warnings;
-    }
-
-    private static byte[] toArray(ByteBuffer buffer) {
-        byte[] bytes = new byte[buffer.remaining()];
-        buffer.get(bytes);
-        return bytes;
     }
 }
