@@ -59,6 +59,11 @@ final class BenchCommand implements Callable<Integer> {
             description = "The float32 artifact of the same model that lm_logits_error compares against.")
     Path reference;
 
+    @Option(names = "--dump-logits", paramLabel = "DIR",
+            description = "Where lm_logits_error writes its inputs (projected queries, token ids) and both models' "
+                    + "logits as .npy, for another implementation to measure on the same inputs.")
+    Path dumpLogits;
+
     @Mixin
     Blip2Command.Verbosity verbosity;
 
@@ -68,7 +73,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         StageBenchmark.run(artifact, new StageBenchmark.Options(repeats, warmup, promptTokens, seed, stages, profile,
-                graph, resident, batch, reference), spec.commandLine().getOut());
+                graph, resident, batch, reference, dumpLogits), spec.commandLine().getOut());
         return 0;
     }
 }

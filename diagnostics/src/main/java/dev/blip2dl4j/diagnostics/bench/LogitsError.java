@@ -12,6 +12,10 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -20,10 +24,19 @@ import java.nio.file.Path;
  * as generation runs it (the prompt's first token through {@link LanguageModel#start}, the rest one cached step
  * each), which gives one row of logits per token. Both language models read the reference's projected queries, so
  * that the error is the language model's alone, as the peer's {@code --lm-int8} quantizes its language model only.
+ *
+ * <p>With a dump folder it also writes what it fed and got as {@code .npy}, so that another implementation
+ * (bench/int8_quality_peer.py) can measure its own error on the very same inputs instead of re-deriving our
+ * seeding: {@value #QUERIES} ([1, queries, hidden] float32), {@value #IDS} ([tokens] int64), and the logits
+ * ([tokens, vocab] float32) of the reference ({@value #REFERENCE_LOGITS}) and of the artifact ({@value #LOGITS}).
  */
 final class LogitsError {
     static final String NAME = "lm_logits_error";
     static final int TOKENS = 32;
+    static final String QUERIES = "projected_queries.npy";
+    static final String IDS = "token_ids.npy";
+    static final String REFERENCE_LOGITS = "reference_logits.npy";
+    static final String LOGITS = "logits.npy";
 
     /**
      * @param relativeRms   ||a - b|| / ||b|| over all positions' logits, {@code b} the reference's
@@ -36,8 +49,11 @@ final class LogitsError {
     private LogitsError() {
     }
 
-    /** {@code weights} (of {@code config}) against the float32 artifact {@code reference}, on the image {@code pixels}. */
-    static Result measure(Blip2Config config, Weights weights, Path reference, INDArray pixels, long seed) {
+    /**
+     * {@code weights} (of {@code config}) against the float32 artifact {@code reference}, on the image {@code pixels};
+     * {@code dump}, when not null, is the folder that receives the inputs and both models' logits.
+     */
+    static Result measure(Blip2Config config, Weights weights, Path reference, INDArray pixels, long seed, Path dump) {
         long[] tokens = StageBenchmark.randomIds(config, TOKENS, seed);
         float[][] expected;
         INDArray projected;
@@ -50,7 +66,24 @@ final class LogitsError {
             projected = encoder.project(encoder.queries(encoder.imageEmbeds(pixels)));
             expected = teacherForced(LanguageModel.of(config, ref), projected, tokens);
         }
-        return compare(teacherForced(LanguageModel.of(config, weights), projected, tokens), expected);
+        float[][] actual = teacherForced(LanguageModel.of(config, weights), projected, tokens);
+        if (dump != null) {
+            write(dump, QUERIES, projected.castTo(DataType.FLOAT));
+            write(dump, IDS, Nd4j.createFromArray(tokens));
+            write(dump, REFERENCE_LOGITS, Nd4j.createFromArray(expected));
+            write(dump, LOGITS, Nd4j.createFromArray(actual));
+        }
+        return compare(actual, expected);
+    }
+
+    private static void write(Path folder, String name, INDArray array) {
+        Path file = folder.resolve(name);
+        try {
+            Files.createDirectories(folder);
+            Nd4j.writeAsNumpy(array, new File(file.toString()));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file, e);
+        }
     }
 
     /** The logits after each of {@code tokens}, the first given as the prompt after {@code projected}. */

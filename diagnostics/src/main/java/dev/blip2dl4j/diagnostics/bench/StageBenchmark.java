@@ -73,9 +73,11 @@ public final class StageBenchmark {
      * @param resident decode and caption with the language model's weights copied into memory
      * @param batch     examples per training step ({@code train_step}; the other stages run one)
      * @param reference the float32 artifact that {@code lm_logits_error} compares against (null without that stage)
+     * @param dumpLogits the folder where {@code lm_logits_error} writes its inputs and both models' logits as .npy
+     *                   (null: none)
      */
     public record Options(int repeats, int warmup, int promptTokens, long seed, Set<String> stages, boolean profile,
-                          boolean graph, boolean resident, int batch, Path reference) {
+                          boolean graph, boolean resident, int batch, Path reference, Path dumpLogits) {
     }
 
     /** Lines spaced as the peer's {@code json.dumps} writes them: {@code {"name": "vision", "median_s": 1.4188, ...}}. */
@@ -131,7 +133,8 @@ public final class StageBenchmark {
             throw new BadInputException(LogitsError.NAME + " compares against a float32 artifact: name it with --reference");
         }
         long t = System.nanoTime();
-        LogitsError.Result error = LogitsError.measure(config, weights, options.reference(), pixels, options.seed());
+        LogitsError.Result error = LogitsError.measure(config, weights, options.reference(), pixels, options.seed(),
+                options.dumpLogits());
         Map<String, Object> details = new LinkedHashMap<>();
         details.put("tokens", LogitsError.TOKENS);
         details.put("relative_rms", error.relativeRms());

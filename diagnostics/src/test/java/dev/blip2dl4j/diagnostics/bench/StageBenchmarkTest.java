@@ -3,6 +3,8 @@ package dev.blip2dl4j.diagnostics.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.blip2dl4j.BadInputException;
+import dev.blip2dl4j.arrays.ArtifactWeights;
+import dev.blip2dl4j.config.Blip2Config;
 import dev.blip2dl4j.convert.ConversionProgress;
 import dev.blip2dl4j.convert.Converter;
 import dev.blip2dl4j.diagnostics.verify.StorageTolerance;
@@ -12,6 +14,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -25,6 +30,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -46,7 +52,7 @@ class StageBenchmarkTest {
         Locale.setDefault(Locale.GERMANY);
         try {
             StageBenchmark.run(artifact, new StageBenchmark.Options(1, 0, 4, 0, Set.of("qformer", "lm_decode_per_token"),
-                    false, false, false, 1, null), new PrintWriter(text));
+                    false, false, false, 1, null, null), new PrintWriter(text));
         } finally {
             Locale.setDefault(previous);
         }
@@ -69,7 +75,7 @@ class StageBenchmarkTest {
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         try {
             StageBenchmark.run(artifact, new StageBenchmark.Options(1, 0, 4, 0, Set.of("lm_prefill", "lm_decode_per_token"),
-                    true, false, false, 1, null), new PrintWriter(new StringWriter()));
+                    true, false, false, 1, null, null), new PrintWriter(new StringWriter()));
         } finally {
             System.setErr(previous);
         }
@@ -106,6 +112,36 @@ class StageBenchmarkTest {
         assertTrue(Double.isFinite(line.get("max_abs_diff").asDouble()), line.toString());
     }
 
+    /**
+     * What the stage dumps is what it measured: the error recomputed from the two dumped logits is the reported
+     * one, the ids are the seeded tokens, and the queries have the language model's width, so that another
+     * implementation fed these files measures itself on our inputs.
+     */
+    @Test
+    void theDumpedInputsAndLogitsReproduceTheReportedError() throws Exception {
+        Path reference = convert("opt", DType.F32);
+        Path dump = dir.resolve("dump");
+        JsonNode line = logitsError(convert("opt", DType.I8), reference, dump);
+        // in float64, as the stage sums
+        INDArray expected = Nd4j.createFromNpyFile(dump.resolve(LogitsError.REFERENCE_LOGITS).toFile())
+                .castTo(DataType.DOUBLE);
+        INDArray actual = Nd4j.createFromNpyFile(dump.resolve(LogitsError.LOGITS).toFile()).castTo(DataType.DOUBLE);
+        assertEquals(LogitsError.TOKENS, expected.size(0));
+        double relativeRms = actual.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
+        assertEquals(line.get("relative_rms").asDouble(), relativeRms, 1e-6 * relativeRms, line.toString());
+
+        INDArray ids = Nd4j.createFromNpyFile(dump.resolve(LogitsError.IDS).toFile());
+        assertEquals(DataType.INT64, ids.dataType());
+        Blip2Config config;
+        try (ArtifactWeights weights = ArtifactWeights.open(reference)) {
+            config = weights.config();
+        }
+        assertArrayEquals(StageBenchmark.randomIds(config, LogitsError.TOKENS, 0), ids.toLongVector());
+        INDArray queries = Nd4j.createFromNpyFile(dump.resolve(LogitsError.QUERIES).toFile());
+        assertEquals(config.numQueryTokens(), queries.size(1));
+        assertEquals(config.text().vocabSize(), expected.size(1));
+    }
+
     @Test
     void theLogitsErrorNeedsAReferenceOfTheSameModel() throws Exception {
         Path artifact = convert("opt", DType.I8);
@@ -126,9 +162,14 @@ class StageBenchmarkTest {
 
     /** The lm_logits_error line of {@code artifact} against {@code reference}. */
     private static JsonNode logitsError(Path artifact, Path reference) throws Exception {
+        return logitsError(artifact, reference, null);
+    }
+
+    /** The same, writing the stage's inputs and logits under {@code dump} when not null. */
+    private static JsonNode logitsError(Path artifact, Path reference, Path dump) throws Exception {
         StringWriter text = new StringWriter();
         StageBenchmark.run(artifact, new StageBenchmark.Options(1, 0, 4, 0, Set.of(LogitsError.NAME), false, false,
-                false, 1, reference), new PrintWriter(text));
+                false, 1, reference, dump), new PrintWriter(text));
         String[] lines = text.toString().split("\n");
         JsonNode line = new ObjectMapper().readTree(lines[lines.length - 1]);
         assertEquals(LogitsError.NAME, line.get("name").asText());
