@@ -27,6 +27,11 @@ class RandomCheckpointCliTest {
         assertTrue(run.out().endsWith("1248 tensors, 31834609664 bytes (31.8 GB) of float32, FROM_BIN layout\n"), run.out());
         assertTrue(run.err().isEmpty(), run.err());
 
+        // float16 shards are cut at float32's tensors, each half the size, and say so line by line as in the total
+        CliRun half = CliRun.of("random-checkpoint", "--like", "blip2-opt-6.7b", "--dry-run", "--dtype", "float16");
+        assertTrue(half.out().contains("  model-00004-of-00004.safetensors  23 tensors  1083080704 bytes (1.1 GB)\n"), half.out());
+        assertTrue(half.out().endsWith("1248 tensors, 15917304832 bytes (15.9 GB) of float16, FROM_BIN layout\n"), half.out());
+
         CliRun cut = CliRun.of("random-checkpoint", "--like", "blip2-opt-6.7b", "--dry-run", "--layout", "SAVED");
         assertTrue(cut.err().startsWith("warning: the plan differs from the catalogue's shards: "
                 + "model-00004-of-00004.safetensors: 2170000000 bytes recorded"), cut.toString());

@@ -117,13 +117,16 @@ final class RandomCheckpointCommand implements Callable<Integer> {
             plan = RandomCheckpoint.plan(Blip2Config.read(source.config),
                     layout != null ? layout : RandomCheckpoint.Layout.SAVED, maxShard);
         }
-        for (RandomCheckpoint.Shard shard : plan.shards()) {
-            out.printf("  %s  %d tensors  %d bytes (%s)%n", shard.file(), shard.tensors().size(), shard.bytes(),
-                    ByteSizes.format(shard.bytes()));
-        }
         boolean artifact = outDir != null && outDir.toString().endsWith(".b2z");
         StoragePolicy policy = storage.policy();
         DType type = artifact ? null : checkpointType(policy);
+        // the plan is float32's; a half-precision checkpoint's shards are cut at the same tensors, each half the size
+        int elementBytes = artifact ? Float.BYTES : type.size();
+        for (RandomCheckpoint.Shard shard : plan.shards()) {
+            long bytes = shard.bytes() / Float.BYTES * elementBytes;
+            out.printf("  %s  %d tensors  %d bytes (%s)%n", shard.file(), shard.tensors().size(), bytes,
+                    ByteSizes.format(bytes));
+        }
         if (!artifact) {
             long bytes = plan.bytes() / Float.BYTES * type.size();
             out.printf("%d tensors, %d bytes (%s) of %s, %s layout%n", plan.tensorCount(), bytes, ByteSizes.format(bytes),
