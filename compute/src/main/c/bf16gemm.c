@@ -21,6 +21,7 @@
 #include <jni.h>
 #include <cpuid.h>
 #include <immintrin.h>
+#include "blip2kernels.h"
 #include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -38,7 +39,6 @@
 #define PARALLEL_MIN (1L << 18)
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
-#define INLINE static inline __attribute__((always_inline))
 
 typedef struct __attribute__((packed)) {
     uint8_t palette, start_row, reserved[14];
@@ -115,32 +115,6 @@ static void round_rows(const Gemm *g, long from, long to) {
             __m512 h = _mm512_maskz_loadu_ps(hi, x + 16);
             _mm512_store_si512((__m512i *) (out + c), (__m512i) _mm512_cvtne2ps_pbh(h, l));
         }
-    }
-}
-
-/* The 16 x 16 transpose of 32-bit elements in place: r[q] becomes column q of the input rows. */
-INLINE void transpose16(__m512i r[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {
-        u[4 * g] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
-        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-    }
-    /* u[4g + q], lane L: rows 4g..4g+3 at column 4L + q; a 4 x 4 transpose of 128-bit lanes finishes it */
-    for (int q = 0; q < 4; q++) {
-        __m512i v0 = _mm512_shuffle_i32x4(u[q], u[4 + q], 0x44);
-        __m512i v1 = _mm512_shuffle_i32x4(u[q], u[4 + q], 0xee);
-        __m512i v2 = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0x44);
-        __m512i v3 = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0xee);
-        r[q] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-        r[4 + q] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
-        r[8 + q] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-        r[12 + q] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
     }
 }
 

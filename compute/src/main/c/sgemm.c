@@ -13,6 +13,7 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma")
 #include <jni.h>
 #include <immintrin.h>
+#include "blip2kernels.h"
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,7 +34,6 @@
  * sleeping OpenMP worker (OMP_WAIT_POLICY=PASSIVE, as the launcher sets) took 3-6 us, and it packs its own A.
  */
 #define PARALLEL_MIN (1L << 20)
-#define INLINE static inline __attribute__((always_inline))
 
 typedef struct {
     int transA, transB;
@@ -73,34 +73,6 @@ INLINE void fetch_ahead(Ahead *ahead) {
 static __thread float *packed_a;
 static __thread float *packed_b;
 
-/* The 16 x 16 transpose of r in place: r[q] becomes column q of the input rows. */
-INLINE void transpose16(__m512 r[16]) {
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {
-        __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
-        __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
-        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-    }
-    /* u[4g + q], lane L: rows 4g..4g+3 at column 4L + q; a 4 x 4 transpose of 128-bit lanes finishes it */
-    for (int q = 0; q < 4; q++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x44);
-        __m512 v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xee);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x44);
-        __m512 v3 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xee);
-        r[q] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[4 + q] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
-        r[8 + q] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + q] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
-    }
-}
-
 INLINE __mmask16 lanes(long count) {
     return count >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << count) - 1);
 }
@@ -113,14 +85,14 @@ static void pack_transposed(const float *src, long ld, long rows, long cols, flo
     __mmask16 store = lanes(width < 16 ? width : 16);
     for (long c = 0; c < cols; c += 16) {
         __mmask16 load = lanes(cols - c);
-        __m512 r[16];
+        __m512i r[16];
         for (int i = 0; i < 16; i++) {
-            r[i] = i < rows ? _mm512_maskz_loadu_ps(load, src + i * ld + c) : _mm512_setzero_ps();
+            r[i] = i < rows ? _mm512_castps_si512(_mm512_maskz_loadu_ps(load, src + i * ld + c)) : _mm512_setzero_si512();
         }
         transpose16(r);
         long count = cols - c < 16 ? cols - c : 16;
         for (int q = 0; q < count; q++) {
-            _mm512_mask_storeu_ps(out + (c + q) * width, store, r[q]);
+            _mm512_mask_storeu_ps(out + (c + q) * width, store, _mm512_castsi512_ps(r[q]));
         }
     }
 }
