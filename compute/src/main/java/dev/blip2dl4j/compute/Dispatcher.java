@@ -82,6 +82,15 @@ final class Dispatcher {
         return isa;
     }
 
+    /**
+     * The level the row passes ({@link RowKernels}) run at: the native kernels', or null without them or where the
+     * portable Java loops are forced, so that the runtime's own loops run (and are tested) as on a machine without
+     * the library.
+     */
+    Isa rowIsa() {
+        return forced.equals("portable") ? null : isa;
+    }
+
     /** The kernels for a product of {@code rows} rows against a weight stored as {@code dtype}. */
     KernelPath choose(DType dtype, int rows) {
         if (forced.equals("portable")) {

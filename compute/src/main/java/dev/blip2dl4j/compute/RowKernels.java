@@ -8,12 +8,13 @@ import org.bytedeco.javacpp.FloatPointer;
  * ({@code compute/src/main/c/rowkernels.c}): LayerNorm and RMSNorm, a bias added to every row, a bias with GELU's
  * exact erf form or its tanh form (times a gate where asked), a row softmax. They run at the native products'
  * instruction-set level ({@link Dispatcher});
- * where the library did not load, {@link #available()} is false and the caller keeps its own loops. An eager model
+ * where the library did not load (or {@code -Dblip2.compute.path=portable} forces Java loops), {@link #available()}
+ * is false and the caller keeps its own loops. An eager model
  * pays one call per pass where an ND4J op chain paid a dispatch per op and a trip through memory per step
  * (docs/DESIGN.md "Compute layer").
  */
 public final class RowKernels {
-    private static final Isa ISA = Products.DISPATCHER.isa();
+    private static final Isa ISA = Products.DISPATCHER.rowIsa();
 
     private RowKernels() {
     }

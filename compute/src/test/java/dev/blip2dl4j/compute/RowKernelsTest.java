@@ -27,6 +27,14 @@ class RowKernelsTest {
     private static final float GUARD = 12345f;
 
     @Test
+    void forcingThePortableLoopsTurnsTheRowPassesOffToo() {
+        assumeTrue(NativeKernels.loaded(), "the native library did not load here");
+        assertEquals(null, new Dispatcher(CpuFeatures.detect(), "portable").rowIsa());
+        assertEquals(new Dispatcher(CpuFeatures.detect(), "auto").isa(), new Dispatcher(CpuFeatures.detect(), "auto").rowIsa());
+        assertTrue(new Dispatcher(CpuFeatures.detect(), "auto").rowIsa() != null);
+    }
+
+    @Test
     void layerNormMatchesFloat64() {
         Random random = new Random(3);
         for (Isa isa : levels()) {
