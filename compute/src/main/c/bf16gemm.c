@@ -22,7 +22,6 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #include "blip2kernels.h"
-#include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -233,6 +232,46 @@ JNIEXPORT jboolean JNICALL Java_dev_blip2dl4j_compute_NativeKernels_amxBf16(JNIE
 }
 
 /* The Java side (Products) has checked the shapes and asked amxBf16() first; y's rows may be a wider array's. */
+/* A product's (pass, panel) items, handed out as the threads come free, and each panel's passes done. */
+typedef struct {
+    const Gemm *g;
+    long mp, panels, passes;
+    long *passes_done;
+    long next;        /* the next item to take */
+} Work;
+
+static void run_part(void *context, int t, int count) {
+    Work *work = context;
+    const Gemm *g = work->g;
+    round_rows(g, work->mp * t / count, work->mp * (t + 1) / count);
+    pool_barrier(count);
+    uint16_t *b = grow(&packed, (size_t) KC * PANEL * sizeof(uint16_t));
+    TileConfig config = {0};
+    config.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        config.bytes[i] = 64;
+        config.rows[i] = 16;
+    }
+    _tile_loadconfig(&config);
+    /* (pass, panel) in pass order, handed out as the threads come free, each waiting only for its panel's
+       previous pass: no barrier between passes for a thread another process has taken off its core to hold the
+       other one up */
+    for (;;) {
+        long item = __atomic_fetch_add(&work->next, 1, __ATOMIC_RELAXED);
+        if (item >= work->passes * work->panels) {
+            break;
+        }
+        long pass = item / work->panels, panel = item % work->panels;
+        while (__atomic_load_n(&work->passes_done[panel], __ATOMIC_ACQUIRE) < pass) {
+            _mm_pause();
+        }
+        long p0 = pass * KC;
+        run(g, panel, p0, g->kp - p0 < KC ? g->kp - p0 : KC, b);
+        __atomic_store_n(&work->passes_done[panel], pass + 1, __ATOMIC_RELEASE);
+    }
+    _tile_release();
+}
+
 JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_bf16Gemm(
         JNIEnv *env, jclass cls, jint m, jint n, jint k, jlong x, jlong ldx, jlong w, jlong y, jlong ldy,
         jboolean accumulate) {
@@ -249,36 +288,10 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_bf16Gemm(
     long panels = (n + PANEL - 1) / PANEL, passes = (kp + KC - 1) / KC;
     long *passes_done = grow(&done, (size_t) panels * sizeof(long));
     memset(passes_done, 0, (size_t) panels * sizeof(long));
-    int threads = (long) m * n * k < PARALLEL_MIN ? 1 : omp_get_max_threads();
+    int threads = (long) m * n * k < PARALLEL_MIN ? 1 : pool_threads();
     if (threads > panels) {
         threads = (int) panels;
     }
-    TileConfig config = {0};
-    config.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        config.bytes[t] = 64;
-        config.rows[t] = 16;
-    }
-    #pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        long t = omp_get_thread_num(), count = omp_get_num_threads();
-        round_rows(&g, mp * t / count, mp * (t + 1) / count);
-        #pragma omp barrier
-        uint16_t *b = grow(&packed, (size_t) KC * PANEL * sizeof(uint16_t));
-        _tile_loadconfig(&config);
-        /* panels handed out as the threads come free: a core another process takes does not hold the call up */
-        /* (pass, panel) in pass order, each waiting only for its panel's previous pass, handed out before it: no
-           barrier between passes for a thread another process has taken off its core to hold the other one up */
-        #pragma omp for schedule(dynamic)
-        for (long item = 0; item < passes * panels; item++) {
-            long pass = item / panels, panel = item % panels;
-            while (__atomic_load_n(&passes_done[panel], __ATOMIC_ACQUIRE) < pass) {
-                _mm_pause();
-            }
-            long p0 = pass * KC;
-            run(&g, panel, p0, kp - p0 < KC ? kp - p0 : KC, b);
-            __atomic_store_n(&passes_done[panel], pass + 1, __ATOMIC_RELEASE);
-        }
-        _tile_release();
-    }
+    Work work = {&g, mp, panels, passes, passes_done, 0};
+    pool_run(threads, run_part, &work);
 }

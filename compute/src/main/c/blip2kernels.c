@@ -4,13 +4,12 @@
  * to float32 in registers and multiplied exactly: float32 sums, no rounding of x. The weight is read in place;
  * nothing is allocated. Three instruction-set levels (AVX-512, AVX2 with FMA and F16C, plain C), the caller
  * picks one no higher than maxIsa() says this CPU runs (docs/DESIGN.md "Compute layer"). Rows of W are split
- * across the OpenMP threads (OMP_NUM_THREADS, as for oneDNN and OpenBLAS).
+ * across the library's threads (pool.c: OMP_NUM_THREADS of them, as for oneDNN and OpenBLAS).
  *
  * Built by the compute module's Maven build with the machine's gcc (compute/pom.xml), loaded by NativeKernels.
  */
 #include <jni.h>
 #include <immintrin.h>
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,6 +392,33 @@ JNIEXPORT jint JNICALL Java_dev_blip2dl4j_compute_NativeKernels_maxIsa(JNIEnv *e
     return max_isa();
 }
 
+/* A product's weight rows, split between the threads. */
+typedef struct {
+    const Product *p;
+    int isa;
+    long n;
+    uint8_t *q;       /* x quantized, for the VNNI kernel */
+    float *x_scales;
+    int vnni;
+} Rows;
+
+static void product_part(void *context, int t, int count) {
+    const Rows *r = context;
+    /* whole groups of ROWS per thread, the remainder to the last */
+    long groups = r->n / ROWS;
+    long from = groups * t / count * ROWS;
+    long to = t == count - 1 ? r->n : groups * (t + 1) / count * ROWS;
+    if (r->vnni) {
+        product_vnni(r->p, r->q, r->x_scales, from, to);
+    } else if (r->isa >= AVX512) {
+        product_avx512(r->p, from, to);
+    } else if (r->isa == AVX2) {
+        product_avx2(r->p, from, to);
+    } else {
+        product_scalar(r->p, from, to);
+    }
+}
+
 /* The Java side has checked the shapes, the byte counts, the alignment and the scale table (Products.check). */
 JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_linear(
         JNIEnv *env, jclass cls, jint isa, jint dtype, jlong x, jint m, jint k, jlong xStride, jlong w,
@@ -400,30 +426,14 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_linear(
     Product p = {dtype, (const float *) (intptr_t) x, m, k, xStride, (const void *) (intptr_t) w, wStride,
                  (const float *) (intptr_t) scales, block > 0 ? block : k, block > 0 ? k / block : 1,
                  (float *) (intptr_t) y, yStride, accumulate};
-    int threads = (long) n * k * m < PARALLEL_MIN ? 1 : omp_get_max_threads();
+    int threads = (long) n * k * m < PARALLEL_MIN ? 1 : pool_threads();
     if (threads > n / ROWS) {
         threads = n / ROWS > 0 ? (int) (n / ROWS) : 1;
     }
-    uint8_t *q = NULL;
-    float *x_scales = NULL;
+    Rows rows = {&p, isa, n, NULL, NULL, 0};
     /* int32 sums hold blocks of up to 65536 columns (each lane adds 4 products of at most 255 x 128 per 64) */
-    int vnni = isa >= AVX512_VNNI && dtype == I8 && p.block <= 65536 && quantize(&p, &q, &x_scales);
-    #pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        /* whole groups of ROWS per thread, the remainder to the last */
-        long groups = n / ROWS, t = omp_get_thread_num(), count = omp_get_num_threads();
-        long from = groups * t / count * ROWS;
-        long to = t == count - 1 ? n : groups * (t + 1) / count * ROWS;
-        if (vnni) {
-            product_vnni(&p, q, x_scales, from, to);
-        } else if (isa >= AVX512) {
-            product_avx512(&p, from, to);
-        } else if (isa == AVX2) {
-            product_avx2(&p, from, to);
-        } else {
-            product_scalar(&p, from, to);
-        }
-    }
+    rows.vnni = isa >= AVX512_VNNI && dtype == I8 && p.block <= 65536 && quantize(&p, &rows.q, &rows.x_scales);
+    pool_run(threads, product_part, &rows);
 }
 
 /*
@@ -483,30 +493,39 @@ DECODE_ROWS(scalar, )
 DECODE_ROWS(avx2, AVX2_TARGET)
 DECODE_ROWS(avx512, AVX512_TARGET)
 
+/* Rows of W to decode, split between the threads. */
+typedef struct {
+    const Product *p;
+    int isa;
+    long from, count;
+    float *out;
+} Decoding;
+
+static void decode_part(void *context, int t, int all) {
+    const Decoding *d = context;
+    long first = d->from + d->count * t / all, last = d->from + d->count * (t + 1) / all;
+    float *at = d->out + (first - d->from) * d->p->k;
+    if (d->isa >= AVX512) {
+        decode_rows_avx512(d->p, first, last, at);
+    } else if (d->isa == AVX2) {
+        decode_rows_avx2(d->p, first, last, at);
+    } else {
+        decode_rows_scalar(d->p, first, last, at);
+    }
+}
+
 /* Rows [from, from + count) of W [n, k] into out [count, k], float32; the Java side has checked W (Products.check). */
 JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_decode(
         JNIEnv *env, jclass cls, jint isa, jint dtype, jlong w, jint k, jlong scales, jint block, jint from,
         jint count, jlong out) {
     Product p = {dtype, NULL, 0, k, 0, (const void *) (intptr_t) w, k, (const float *) (intptr_t) scales,
                  block > 0 ? block : k, block > 0 ? k / block : 1, NULL, 0, 0};
-    float *into = (float *) (intptr_t) out;
-    int threads = (long) count * k < PARALLEL_MIN ? 1 : omp_get_max_threads();
+    int threads = (long) count * k < PARALLEL_MIN ? 1 : pool_threads();
     if (threads > count) {
         threads = count;
     }
-    #pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        long t = omp_get_thread_num(), all = omp_get_num_threads();
-        long first = from + count * t / all, last = from + count * (t + 1) / all;
-        float *at = into + (first - from) * (long) k;
-        if (isa >= AVX512) {
-            decode_rows_avx512(&p, first, last, at);
-        } else if (isa == AVX2) {
-            decode_rows_avx2(&p, first, last, at);
-        } else {
-            decode_rows_scalar(&p, first, last, at);
-        }
-    }
+    Decoding d = {&p, isa, from, count, (float *) (intptr_t) out};
+    pool_run(threads, decode_part, &d);
 }
 
 /* Reads count floats with every thread, as a product reads its weight: the read rate the products are held to. */
@@ -542,23 +561,38 @@ AVX2_TARGET static float read_avx2(const float *a, long from, long to) {
     return sum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) + rest;
 }
 
+/* A span to read, split between the threads, and each one's sum (so that nothing is optimised away). */
+typedef struct {
+    int isa;
+    const float *a;
+    long count;
+    float sums[POOL_MAX_THREADS];
+} Reading;
+
+static void read_part(void *context, int t, int threads) {
+    Reading *r = context;
+    long from = r->count * t / threads, to = r->count * (t + 1) / threads;
+    float sum = 0;
+    if (r->isa >= AVX512) {
+        sum = read_avx512(r->a, from, to);
+    } else if (r->isa == AVX2) {
+        sum = read_avx2(r->a, from, to);
+    } else {
+        for (long i = from; i < to; i++) {
+            sum += r->a[i];
+        }
+    }
+    r->sums[t] = sum;
+}
+
 JNIEXPORT jfloat JNICALL Java_dev_blip2dl4j_compute_NativeKernels_read(JNIEnv *env, jclass cls, jint isa,
                                                                       jlong address, jlong count) {
-    const float *a = (const float *) (intptr_t) address;
+    Reading r = {isa, (const float *) (intptr_t) address, count, {0}};
+    int threads = pool_threads();
+    pool_run(threads, read_part, &r);
     float sum = 0;
-    #pragma omp parallel reduction(+:sum)
-    {
-        long t = omp_get_thread_num(), threads = omp_get_num_threads();
-        long from = count * t / threads, to = count * (t + 1) / threads;
-        if (isa >= AVX512) {
-            sum += read_avx512(a, from, to);
-        } else if (isa == AVX2) {
-            sum += read_avx2(a, from, to);
-        } else {
-            for (long i = from; i < to; i++) {
-                sum += a[i];
-            }
-        }
+    for (int t = 0; t < threads; t++) {
+        sum += r.sums[t];
     }
     return sum;
 }

@@ -1,6 +1,7 @@
 /*
  * What the library's kernel files share: the instruction-set levels (the order of NativeKernels.Isa), the
- * function attributes that compile one function for one level, and the 16 x 16 transpose both GEMMs pack with.
+ * function attributes that compile one function for one level, the threads they run on, and the 16 x 16 transpose
+ * both GEMMs pack with.
  */
 #ifndef BLIP2KERNELS_H
 #define BLIP2KERNELS_H
@@ -12,6 +13,17 @@ enum { SCALAR = 0, AVX2 = 1, AVX512 = 2, AVX512_VNNI = 3, AMX_BF16 = 4 };
 #define INLINE static inline __attribute__((always_inline))
 
 #include <immintrin.h>
+
+/*
+ * The library's threads (pool.c): pool_run runs task(context, t, count) for t in [0, count) on count threads, the
+ * caller as t = 0, count <= threads (1 where the workers are busy with another caller); pool_barrier(count) waits
+ * inside a task until all count threads reach it; pool_threads() is how many threads a product may use.
+ */
+#define POOL_MAX_THREADS 256
+typedef void (*Task)(void *context, int t, int count);
+void pool_run(int threads, Task task, void *context);
+void pool_barrier(int count);
+int pool_threads(void);
 
 /*
  * The 16 x 16 transpose of 32-bit elements in place, r[q] becoming column q of the input rows: the float32 GEMM packs

@@ -27,8 +27,8 @@ if $fresh; then
     exit 0
 fi
 mkdir -p "$out"
-if ! gcc -O3 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -fopenmp \
-        -I"$jdk/include" -I"$jdk/include/linux" -o "$lib.tmp" "$dir"/*.c; then
+if ! gcc -O3 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -shared -fPIC \
+        -I"$jdk/include" -I"$jdk/include/linux" -o "$lib.tmp" "$dir"/*.c -pthread -lm; then
     rm -f "$lib" "$lib.tmp"
     echo "blip2kernels: gcc failed, the native products are left out" >&2
     exit 0

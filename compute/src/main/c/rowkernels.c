@@ -3,7 +3,7 @@
  * LayerNorm and RMSNorm (statistics, scale and shift), a bias added to every row, a bias and GELU (the exact erf
  * form, or the tanh form, times a gate where asked) over a linear layer's output, a row softmax. Written in place or into an output the caller owns, nothing
  * allocated. The same three instruction-set levels as the products (blip2kernels.c); rows are split across the
- * OpenMP threads where there are enough of them.
+ * library's threads (pool.c) where there are enough of them.
  *
  * GELU's erf and the softmax's exp are evaluated in vector registers: erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 +
  * z / 2) (Numerical Recipes' Chebyshev fit, relative error under 1.2e-7 for every z >= 0) and exp by range
@@ -15,7 +15,6 @@
 #include <jni.h>
 #include <immintrin.h>
 #include <math.h>
-#include <omp.h>
 #include <stdint.h>
 
 #include "blip2kernels.h"
@@ -421,23 +420,32 @@ AVX512_TARGET static void rows_avx512(const Pass *p, long from, long to) {
     }
 }
 
+/* A pass's rows, split between the threads. */
+typedef struct {
+    int isa;
+    const Pass *p;
+    long rows;
+} Rows;
+
+static void run_part(void *context, int t, int count) {
+    const Rows *r = context;
+    long from = r->rows * t / count, to = r->rows * (t + 1) / count;
+    if (r->isa >= AVX512) {
+        rows_avx512(r->p, from, to);
+    } else if (r->isa == AVX2) {
+        rows_avx2(r->p, from, to);
+    } else {
+        rows_scalar(r->p, from, to);
+    }
+}
+
 static void run(int isa, const Pass *p, long rows) {
-    int threads = rows * p->cols < PARALLEL_MIN ? 1 : omp_get_max_threads();
+    int threads = rows * p->cols < PARALLEL_MIN ? 1 : pool_threads();
     if (threads > rows) {
         threads = (int) rows;
     }
-    #pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        long t = omp_get_thread_num(), all = omp_get_num_threads();
-        long from = rows * t / all, to = rows * (t + 1) / all;
-        if (isa >= AVX512) {
-            rows_avx512(p, from, to);
-        } else if (isa == AVX2) {
-            rows_avx2(p, from, to);
-        } else {
-            rows_scalar(p, from, to);
-        }
-    }
+    Rows r = {isa, p, rows};
+    pool_run(threads, run_part, &r);
 }
 
 #define ADDRESS(a) ((float *) (intptr_t) (a))

@@ -14,7 +14,6 @@
 #include <jni.h>
 #include <immintrin.h>
 #include "blip2kernels.h"
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -30,8 +29,8 @@
 #define DIRECT_B_ROWS 64
 #endif
 /*
- * Below this many multiply-adds (about 8 us on one thread) a second thread costs more than it saves: waking a
- * sleeping OpenMP worker (OMP_WAIT_POLICY=PASSIVE, as the launcher sets) took 3-6 us, and it packs its own A.
+ * Below this many multiply-adds (about 8 us on one thread) a second thread costs more than it saves: handing it the
+ * task takes a few microseconds even when it is awake (pool.c), and it packs its own A.
  */
 #define PARALLEL_MIN (1L << 20)
 
@@ -286,6 +285,24 @@ static void run(const Gemm *g, long row0, long row1, long first, long last) {
     }
 }
 
+/* The threads' parts of a product: parts of its tiles of rows or of its panels of columns. */
+typedef struct {
+    const Gemm *g;
+    long parts, panels;
+    int by_rows;
+} Split;
+
+static void run_part(void *context, int t, int count) {
+    const Split *s = context;
+    long from = s->parts * t / count, to = s->parts * (t + 1) / count;
+    if (s->by_rows) {
+        long row1 = to * MR < s->g->m ? to * MR : s->g->m;
+        run(s->g, from * MR, row1, 0, s->panels);
+    } else {
+        run(s->g, 0, s->g->m, from, to);
+    }
+}
+
 /* k = 0 is a scaling of C: no block runs. */
 static void scale_only(const Gemm *g) {
     for (long i = 0; i < g->m; i++) {
@@ -310,7 +327,7 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_gemm(
         return;
     }
     long panels = (n + NR - 1) / NR, tiles = (m + MR - 1) / MR;
-    int threads = (long) m * n * k < PARALLEL_MIN ? 1 : omp_get_max_threads();
+    int threads = (long) m * n * k < PARALLEL_MIN ? 1 : pool_threads();
     /* n split by panels where each thread gets a few (a weight: each streams its own rows); else m by tiles
        (the attention's narrow products, n = a head's width: the threads share B, which is small) */
     int by_rows = panels < 4L * threads && tiles > panels;
@@ -322,15 +339,6 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_gemm(
         run(&g, 0, m, 0, panels);
         return;
     }
-    #pragma omp parallel num_threads(threads)
-    {
-        long t = omp_get_thread_num(), count = omp_get_num_threads();
-        long from = parts * t / count, to = parts * (t + 1) / count;
-        if (by_rows) {
-            long row1 = to * MR < m ? to * MR : m;
-            run(&g, from * MR, row1, 0, panels);
-        } else {
-            run(&g, 0, m, from, to);
-        }
-    }
+    Split split = {&g, parts, panels, by_rows};
+    pool_run(threads, run_part, &split);
 }

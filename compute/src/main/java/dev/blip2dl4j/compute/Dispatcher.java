@@ -27,11 +27,6 @@ final class Dispatcher {
     private static final int F32_NATIVE_ROWS = 4;
     private static final int BF16_NATIVE_ROWS = 8;
     private static final int I8_NATIVE_ROWS = 8;
-    /**
-     * Rows up to which our float32 GEMM beat oneDNN's in whole stages (measured): OPT's prefill (42 rows) and the
-     * Q-Former's queries (32); the ViT's 257 rows ran faster on oneDNN's.
-     */
-    private static final int NATIVE_GEMM_ROWS = 128;
 
     private final CpuFeatures cpu;
     private final String forced;
@@ -151,12 +146,12 @@ final class Dispatcher {
 
     /**
      * The float32 GEMM for products our one-row kernels do not take: more rows of {@code x W^T}, transposed or
-     * scaled operands, {@code dy W}. Ours on AVX-512 up to {@value #NATIVE_GEMM_ROWS} rows (measured faster than
-     * oneDNN's there, slower beyond); else oneDNN's where it loads, OpenBLAS where not; one row on OpenBLAS's GEMV, which streamed the weight faster
-     * than oneDNN's one-row GEMM.
+     * scaled operands, {@code dy W}. Ours on AVX-512 (measured faster than oneDNN's in whole stages at every size,
+     * once its threads no longer woke from sleep for each product); else oneDNN's where it loads, OpenBLAS where
+     * not; one row on OpenBLAS's GEMV, which streamed the weight faster than oneDNN's one-row GEMM.
      */
     KernelPath gemm(int rows) {
-        if (nativeGemm && ((rows > 1 && rows <= NATIVE_GEMM_ROWS) || forced.equals("gemm"))) {
+        if (nativeGemm && (rows > 1 || forced.equals("gemm"))) {
             return KernelPath.NATIVE_GEMM;
         }
         if (!dnnlLoads || forced.equals("openblas") || forced.equals("portable")) {

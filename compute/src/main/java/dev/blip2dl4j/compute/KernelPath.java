@@ -17,5 +17,10 @@ public enum KernelPath {
     /** our bfloat16 GEMM on AMX tiles (bf16gemm.c): x rounded to bfloat16, the weight packed per call, float32 sums. */
     NATIVE_BF16_GEMM,
     /** plain Java loops over any storage type: runs anywhere, slowly. */
-    PORTABLE
+    PORTABLE;
+
+    /** Whether the product runs on another library's threads (oneDNN's or OpenBLAS's OpenMP team), not ours. */
+    boolean foreignThreads() {
+        return this == OPENBLAS_F32 || this == DNNL_F32 || this == DNNL_BF16 || this == DNNL_I8;
+    }
 }

@@ -122,6 +122,16 @@ final class NativeKernels {
         softmax(isa.ordinal(), at(x.data()), x.rows(), x.cols(), x.rowStride());
     }
 
+    /**
+     * Sends the library's spinning threads to sleep until its next product (pool.c), where they are loaded: before a
+     * product on another library's threads, which would otherwise wait for cores they hold.
+     */
+    static void restThreads() {
+        if (loaded()) {
+            rest();
+        }
+    }
+
     /** The address of the pointer's position, where JavaCPP's own calls start too. */
     private static long at(Pointer pointer) {
         return pointer.address() + pointer.position() * pointer.sizeof();
@@ -138,6 +148,8 @@ final class NativeKernels {
     }
 
     private static native int maxIsa();
+
+    private static native void rest();
 
     private static native void linear(int isa, int dtype, long x, int m, int k, long xStride, long w, long wStride,
                                       long scales, int block, long y, int n, long yStride, boolean accumulate);

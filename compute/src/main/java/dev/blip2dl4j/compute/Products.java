@@ -37,6 +37,9 @@ public final class Products {
                              boolean accumulate) {
         check(x, w, bias, y);
         KernelPath path = dispatcher.choose(w.dtype(), x.rows());
+        if (path.foreignThreads()) {
+            NativeKernels.restThreads();
+        }
         switch (path) {
             case OPENBLAS_F32 -> OpenBlasKernels.sgemm(false, true, x.rows(), y.cols(), x.cols(), 1f, x.data(),
                     x.rowStride(), floats(w), x.cols(), accumulate ? 1f : 0f, y.data(), y.rowStride());
@@ -123,6 +126,9 @@ public final class Products {
 
     private static void sgemm(KernelPath path, boolean transA, boolean transB, int m, int n, int k, float alpha,
                               FloatPointer a, long lda, FloatPointer b, long ldb, float beta, FloatPointer c, long ldc) {
+        if (path.foreignThreads()) {
+            NativeKernels.restThreads();
+        }
         if (path == KernelPath.NATIVE_GEMM) {
             NativeKernels.gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else if (path == KernelPath.DNNL_F32) {

@@ -251,6 +251,65 @@ class ProductsTest {
         }
     }
 
+    /**
+     * The library's threads serve one caller at a time and a caller that finds them busy runs alone (pool.c): the
+     * results must be those of a caller on its own, bit for bit, on every multi-threaded kernel, whatever the
+     * interleaving.
+     */
+    @Test
+    void concurrentCallersGetTheResultsOfALoneCaller() throws Exception {
+        Random random = new Random(21);
+        record Case(FloatMatrix x, StoredTensor w, FloatBuffer bias, int n) {
+        }
+        List<Case> cases = new ArrayList<>();
+        int[][] shapes = {{1, 700, 300}, {40, 300, 200}, {257, 130, 90}, {12, 500, 64}};
+        for (DType type : TYPES) {
+            for (int[] shape : shapes) {
+                int m = shape[0];
+                int n = shape[1];
+                int k = shape[2];
+                FloatBuffer bias = ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder()).asFloatBuffer()
+                        .put(gaussian(n, random)).flip();
+                cases.add(new Case(matrix(gaussian(m * k, random), m, k, k), weight(type, new double[n][k], 0,
+                        random), bias, n));
+            }
+        }
+        List<float[]> alone = new ArrayList<>();
+        for (Case c : cases) {
+            alone.add(run(c.x(), c.w(), c.bias(), c.n()));
+        }
+        int callers = 4;
+        List<Thread> threads = new ArrayList<>();
+        List<String> mismatches = java.util.Collections.synchronizedList(new ArrayList<>());
+        for (int caller = 0; caller < callers; caller++) {
+            Thread thread = new Thread(() -> {
+                for (int round = 0; round < 10; round++) {
+                    for (int i = 0; i < cases.size(); i++) {
+                        Case c = cases.get(i);
+                        if (!Arrays.equals(alone.get(i), run(c.x(), c.w(), c.bias(), c.n()))) {
+                            mismatches.add(c.w().dtype() + " " + c.x().rows() + " x " + c.n());
+                        }
+                    }
+                }
+            });
+            threads.add(thread);
+            thread.start();
+        }
+        for (Thread thread : threads) {
+            thread.join();
+        }
+        assertTrue(mismatches.isEmpty(), "concurrent results differ: " + mismatches);
+    }
+
+    private static float[] run(FloatMatrix x, StoredTensor w, FloatBuffer bias, int n) {
+        try (FloatPointer y = new FloatPointer((long) x.rows() * n)) {
+            Products.linear(x, w, bias.duplicate(), new FloatMatrix(y, x.rows(), n, n), false);
+            float[] out = new float[x.rows() * n];
+            y.get(out);
+            return out;
+        }
+    }
+
     @Test
     void badBackwardInputIsRefusedWithItsName() {
         FloatMatrix dy = matrix(new float[2], 1, 2, 2);
@@ -428,7 +487,7 @@ class ProductsTest {
         assertThrows(IllegalArgumentException.class, () -> new Dispatcher(CpuFeatures.parse("avx2"), "fast"));
     }
 
-    /** With the native library: ours for one row and a few (the measured crossovers), oneDNN's GEMMs beyond. */
+    /** With the native library: ours for one row and a few, our GEMM for more float32 rows (the measured crossovers). */
     @Test
     void dispatcherTakesTheNativeKernelsWhereMeasuredFastest() {
         Dispatcher full = new Dispatcher(CpuFeatures.parse(
@@ -438,8 +497,8 @@ class ProductsTest {
         assertEquals(KernelPath.NATIVE, full.choose(DType.F32, 4));
         assertEquals(KernelPath.NATIVE_GEMM, full.choose(DType.F32, 5), "five rows: our GEMM's");
         assertEquals(KernelPath.NATIVE_GEMM, full.gemm(40), "the attention's products too");
-        assertEquals(KernelPath.DNNL_F32, full.choose(DType.F32, 257), "the ViT's 257 rows: oneDNN's, faster there");
-        assertEquals(KernelPath.DNNL_F32, full.gemm(257), "the ViT's attention: oneDNN's");
+        assertEquals(KernelPath.NATIVE_GEMM, full.choose(DType.F32, 257), "the ViT's 257 rows: ours too");
+        assertEquals(KernelPath.NATIVE_GEMM, full.gemm(257), "the ViT's attention: ours too");
         assertEquals(KernelPath.OPENBLAS_F32, full.gemm(1), "one row of another shape: OpenBLAS's GEMV");
         assertEquals(KernelPath.NATIVE_GEMM, new Dispatcher(CpuFeatures.parse("avx avx2 fma f16c avx512f avx512bw avx512vl"), "gemm", null, Isa.AVX512).choose(DType.F32, 1),
                 "forced to our GEMM, at any size");
