@@ -24,10 +24,9 @@
 #define MC 420         /* rows of a packed A block (a multiple of MR): 840 KiB of the 2 MiB L2 */
 /* Steps of the micro-kernel between fetching a line of the B panel into L1 and reading it. */
 #define B_AHEAD 8
-/* Rows up to which op(B) stored [k, n] is read in place, not packed (direct_b). */
-#ifndef DIRECT_B_ROWS
+/* Rows up to which op(B) stored [k, n] is read in place, not packed (direct_b), and the most bytes it may span. */
 #define DIRECT_B_ROWS 64
-#endif
+#define DIRECT_B_BYTES (2L << 20)
 /*
  * Below this many multiply-adds (about 8 us on one thread) a second thread costs more than it saves: handing it the
  * task takes a few microseconds even when it is awake (pool.c), and it packs its own A.
@@ -229,10 +228,12 @@ static float *grow(float **buffer, size_t floats) {
 /*
  * Whether the micro-kernel reads op(B) where it lies instead of a packed panel: B stored [k, n] already holds each
  * step's NR columns side by side, and for a few tiles of rows (the Q-Former's attention, 32 queries) the copy would
- * cost more than it saves. Measured: bench/README.md "Our float32 GEMM".
+ * cost more than it saves. Not a weight (training's dy W, W [n, k] read as B): a panel then steps through KC rows
+ * tens of KiB apart, each a page of its own, at half the packed panel's rate. Measured: bench/README.md "Our
+ * float32 GEMM".
  */
 static int direct_b(const Gemm *g) {
-    return !g->transB && g->m <= DIRECT_B_ROWS;
+    return !g->transB && g->m <= DIRECT_B_ROWS && g->k * g->ldb * (long) sizeof(float) <= DIRECT_B_BYTES;
 }
 
 /* This thread's part of C: rows [row0, row1), panels of columns [first, last) in units of NR. */

@@ -149,6 +149,12 @@ final class NativeKernels {
 
     private static native int maxIsa();
 
+    static native void adamw(int isa, long p, long g, long m, long v, long n, float decay, float beta1,
+                             float oneMinusBeta1, float beta2, float oneMinusBeta2, float minusStepSize,
+                             float correction2Sqrt, float epsilon);
+
+    static native double sumOfSquares(int isa, long x, long n);
+
     private static native void rest();
 
     private static native void linear(int isa, int dtype, long x, int m, int k, long xStride, long w, long wStride,

@@ -1,5 +1,6 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.compute.OptimizerKernels;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -138,7 +139,9 @@ public final class AdamW {
                     (float) (1 - lr * weightDecay(name)), (float) beta1, (float) (1 - beta1), (float) beta2,
                     (float) (1 - beta2), (float) -stepSize, (float) correction2Sqrt, (float) settings.epsilon());
             int n = (int) g.length();
-            if (n < PARALLEL_FROM) {
+            if (OptimizerKernels.available()) {
+                update.runNatively();
+            } else if (n < PARALLEL_FROM) {
                 update.run(0, n);
             } else {
                 IntStream.range(0, 2).parallel().forEach(half -> update.run(half == 0 ? 0 : n / 2, half == 0 ? n / 2 : n));
@@ -150,9 +153,10 @@ public final class AdamW {
      * One parameter's update as one pass over its four arrays, each element in torch's order of float operations
      * ({@code mul_}, {@code add_(alpha)}, {@code addcmul_}, {@code sqrt}, {@code div}, {@code add_}, {@code addcdiv_}):
      * a pass per operation, as ND4J's ops would make, read and wrote the 107M parameters' arrays a dozen times
-     * (bench/README.md).
+     * (bench/README.md). Natively ({@link OptimizerKernels}) where the library runs, the same operations vectorised: this
+     * loop is the fallback, and the test that holds the native update to it bit for bit.
      */
-    private record Update(FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v, float decay, float beta1,
+    record Update(FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v, float decay, float beta1,
                           float oneMinusBeta1, float beta2, float oneMinusBeta2, float minusStepSize,
                           float correction2Sqrt, float epsilon) {
         void run(int from, int until) {
@@ -166,6 +170,11 @@ public final class AdamW {
                 v.put(i, second);
                 p.put(i, param + minusStepSize * first / denominator);
             }
+        }
+
+        void runNatively() {
+            OptimizerKernels.adamw(p, g, m, v, decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, minusStepSize,
+                    correction2Sqrt, epsilon);
         }
     }
 

@@ -1,14 +1,21 @@
 package dev.blip2dl4j.finetune;
 
+import dev.blip2dl4j.compute.OptimizerKernels;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -137,5 +144,77 @@ class TrainOptimizerTest {
         assertEquals(5, GradientClipping.clipGlobalNorm(List.of(a, b), 1), 1e-6);
         assertEquals(3 / (5 + 1e-6), a.getDouble(0), 1e-7);
         assertEquals(4 / (5 + 1e-6), b.getDouble(0, 1), 1e-7);
+    }
+    /**
+     * The native update (adamw.c, where the library runs) gives the Java loop's bits on every element: random
+     * values over many magnitudes, zeros of both signs, a zero second moment (epsilon alone in the denominator),
+     * and lengths that end mid-vector.
+     */
+    @Test
+    void nativeUpdateGivesTheJavaLoopsBits() {
+        assumeTrue(OptimizerKernels.available(), "the native library did not load here: the Java loop is all there is");
+        Random random = new Random(3);
+        for (int n : new int[] {1, 7, 16, 17, 100_003}) {
+            float[][] arrays = new float[4][n];
+            for (float[] array : arrays) {
+                for (int i = 0; i < n; i++) {
+                    array[i] = (float) (random.nextGaussian() * Math.pow(10, random.nextInt(13) - 9));
+                }
+            }
+            arrays[1][0] = -0f;
+            arrays[3][0] = 0f; // v = 0
+            if (n > 1) {
+                arrays[0][1] = -0f;
+                arrays[1][1] = 0f;
+                arrays[2][1] = 0f;
+            }
+            for (int i = 0; i < n; i++) {
+                arrays[3][i] = Math.abs(arrays[3][i]); // a second moment is never negative
+            }
+            FloatBuffer[] loop = direct(arrays);
+            FloatBuffer[] ours = direct(arrays);
+            float[] settings = {1 - 1e-4f * 0.05f, 0.9f, 0.1f, 0.999f, 0.001f, -1e-3f / 0.1f,
+                (float) Math.sqrt(1 - 0.999), 1e-8f};
+            update(loop, settings).run(0, n);
+            update(ours, settings).runNatively();
+            for (int a = 0; a < 4; a++) {
+                for (int i = 0; i < n; i++) {
+                    assertEquals(Float.floatToRawIntBits(loop[a].get(i)), Float.floatToRawIntBits(ours[a].get(i)),
+                            "array " + a + " element " + i + " of " + n);
+                }
+            }
+        }
+    }
+
+    /** The global norm over gradients of odd lengths and longer than the native pass's blocks, against float64. */
+    @Test
+    void globalNormMatchesFloat64() {
+        Random random = new Random(5);
+        List<INDArray> gradients = new ArrayList<>();
+        double exact = 0;
+        for (int n : new int[] {1, 15, 65_537, 200_001}) {
+            float[] values = new float[n];
+            for (int i = 0; i < n; i++) {
+                values[i] = (float) (random.nextGaussian() * 1e-3);
+                exact += (double) values[i] * values[i];
+            }
+            gradients.add(Nd4j.createFromArray(values));
+        }
+        double norm = GradientClipping.globalNorm(gradients);
+        assertEquals(Math.sqrt(exact), norm, Math.sqrt(exact) * 1e-12);
+        assertEquals(norm, GradientClipping.globalNorm(gradients), 0.0, "the same bits again");
+    }
+
+    private static FloatBuffer[] direct(float[][] arrays) {
+        FloatBuffer[] buffers = new FloatBuffer[arrays.length];
+        for (int a = 0; a < arrays.length; a++) {
+            buffers[a] = ByteBuffer.allocateDirect(arrays[a].length * 4).order(ByteOrder.nativeOrder())
+                    .asFloatBuffer().put(arrays[a]).flip();
+        }
+        return buffers;
+    }
+
+    private static AdamW.Update update(FloatBuffer[] b, float[] s) {
+        return new AdamW.Update(b[0], b[1], b[2], b[3], s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
     }
 }
