@@ -231,7 +231,6 @@ JNIEXPORT jboolean JNICALL Java_dev_blip2dl4j_compute_NativeKernels_amxBf16(JNIE
     return amx_bf16() ? JNI_TRUE : JNI_FALSE;
 }
 
-/* The Java side (Products) has checked the shapes and asked amxBf16() first; y's rows may be a wider array's. */
 /* A product's (pass, panel) items, handed out as the threads come free, and each panel's passes done. */
 typedef struct {
     const Gemm *g;
@@ -272,6 +271,7 @@ static void run_part(void *context, int t, int count) {
     _tile_release();
 }
 
+/* The Java side (Products) has checked the shapes and asked amxBf16() first; y's rows may be a wider array's. */
 JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_bf16Gemm(
         JNIEnv *env, jclass cls, jint m, jint n, jint k, jlong x, jlong ldx, jlong w, jlong y, jlong ldy,
         jboolean accumulate) {

@@ -16,8 +16,9 @@ enum { SCALAR = 0, AVX2 = 1, AVX512 = 2, AVX512_VNNI = 3, AMX_BF16 = 4 };
 
 /*
  * The library's threads (pool.c): pool_run runs task(context, t, count) for t in [0, count) on count threads, the
- * caller as t = 0, count <= threads (1 where the workers are busy with another caller); pool_barrier(count) waits
- * inside a task until all count threads reach it; pool_threads() is how many threads a product may use.
+ * caller as t = 0, count <= threads (1, the caller alone and no handoff, where threads is 1 or the workers are busy
+ * with another caller); pool_barrier(count) waits inside a task until all count threads reach it; pool_threads() is
+ * how many threads a product may use.
  */
 #define POOL_MAX_THREADS 256
 typedef void (*Task)(void *context, int t, int count);

@@ -47,6 +47,11 @@ typedef struct {
 #define SQRT2_PI 0.79788456080286536f
 #define GELU_CUBE 0.044715f
 
+/* exp(r) - 1 - r over r^2 on [-ln 2 / 2, ln 2 / 2], a degree-5 polynomial by Horner's rule: the vector exps share it. */
+#define EXP_HORNER(fma, set, r)                                                                                      \
+    fma(fma(fma(fma(fma(set(1.9875691500e-4f), r, set(1.3981999507e-3f)), r, set(8.3334519073e-3f)), r,              \
+    set(4.1665795894e-2f)), r, set(1.6666665459e-1f)), r, set(5.0000001201e-1f))
+
 /* Numerical Recipes' erfc fit: erfc(z) = t exp(-z^2 + ERFC_P(t)), t = 1 / (1 + z / 2), z >= 0. */
 #define ERFC_HORNER(fma, set, t)                                                                                     \
     fma(t, fma(t, fma(t, fma(t, fma(t, fma(t, fma(t, fma(t, fma(t, set(0.17087277f), set(-0.82215223f)),                 \
@@ -145,11 +150,7 @@ AVX2_TARGET INLINE __m256 exp8(__m256 x) {
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HIGH), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LOW), r);
-    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500e-4f), r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 p = EXP_HORNER(_mm256_fmadd_ps, _mm256_set1_ps, r);
     __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_andnot_ps(underflow, _mm256_mul_ps(y, _mm256_castsi256_ps(two_n)));
@@ -310,11 +311,7 @@ AVX512_TARGET INLINE __m512 exp16(__m512 x) {
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HIGH), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LOW), r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 p = EXP_HORNER(_mm512_fmadd_ps, _mm512_set1_ps, r);
     __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
     return _mm512_maskz_scalef_ps((__mmask16) ~underflow, y, n);
 }

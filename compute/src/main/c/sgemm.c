@@ -336,10 +336,6 @@ JNIEXPORT void JNICALL Java_dev_blip2dl4j_compute_NativeKernels_gemm(
     if (threads > parts) {
         threads = (int) parts;
     }
-    if (threads == 1) { /* no team at all: a product of a few microseconds would feel its start */
-        run(&g, 0, m, 0, panels);
-        return;
-    }
     Split split = {&g, parts, panels, by_rows};
     pool_run(threads, run_part, &split);
 }

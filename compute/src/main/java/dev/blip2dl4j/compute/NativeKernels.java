@@ -8,6 +8,8 @@ import org.bytedeco.javacpp.Pointer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.System.Logger.Level;
+import java.nio.Buffer;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -47,8 +49,8 @@ final class NativeKernels {
 
     /** {@code y = x W^T (+ y)} at {@code isa}, which the caller has bounded by {@link #hardwareIsa()}. */
     static void linear(Isa isa, FloatMatrix x, StoredTensor w, FloatMatrix y, boolean accumulate) {
-        long weight = new Pointer(w.data().slice()).address(); // sliced: the address of the buffer's position
-        long scales = w.scales() == null ? 0 : new Pointer(w.scales().slice()).address();
+        long weight = address(w.data());
+        long scales = w.scales() == null ? 0 : address(w.scales());
         linear(isa.ordinal(), code(w.dtype()), at(x.data()), x.rows(), x.cols(), x.rowStride(), weight, x.cols(),
                 scales, w.dtype() == DType.I8 ? w.blockSize() : 0, at(y.data()), y.cols(), y.rowStride(), accumulate);
     }
@@ -73,7 +75,7 @@ final class NativeKernels {
      * only where {@link #hardwareIsa()} is {@link Isa#AMX_BF16}.
      */
     static void bf16Gemm(FloatMatrix x, StoredTensor w, FloatMatrix y, boolean accumulate) {
-        bf16Gemm(x.rows(), y.cols(), x.cols(), at(x.data()), x.rowStride(), new Pointer(w.data().slice()).address(),
+        bf16Gemm(x.rows(), y.cols(), x.cols(), at(x.data()), x.rowStride(), address(w.data()),
                 at(y.data()), y.rowStride(), accumulate);
     }
 
@@ -82,8 +84,8 @@ final class NativeKernels {
      * {@code out [count, k]} float32: the blocks training's backward multiplies on the float32 GEMM.
      */
     static void decode(Isa isa, StoredTensor w, int from, int count, FloatPointer out) {
-        long weight = new Pointer(w.data().slice()).address();
-        long scales = w.scales() == null ? 0 : new Pointer(w.scales().slice()).address();
+        long weight = address(w.data());
+        long scales = w.scales() == null ? 0 : address(w.scales());
         decode(isa.ordinal(), code(w.dtype()), weight, Math.toIntExact(w.shape()[1]), scales,
                 w.dtype() == DType.I8 ? w.blockSize() : 0, from, count, at(out));
     }
@@ -132,6 +134,24 @@ final class NativeKernels {
         }
     }
 
+    /** One AdamW update of p, m and v in place from g (optimizer.c); the four direct and of one length. */
+    static void adamw(Isa isa, FloatBuffer p, FloatBuffer g, FloatBuffer m, FloatBuffer v, float decay, float beta1,
+                      float oneMinusBeta1, float beta2, float oneMinusBeta2, float minusStepSize, float correction2Sqrt,
+                      float epsilon) {
+        adamw(isa.ordinal(), address(p), address(g), address(m), address(v), p.remaining(), decay, beta1,
+                oneMinusBeta1, beta2, oneMinusBeta2, minusStepSize, correction2Sqrt, epsilon);
+    }
+
+    /** The sum of the squares of a direct array's elements, in double; negative where the pass had no memory. */
+    static double sumOfSquares(Isa isa, FloatBuffer x) {
+        return sumOfSquares(isa.ordinal(), address(x), x.remaining());
+    }
+
+    /** The address of a direct buffer's position (sliced, since JavaCPP takes a buffer's address at its start). */
+    static long address(Buffer buffer) {
+        return new Pointer(buffer.slice()).address();
+    }
+
     /** The address of the pointer's position, where JavaCPP's own calls start too. */
     private static long at(Pointer pointer) {
         return pointer.address() + pointer.position() * pointer.sizeof();
@@ -149,11 +169,11 @@ final class NativeKernels {
 
     private static native int maxIsa();
 
-    static native void adamw(int isa, long p, long g, long m, long v, long n, float decay, float beta1,
-                             float oneMinusBeta1, float beta2, float oneMinusBeta2, float minusStepSize,
-                             float correction2Sqrt, float epsilon);
+    private static native void adamw(int isa, long p, long g, long m, long v, long n, float decay, float beta1,
+                                     float oneMinusBeta1, float beta2, float oneMinusBeta2, float minusStepSize,
+                                     float correction2Sqrt, float epsilon);
 
-    static native double sumOfSquares(int isa, long x, long n);
+    private static native double sumOfSquares(int isa, long x, long n);
 
     private static native void rest();
 

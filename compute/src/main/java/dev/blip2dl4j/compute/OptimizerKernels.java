@@ -1,7 +1,6 @@
 package dev.blip2dl4j.compute;
 
 import dev.blip2dl4j.compute.NativeKernels.Isa;
-import org.bytedeco.javacpp.Pointer;
 
 import java.nio.FloatBuffer;
 
@@ -43,8 +42,8 @@ public final class OptimizerKernels {
                         + " parameters, got " + array.remaining() + (array.isDirect() ? "" : " on the heap"));
             }
         }
-        NativeKernels.adamw(ISA.ordinal(), address(p), address(g), address(m), address(v), n, decay, beta1,
-                oneMinusBeta1, beta2, oneMinusBeta2, minusStepSize, correction2Sqrt, epsilon);
+        NativeKernels.adamw(ISA, p, g, m, v, decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, minusStepSize,
+                correction2Sqrt, epsilon);
     }
 
     /**
@@ -58,7 +57,7 @@ public final class OptimizerKernels {
         if (!x.isDirect()) {
             throw new IllegalArgumentException("a sum of squares needs a direct array, got one on the heap");
         }
-        double sum = NativeKernels.sumOfSquares(ISA.ordinal(), address(x), x.remaining());
+        double sum = NativeKernels.sumOfSquares(ISA, x);
         if (sum < 0) {
             throw new IllegalStateException("no memory for the sums of squares of " + x.remaining() + " floats");
         }
@@ -70,9 +69,5 @@ public final class OptimizerKernels {
             throw new IllegalStateException("the native optimizer passes do not run here (the native library did not"
                     + " load, or -D" + Dispatcher.PROPERTY + "=portable)");
         }
-    }
-
-    private static long address(FloatBuffer buffer) {
-        return new Pointer(buffer.slice()).address();
     }
 }

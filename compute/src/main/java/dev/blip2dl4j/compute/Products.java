@@ -3,7 +3,6 @@ package dev.blip2dl4j.compute;
 import dev.blip2dl4j.tensor.DType;
 import dev.blip2dl4j.tensor.StoredTensor;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.Pointer;
 
 import java.nio.FloatBuffer;
 import java.util.Arrays;
@@ -165,7 +164,7 @@ public final class Products {
                     + " in native memory, got " + (w.data() == null ? "none" : w.data().remaining()
                     + (w.data().isDirect() ? "" : " on the heap")));
         }
-        long address = new Pointer(w.data().slice()).address();
+        long address = NativeKernels.address(w.data());
         if (address % dtype.size() != 0) {
             throw new IllegalArgumentException(w.name() + ": " + dtype + " data at address " + address
                     + " is not aligned to its " + dtype.size() + "-byte elements");
